@@ -1,0 +1,72 @@
+"""[DEFAULT]: this host, where it keeps its state and disks, and what it holds back."""
+
+import socket
+
+from oslo_config import cfg
+
+opts = [
+    cfg.StrOpt(
+        "host",
+        default=socket.gethostname(),
+        sample_default="<current hostname>",
+        help="Name of this compute host: the `host` of its rows in compute_nodes and services.",
+    ),
+    cfg.StrOpt(
+        "state_path",
+        default="/var/lib/resource-tracker",
+        help="Directory for the tracker's own state (the default SQLite database lives here).",
+    ),
+    cfg.StrOpt(
+        "instances_path",
+        default="$state_path/instances",
+        help="Directory holding instance disks; its file system is the local storage reported "
+        "as local_gb (file-based images_type).",
+    ),
+    cfg.IntOpt(
+        "update_resources_interval",
+        default=60,
+        min=1,
+        help="Seconds between two audits of this host.",
+    ),
+    cfg.IntOpt(
+        "reserved_host_memory_mb",
+        default=512,
+        min=0,
+        help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb.",
+    ),
+    cfg.IntOpt(
+        "reserved_host_disk_mb",
+        default=0,
+        min=0,
+        help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb.",
+    ),
+    cfg.IntOpt(
+        "reserved_host_cpus",
+        default=0,
+        min=0,
+        help="Host CPUs kept for the host itself; stored with the row for schedulers.",
+    ),
+    cfg.FloatOpt(
+        "cpu_allocation_ratio",
+        default=4.0,
+        min=0.0,
+        help="Virtual CPUs schedulers may place per host CPU; stored with the row.",
+    ),
+    cfg.FloatOpt(
+        "ram_allocation_ratio",
+        default=1.0,
+        min=0.0,
+        help="Virtual RAM schedulers may place per byte of host RAM; stored with the row.",
+    ),
+    cfg.FloatOpt(
+        "disk_allocation_ratio",
+        default=1.0,
+        min=0.0,
+        help="Virtual disk schedulers may place per byte of local disk; stored with the row.",
+    ),
+    cfg.BoolOpt("debug", default=False, help="Log at DEBUG level (per-disk detail of audits)."),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(opts)

@@ -1,0 +1,11 @@
+"""The option list that oslo-config-generator turns into the sample config."""
+
+from resource_tracker.conf import database, default, libvirt
+
+
+def list_opts():
+    return [
+        ("DEFAULT", default.opts),
+        (libvirt.GROUP, libvirt.opts),
+        (database.GROUP, database.opts),
+    ]

@@ -1,0 +1,29 @@
+"""The few errors that callers act on."""
+
+
+class ResourceTrackerError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(ResourceTrackerError):
+    """The configuration cannot be used; the message names the option."""
+
+
+class HypervisorUnavailable(ResourceTrackerError):
+    """libvirt cannot be reached; the next audit reconnects."""
+
+
+class StorageUnavailable(ResourceTrackerError):
+    """The local storage that instance disks live on cannot be measured."""
+
+
+class DatabaseUnavailable(ResourceTrackerError):
+    """The database cannot be reached or refused the transaction."""
+
+
+class SchemaNotCurrent(ResourceTrackerError):
+    """The database schema is missing or behind; `resource-tracker-manage db sync` fixes it."""
+
+
+class ImageError(ResourceTrackerError):
+    """A disk image's header is malformed or unsupported."""
