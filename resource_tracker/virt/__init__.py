@@ -1,0 +1,1 @@
+"""The hypervisor side: what the host has and what its domains use, in bytes and counts."""

@@ -1,0 +1,1 @@
+"""libvirt: connection management, host facts and domain disks."""

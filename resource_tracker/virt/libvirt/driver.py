@@ -1,0 +1,91 @@
+"""The libvirt driver: one HostResources per audit, in bytes and counts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import libvirt
+
+from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.resources import CpuInfo, HostResources
+from resource_tracker.virt import disk
+from resource_tracker.virt.driver import ComputeDriver
+from resource_tracker.virt.libvirt import host
+from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.domains import list_domains
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _HostIdentity:
+    """Facts that only change when libvirtd restarts, which also ends the connection."""
+
+    hostname: str
+    hypervisor_type: str
+    hypervisor_version: int
+    cpu_info: CpuInfo
+
+
+class LibvirtDriver(ComputeDriver):
+    def __init__(self, connection: LibvirtConnection, storage: disk.FileStorage):
+        self._connection = connection
+        self._storage = storage
+        self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
+
+    def get_host_resources(self) -> HostResources:
+        conn = self._connection.get()
+        try:
+            info = conn.getInfo()
+            identity = self._host_identity(conn, info)
+            memory_total = host.memory_total_bytes(conn, info)
+            domains = list_domains(conn)
+        except libvirt.libvirtError as error:
+            self._connection.reset()
+            raise HypervisorUnavailable(
+                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
+            ) from error
+        storage = self._storage.measure()
+        disks = disk.measure_disks(d for domain in domains for d in domain.disks)
+        for usage in disks:
+            LOG.debug(
+                "disk %s of %s: %s %s, virtual %s B, allocated %d B, over-commit %d B",
+                usage.target,
+                usage.domain,
+                usage.format,
+                usage.path,
+                usage.virtual_bytes,
+                usage.allocated_bytes,
+                usage.overcommit_bytes,
+            )
+        active = [domain for domain in domains if domain.active]
+        return HostResources(
+            hypervisor_hostname=identity.hostname,
+            hypervisor_type=identity.hypervisor_type,
+            hypervisor_version=identity.hypervisor_version,
+            cpu_info=identity.cpu_info,
+            vcpus=host.vcpu_count(info),
+            vcpus_used=sum(domain.vcpus for domain in active),
+            memory_total_bytes=memory_total,
+            memory_used_bytes=sum(domain.memory_bytes for domain in active),
+            running_vms=len(active),
+            busy_vms=sum(domain.busy for domain in domains),
+            storage=storage,
+            disks=disks,
+        )
+
+    def close(self) -> None:
+        self._connection.reset()
+        self._identity = None
+
+    def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
+        if self._identity is None or self._identity[0] is not conn:
+            identity = _HostIdentity(
+                hostname=conn.getHostname(),
+                hypervisor_type=conn.getType(),
+                hypervisor_version=conn.getVersion(),
+                cpu_info=host.cpu_info(conn.getCapabilities(), info),
+            )
+            self._identity = (conn, identity)
+        return self._identity[1]
