@@ -1,0 +1,95 @@
+"""compute_nodes and services, typed for SQLAlchemy 2.0, portable between MySQL and SQLite.
+
+compute_nodes keeps every column of the table operators know (Nova's), with its names and
+meanings, so their SQL keeps working; the additions come after the seed's columns. `deleted`
+is 0 for a live row and the row's id once soft-deleted (Nova's convention), so a unique key
+that includes it allows one live row per (host, hypervisor_hostname) and any history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MEDIUMTEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SoftDeleteMixin:
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deleted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Service(SoftDeleteMixin, Base):
+    """One row per tracker daemon: its heartbeat."""
+
+    __tablename__ = "services"
+    __table_args__ = (
+        UniqueConstraint("host", "binary", "deleted", name="uniq_services0host0binary0deleted"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    binary: Mapped[str] = mapped_column(String(255), nullable=False)
+    report_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ComputeNode(SoftDeleteMixin, Base):
+    __tablename__ = "compute_nodes"
+    __table_args__ = (
+        UniqueConstraint(
+            "host",
+            "hypervisor_hostname",
+            "deleted",
+            name="uniq_compute_nodes0host0hypervisor_hostname0deleted",
+        ),
+        UniqueConstraint("uuid", name="uniq_compute_nodes0uuid"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), nullable=False)
+    vcpus: Mapped[int] = mapped_column(Integer, nullable=False)
+    memory_mb: Mapped[int] = mapped_column(Integer, nullable=False)
+    local_gb: Mapped[int] = mapped_column(Integer, nullable=False)
+    vcpus_used: Mapped[int] = mapped_column(Integer, nullable=False)
+    memory_mb_used: Mapped[int] = mapped_column(Integer, nullable=False)
+    local_gb_used: Mapped[int] = mapped_column(Integer, nullable=False)
+    hypervisor_type: Mapped[str] = mapped_column(MEDIUMTEXT, nullable=False)
+    hypervisor_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    cpu_info: Mapped[str] = mapped_column(MEDIUMTEXT, nullable=False)
+    disk_available_least: Mapped[int | None] = mapped_column(Integer)
+    free_ram_mb: Mapped[int | None] = mapped_column(Integer)
+    free_disk_gb: Mapped[int | None] = mapped_column(Integer)
+    current_workload: Mapped[int | None] = mapped_column(Integer)
+    running_vms: Mapped[int | None] = mapped_column(Integer)
+    hypervisor_hostname: Mapped[str | None] = mapped_column(String(255))
+
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    reserved_host_memory_mb: Mapped[int | None] = mapped_column(Integer)
+    reserved_host_disk_mb: Mapped[int | None] = mapped_column(Integer)
+    reserved_host_cpus: Mapped[int | None] = mapped_column(Integer)
+    cpu_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    ram_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    disk_allocation_ratio: Mapped[float | None] = mapped_column(Double)
