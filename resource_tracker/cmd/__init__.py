@@ -1,0 +1,40 @@
+"""Entry points. Helpers shared by both commands live here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from oslo_config import cfg
+
+from resource_tracker import conf as rt_conf
+from resource_tracker.exception import ConfigError
+
+
+def load_config(argv: list[str] | None, cli_opts=(), description: str | None = None):
+    """Build and load the config; exit with one line (status 2) if it cannot be used."""
+    conf = rt_conf.make_config()
+    for opt in cli_opts:
+        conf.register_cli_opt(opt)
+    try:
+        rt_conf.load(conf, sys.argv[1:] if argv is None else argv, description=description)
+    except ConfigError as error:
+        fail(error, status=2)
+    return conf
+
+
+def fail(error: object, status: int = 1):
+    """Leave with one line on stderr naming the program, and a non-zero status."""
+    print(f"{os.path.basename(sys.argv[0])}: {error}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def setup_logging(conf: cfg.ConfigOpts, default_level: int = logging.INFO) -> None:
+    # journald stamps every line itself; elsewhere the time is ours to write.
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+    logging.basicConfig(
+        level=logging.DEBUG if conf.debug else default_level,
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,110 @@
+"""The audit: ask the driver for the host's resources, convert them, write the row.
+
+All unit conversion happens here, once: the driver speaks bytes, the table MB and GB, and
+every MB/GB column is floor(bytes / 2**20) or floor(bytes / 2**30).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.virt.driver import ComputeDriver
+
+MiB = 2**20
+GiB = 2**30
+
+
+@dataclass(frozen=True, slots=True)
+class HostPolicy:
+    """What the operator holds back for the host and lets schedulers over-commit.
+
+    Each field has the name of its config option and of the column it is stored in.
+    """
+
+    reserved_host_memory_mb: int = 512
+    reserved_host_disk_mb: int = 0
+    reserved_host_cpus: int = 0
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+
+
+class NodeStore(Protocol):
+    def reconcile_compute_node(self, host: str, values: ComputeNodeValues) -> bool:
+        """Write the row of (host, values.hypervisor_hostname); True if anything changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    host: str
+    resources: HostResources
+    values: ComputeNodeValues
+    changed: bool
+    duration_s: float
+
+    def summary(self) -> str:
+        values = self.values
+        return (
+            f"{self.host}: vCPUs {values.vcpus_used}/{values.vcpus} used, "
+            f"free RAM {values.free_ram_mb} MB, "
+            f"disk_available_least {values.disk_available_least} GB, "
+            f"{values.running_vms} running VMs, "
+            f"audit {self.duration_s * 1000:.1f} ms, "
+            f"row {'updated' if self.changed else 'unchanged'}"
+        )
+
+
+def compute_node_values(resources: HostResources, policy: HostPolicy) -> ComputeNodeValues:
+    storage = resources.storage
+    memory_mb = resources.memory_total_bytes // MiB
+    memory_mb_used = resources.memory_used_bytes // MiB
+    local_gb = storage.total_bytes // GiB
+    local_gb_used = storage.used_bytes // GiB
+    # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
+    reserved_disk_gb = -(-policy.reserved_host_disk_mb // 1024)
+    return ComputeNodeValues(
+        hypervisor_hostname=resources.hypervisor_hostname,
+        hypervisor_type=resources.hypervisor_type,
+        hypervisor_version=resources.hypervisor_version,
+        cpu_info=json.dumps(resources.cpu_info.as_dict(), sort_keys=True),
+        vcpus=resources.vcpus,
+        vcpus_used=resources.vcpus_used,
+        memory_mb=memory_mb,
+        memory_mb_used=memory_mb_used,
+        local_gb=local_gb,
+        local_gb_used=local_gb_used,
+        free_ram_mb=memory_mb - memory_mb_used - policy.reserved_host_memory_mb,
+        free_disk_gb=local_gb - local_gb_used - reserved_disk_gb,
+        disk_available_least=(storage.free_bytes - resources.disk_overcommit_bytes) // GiB,
+        current_workload=resources.busy_vms,
+        running_vms=resources.running_vms,
+        **dataclasses.asdict(policy),
+    )
+
+
+class ResourceTracker:
+    """Audits one host into its compute_nodes row."""
+
+    def __init__(self, host: str, driver: ComputeDriver, store: NodeStore, policy: HostPolicy):
+        self.host = host
+        self.driver = driver
+        self.store = store
+        self.policy = policy
+
+    def audit(self) -> AuditResult:
+        started = time.perf_counter()
+        resources = self.driver.get_host_resources()
+        values = compute_node_values(resources, self.policy)
+        changed = self.store.reconcile_compute_node(self.host, values)
+        return AuditResult(
+            host=self.host,
+            resources=resources,
+            values=values,
+            changed=changed,
+            duration_s=time.perf_counter() - started,
+        )
