@@ -1,0 +1,94 @@
+"""Shared fixtures: databases (SQLite and a private MariaDB) and image directories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import NamedTuple
+
+import pymysql
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.support import hosts, images
+from tests.support.mariadb import MariaDBServer
+
+
+class ExternalServer:
+    """A server named by RT_TEST_MYSQL_URL; the tests create and drop their own databases."""
+
+    def __init__(self, url: str):
+        self._url = make_url(url)
+        self.port = self._url.port or 3306
+
+    def url(self, database: str = "") -> str:
+        url = self._url.set(database=database, query={"charset": "utf8mb4"})
+        return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    external = os.environ.get("RT_TEST_MYSQL_URL")
+    if external:
+        yield ExternalServer(external)
+        return
+    server = MariaDBServer(str(tmp_path_factory.mktemp("mariadb")))
+    server.initialize()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _admin(server_url: str) -> pymysql.Connection:
+    url = make_url(server_url)
+    return pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
+    )
+
+
+@pytest.fixture
+def mysql_url(mariadb):
+    """A fresh, empty database of its own on the test MariaDB server."""
+    name = f"rt_test_{uuid.uuid4().hex[:12]}"
+    with _admin(mariadb.url()) as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    yield mariadb.url(name)
+    with _admin(mariadb.url()) as admin, admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'resource_tracker.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def db_url(request):
+    """Each test using it runs once on SQLite and once on MariaDB."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+class TestHost(NamedTuple):
+    uri: str
+    instances: Path
+    disk_paths: tuple[str, ...]
+
+
+@pytest.fixture
+def mixed_host(tmp_path) -> TestHost:
+    """The 'mixed' host of tests/fixtures/hosts: its URI, instances directory and file disks.
+
+    Its disks are real images made by qemu-img: a qcow2 with 4 MiB written, a sparse raw,
+    a version 2 qcow2 and, for the shut-off domain, a qcow2 overlay on a backing file.
+    """
+    disks = tmp_path / "instances"
+    base = images.create(disks / "_base" / "c.qcow2", "qcow2", "8G")
+    paths = (
+        images.create(disks / "a.qcow2", "qcow2", "20G"),
+        images.create(disks / "a.raw", "raw", "2G"),
+        images.create(disks / "b-v2.qcow2", "qcow2", "10G", "-o", "compat=0.10"),
+        images.create(disks / "c-overlay.qcow2", "qcow2", "30G", "-b", base, "-F", "qcow2"),
+    )
+    images.write(disks / "a.qcow2", "0", "4M")
+    return TestHost(hosts.render("mixed.xml", tmp_path, IMAGES=disks), disks, paths)

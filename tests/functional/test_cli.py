@@ -1,0 +1,136 @@
+"""The two commands as a user runs them: real processes, real files, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.mariadb import free_port
+
+BIN = os.path.dirname(sys.executable)
+
+
+def run(command: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [os.path.join(BIN, command), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def config(tmp_path, mixed_host, sqlite_url):
+    """Write a config for the mixed host; extra [section] options can be passed in."""
+
+    def write(database=sqlite_url, uri=mixed_host.uri, extra="") -> str:
+        path = tmp_path / "resource-tracker.conf"
+        path.write_text(
+            f"[DEFAULT]\nhost = compute-1\ninstances_path = {mixed_host.instances}\n{extra}\n"
+            f"[libvirt]\nconnection_uri = {uri}\n"
+            f"[database]\nconnection = {database}\n"
+        )
+        return str(path)
+
+    return write
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_once_prints_one_summary_line(config, db_url):
+    conf = config(database=db_url)
+    assert run("resource-tracker-manage", "--config-file", conf, "db", "sync").returncode == 0
+
+    result = run("resource-tracker", "--config-file", conf, "--once")
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        r"compute-1: vCPUs 7/12 used, free RAM 25088 MB, disk_available_least -?\d+ GB, "
+        r"3 running VMs, audit \d+\.\d ms, row updated\n",
+        result.stdout,
+    ), result.stdout
+
+
+def test_once_with_unreachable_libvirt(config):
+    conf = config(uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    result = run("resource-tracker", "--config-file", conf, "--once")
+
+    assert_one_line_error(result, "resource-tracker: cannot connect to libvirt at qemu+unix")
+
+
+def test_once_with_unreachable_database_hides_the_password(config):
+    conf = config(database=f"mysql+pymysql://tracker:s3cret@127.0.0.1:{free_port()}/rt")
+
+    result = run("resource-tracker", "--config-file", conf, "--once")
+
+    assert_one_line_error(result, "tracker:***@127.0.0.1", "Can't connect")
+    assert "s3cret" not in result.stderr
+
+
+def test_once_without_schema_says_what_to_run(config):
+    result = run("resource-tracker", "--config-file", config(), "--once")
+
+    assert_one_line_error(result, "run: resource-tracker-manage db sync")
+
+
+def test_bad_config_names_the_option(config):
+    result = run(
+        "resource-tracker", "--config-file", config(extra="cpu_allocation_ratio = lots"), "--once"
+    )
+
+    assert_one_line_error(result, "[DEFAULT] cpu_allocation_ratio", "'lots'")
+    assert result.returncode == 2
+
+
+@pytest.fixture
+def populated(config, db_url):
+    conf = config(database=db_url)
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+    assert run("resource-tracker", "--config-file", conf, "--once").returncode == 0
+    return conf
+
+
+def test_nodes_list_table_and_json(populated):
+    table = run("resource-tracker-manage", "--config-file", populated, "nodes", "list")
+    as_json = run(
+        "resource-tracker-manage", "--config-file", populated, "nodes", "list", "--format", "json"
+    )
+
+    header, row = table.stdout.splitlines()
+    assert header.split()[:3] == ["HOST", "HYPERVISOR", "VCPUS"]
+    assert row.split()[0] == "compute-1" and "7/12" in row.split()
+    (node,) = json.loads(as_json.stdout)
+    assert (node["host"], node["vcpus_used"], node["memory_mb"]) == ("compute-1", 7, 32768)
+
+
+def test_nodes_show_every_column(populated):
+    result = run(
+        "resource-tracker-manage", "--config-file", populated, "nodes", "show", "compute-1"
+    )
+    as_json = run(
+        "resource-tracker-manage", "--config-file", populated, "nodes", "show", "--format", "json"
+    )
+
+    assert result.returncode == 0
+    (node,) = json.loads(as_json.stdout)  # without HOST: this host's [DEFAULT] host
+    for column, value in node.items():
+        if column != "cpu_info":
+            assert re.search(rf"^{column}\s+{re.escape(str(value))}$", result.stdout, re.M), column
+    assert node["cpu_info"]["topology"] == {"cells": 2, "cores": 3, "sockets": 1, "threads": 2}
+
+
+def test_nodes_show_unknown_host(populated):
+    result = run("resource-tracker-manage", "--config-file", populated, "nodes", "show", "nope")
+
+    assert_one_line_error(result, "no compute node for host nope")

@@ -1,0 +1,100 @@
+"""A private MariaDB server for the tests: its own data directory, socket and port.
+
+The server the machine may already run is left alone (Debian's root there authenticates by
+unix socket, so tests could not rely on it anyway). Set RT_TEST_MYSQL_URL to use an
+existing server instead, e.g. mysql+pymysql://root@127.0.0.1:3306/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pymysql
+
+SEARCH_PATH = "/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _binary(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name, path=SEARCH_PATH)
+        if path:
+            return path
+    raise RuntimeError(
+        f"none of {', '.join(names)} found: run tools/setup.sh --test to install mariadb-server"
+    )
+
+
+class MariaDBServer:
+    def __init__(self, basedir: str, port: int | None = None):
+        self.basedir = basedir
+        self.datadir = os.path.join(basedir, "data")
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    def initialize(self) -> None:
+        os.makedirs(self.basedir, exist_ok=True)
+        subprocess.run(
+            [
+                _binary("mariadb-install-db", "mysql_install_db"),
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *self._user_args(),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, timeout_s: float = 30) -> None:
+        log = open(os.path.join(self.basedir, "server.log"), "ab")  # noqa: SIM115 - lives with the server
+        self.process = subprocess.Popen(
+            [
+                _binary("mariadbd", "mysqld"),
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--socket={os.path.join(self.basedir, 'mysqld.sock')}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--innodb-buffer-pool-size=128M",
+                "--max-connections=500",
+                *self._user_args(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                pymysql.connect(host="127.0.0.1", port=self.port, user="root").close()
+                return
+            except pymysql.err.OperationalError as error:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"mariadbd did not start; see {self.basedir}/server.log"
+                    ) from error
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.process = None
+
+    def url(self, database: str = "") -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
+
+    @staticmethod
+    def _user_args() -> list[str]:
+        return ["--user=root"] if os.geteuid() == 0 else []

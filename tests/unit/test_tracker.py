@@ -1,0 +1,100 @@
+"""Unit conversion and derived columns: bytes in, the table's MB/GB columns out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from resource_tracker.resources import (
+    CpuInfo,
+    CpuTopology,
+    DiskUsage,
+    HostResources,
+    LocalStorage,
+)
+from resource_tracker.tracker import HostPolicy, compute_node_values
+
+MiB = 2**20
+GiB = 2**30
+
+RESOURCES = HostResources(
+    hypervisor_hostname="node-1",
+    hypervisor_type="QEMU",
+    hypervisor_version=8002000,
+    cpu_info=CpuInfo("x86_64", "Icelake", "Intel", CpuTopology(2, 16, 2, 2), ("avx2", "vmx")),
+    vcpus=64,
+    vcpus_used=20,
+    memory_total_bytes=256 * GiB - 1,  # one byte short of 262144 MiB
+    memory_used_bytes=40 * GiB + MiB - 1,
+    running_vms=5,
+    busy_vms=1,
+    storage=LocalStorage(total_bytes=1000 * GiB - 1, free_bytes=700 * GiB, used_bytes=300 * GiB),
+    disks=(
+        DiskUsage("a", "vda", "/i/a", "qcow2", 50 * GiB, 10 * GiB, 40 * GiB),
+        DiskUsage("b", "vda", "/i/b", "raw", 20 * GiB, 5 * GiB + 1, 15 * GiB - 1),
+    ),
+)
+
+
+def test_mb_and_gb_columns_are_floored_bytes():
+    values = compute_node_values(RESOURCES, HostPolicy())
+
+    assert values.memory_mb == 262143
+    assert values.memory_mb_used == 40 * 1024
+    assert values.local_gb == 999
+    assert values.local_gb_used == 300
+
+
+def test_free_ram_subtracts_use_and_reserve():
+    values = compute_node_values(RESOURCES, HostPolicy(reserved_host_memory_mb=2048))
+
+    assert values.free_ram_mb == 262143 - 40 * 1024 - 2048
+
+
+def test_free_disk_rounds_the_reserve_up_to_whole_gb():
+    assert compute_node_values(RESOURCES, HostPolicy()).free_disk_gb == 999 - 300
+    values = compute_node_values(RESOURCES, HostPolicy(reserved_host_disk_mb=1025))
+    assert values.free_disk_gb == 999 - 300 - 2
+
+
+def test_disk_available_least_is_free_minus_overcommit_floored():
+    values = compute_node_values(RESOURCES, HostPolicy())
+
+    # 700 GiB free - (40 GiB + 15 GiB - 1 byte) = 645 GiB + 1 byte
+    assert values.disk_available_least == 645
+
+
+def test_disk_available_least_may_be_negative_and_floors_down():
+    overcommitted = dataclasses.replace(
+        RESOURCES, disks=(DiskUsage("a", "vda", "/i/a", "qcow2", 800 * GiB, 0, 700 * GiB + 1),)
+    )
+
+    assert compute_node_values(overcommitted, HostPolicy()).disk_available_least == -1
+
+
+def test_counts_and_policy_are_stored_with_the_row():
+    policy = HostPolicy(
+        reserved_host_cpus=2,
+        cpu_allocation_ratio=16.0,
+        ram_allocation_ratio=1.5,
+        disk_allocation_ratio=1.1,
+    )
+
+    values = compute_node_values(RESOURCES, policy)
+
+    assert (values.vcpus, values.vcpus_used, values.running_vms) == (64, 20, 5)
+    assert values.current_workload == 1
+    assert (values.reserved_host_cpus, values.cpu_allocation_ratio) == (2, 16.0)
+    assert (values.ram_allocation_ratio, values.disk_allocation_ratio) == (1.5, 1.1)
+
+
+def test_cpu_info_is_stable_json():
+    cpu_info = json.loads(compute_node_values(RESOURCES, HostPolicy()).cpu_info)
+
+    assert cpu_info == {
+        "arch": "x86_64",
+        "model": "Icelake",
+        "vendor": "Intel",
+        "topology": {"sockets": 2, "cores": 16, "threads": 2, "cells": 2},
+        "features": ["avx2", "vmx"],
+    }
