@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up this checkout on Debian/Ubuntu: the OS packages that are missing, a virtualenv in
+# .venv, and the package installed into it (editable).
+#   tools/setup.sh          what the daemon and the demo need
+#   tools/setup.sh --test   also what the tests need (MariaDB server binaries, ruff, pytest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=false
+[ "${1:-}" = "--test" ] && want_tests=true
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+packages=(pkg-config libvirt-dev qemu-utils gcc)
+python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || packages+=(python3-dev)
+if $want_tests; then
+    packages+=(mariadb-server)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    installed "$package" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+extras=""
+$want_tests && extras="[test]"
+stamp=".venv/.installed$extras-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "setup: installing the package into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e ".$extras"
+    touch "$stamp"
+fi
