@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import hosts, images
+from tests.support.libvirtd import Libvirtd
 from tests.support.mariadb import MariaDBServer
 
 
@@ -92,3 +93,12 @@ def mixed_host(tmp_path) -> TestHost:
     )
     images.write(disks / "a.qcow2", "0", "4M")
     return TestHost(hosts.render("mixed.xml", tmp_path, IMAGES=disks), disks, paths)
+
+
+@pytest.fixture(scope="session")
+def libvirtd():
+    """A private libvirtd with QEMU, for the paths libvirt's test driver fakes."""
+    daemon = Libvirtd()
+    daemon.start()
+    yield daemon
+    daemon.shutdown()

@@ -2,7 +2,8 @@
 # Set up this checkout on Debian/Ubuntu: the OS packages that are missing, a virtualenv in
 # .venv, and the package installed into it (editable).
 #   tools/setup.sh          what the daemon and the demo need
-#   tools/setup.sh --test   also what the tests need (MariaDB server binaries, ruff, pytest)
+#   tools/setup.sh --test   also what the tests need: MariaDB server and libvirtd/QEMU binaries
+#                           (the tests start private instances of both), ruff, pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || packages+=(python3-dev)
 if $want_tests; then
-    packages+=(mariadb-server)
+    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
 fi
 
 missing=()

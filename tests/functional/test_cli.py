@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -134,3 +136,57 @@ def test_nodes_show_unknown_host(populated):
     result = run("resource-tracker-manage", "--config-file", populated, "nodes", "show", "nope")
 
     assert_one_line_error(result, "no compute node for host nope")
+
+
+def _report_count(sqlite_url: str) -> int:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        row = db.execute("SELECT report_count FROM services").fetchone()
+    return row[0] if row else 0
+
+
+def _wait_for(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_daemon_audits_every_interval(config, sqlite_url):
+    conf = config(extra="update_resources_interval = 1")
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    daemon = subprocess.Popen(
+        [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait_for(lambda: _report_count(sqlite_url) >= 3, timeout_s=30)
+        assert daemon.poll() is None
+    finally:
+        daemon.terminate()
+        _, stderr = daemon.communicate(timeout=30)
+    assert stderr.count("compute-1: vCPUs 7/12 used") >= 3
+
+
+def test_daemon_survives_failing_audits(config, sqlite_url):
+    conf = config(
+        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        extra="update_resources_interval = 1",
+    )
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    daemon = subprocess.Popen(
+        [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    alive = daemon.poll() is None
+    daemon.terminate()
+    _, stderr = daemon.communicate(timeout=30)
+
+    assert alive
+    assert stderr.count("audit failed: cannot connect to libvirt") >= 2

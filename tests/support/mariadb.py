@@ -57,23 +57,22 @@ class MariaDBServer:
         )
 
     def start(self, timeout_s: float = 30) -> None:
-        log = open(os.path.join(self.basedir, "server.log"), "ab")  # noqa: SIM115 - lives with the server
-        self.process = subprocess.Popen(
-            [
-                _binary("mariadbd", "mysqld"),
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                f"--socket={os.path.join(self.basedir, 'mysqld.sock')}",
-                f"--port={self.port}",
-                "--bind-address=127.0.0.1",
-                "--innodb-buffer-pool-size=128M",
-                "--max-connections=500",
-                *self._user_args(),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(os.path.join(self.basedir, "server.log"), "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    _binary("mariadbd", "mysqld"),
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    f"--socket={os.path.join(self.basedir, 'mysqld.sock')}",
+                    f"--port={self.port}",
+                    "--bind-address=127.0.0.1",
+                    "--innodb-buffer-pool-size=128M",
+                    "--max-connections=500",
+                    *self._user_args(),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout_s
         while True:
             try:
