@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.support.mariadb import free_port
+from tests.support.waiting import wait_for
 
 BIN = os.path.dirname(sys.executable)
 
@@ -144,15 +145,6 @@ def _report_count(sqlite_url: str) -> int:
     return row[0] if row else 0
 
 
-def _wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_daemon_audits_every_interval(config, sqlite_url):
     conf = config(extra="update_resources_interval = 1")
     run("resource-tracker-manage", "--config-file", conf, "db", "sync")
@@ -163,7 +155,7 @@ def test_daemon_audits_every_interval(config, sqlite_url):
         text=True,
     )
     try:
-        assert _wait_for(lambda: _report_count(sqlite_url) >= 3, timeout_s=30)
+        assert wait_for(lambda: _report_count(sqlite_url) >= 3, timeout_s=30)
         assert daemon.poll() is None
     finally:
         daemon.terminate()

@@ -17,10 +17,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import libvirt
+
+from tests.support.waiting import wait_for_server
 
 DAEMON_USER = "nobody"
 SEARCH_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -71,17 +72,13 @@ class Libvirtd:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                libvirt.open(self.uri).close()
-                return
-            except libvirt.libvirtError as error:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"libvirtd did not start; see {self.base}/libvirtd.log"
-                    ) from error
-                time.sleep(0.1)
+        wait_for_server(
+            lambda: libvirt.open(self.uri).close(),
+            libvirt.libvirtError,
+            self.process,
+            timeout_s,
+            log=f"{self.base}/libvirtd.log",
+        )
 
     def stop(self) -> None:
         """Stop libvirtd only: its domains keep running, as on a real host."""

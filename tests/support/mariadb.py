@@ -11,9 +11,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 
 import pymysql
+
+from tests.support.waiting import wait_for_server
 
 SEARCH_PATH = "/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 
@@ -73,17 +74,13 @@ class MariaDBServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                pymysql.connect(host="127.0.0.1", port=self.port, user="root").close()
-                return
-            except pymysql.err.OperationalError as error:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"mariadbd did not start; see {self.basedir}/server.log"
-                    ) from error
-                time.sleep(0.1)
+        wait_for_server(
+            lambda: pymysql.connect(host="127.0.0.1", port=self.port, user="root").close(),
+            pymysql.err.OperationalError,
+            self.process,
+            timeout_s,
+            log=os.path.join(self.basedir, "server.log"),
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
