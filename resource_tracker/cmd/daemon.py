@@ -11,9 +11,10 @@ from resource_tracker.cmd import fail, load_config, setup_logging
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.tracker import HostPolicy, ResourceTracker
-from resource_tracker.virt.disk import FileStorage
+from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
+from resource_tracker.virt.lvm import LvmStorage
 
 LOG = logging.getLogger(__name__)
 
@@ -27,15 +28,19 @@ cli_opts = [
 
 
 def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
-    driver = LibvirtDriver(
-        LibvirtConnection(conf.libvirt.connection_uri), FileStorage(conf.instances_path)
-    )
+    driver = LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
     return ResourceTracker(
         host=conf.host,
         driver=driver,
         store=Database(conf.database.connection),
         policy=host_policy(conf),
     )
+
+
+def local_storage(conf: cfg.ConfigOpts) -> Storage:
+    if conf.libvirt.images_type == "lvm":
+        return LvmStorage(conf.libvirt.images_volume_group)
+    return FileStorage(conf.instances_path)
 
 
 def host_policy(conf: cfg.ConfigOpts) -> HostPolicy:

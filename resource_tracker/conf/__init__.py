@@ -11,6 +11,7 @@ import os
 
 from oslo_config import cfg
 
+from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
 from resource_tracker.exception import ConfigError
 
@@ -59,6 +60,7 @@ def check(conf: cfg.ConfigOpts) -> None:
                 getattr(conf if group == "DEFAULT" else conf[group], opt.dest)
             except (cfg.ConfigFileValueError, ValueError) as error:
                 raise ConfigError(f"[{group}] {opt.name}: {error}") from None
+    _libvirt.check(conf)
 
 
 def config_files(conf: cfg.ConfigOpts) -> list[str]:
