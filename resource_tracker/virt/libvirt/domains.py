@@ -79,8 +79,10 @@ class DomainLister:
                 continue
             uuid = dom.UUIDString()
             last = self._parsed.get(uuid)
-            domain = last[1] if last is not None and last[0] == xml else parse_domain(xml)
-            parsed[uuid] = (xml, domain)
+            if last is None or last[0] != xml:
+                last = (xml, parse_domain(xml))  # else the new copy of the XML is dropped now
+            parsed[uuid] = last
+            domain = last[1]
             domains.append(dataclasses.replace(domain, busy=True) if _is_busy(stats) else domain)
         self._parsed = parsed
         return domains
