@@ -7,6 +7,7 @@ with the reason. They are removed when the test ends, whether it passed or not.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -15,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-# Keep LVM from writing metadata backups under /etc/lvm for these throwaway groups, and from
-# touching the device mapper, which a container may lack: the tests need no active volume.
-LVM_CONFIG = ("--config", "backup { backup = 0 archive = 0 }", "--driverloaded", "n")
+# Keep LVM from touching the device mapper, which a container may lack: the tests need no
+# active volume.
+LVM_CONFIG = ("--driverloaded", "n")
 LVM_ENV = os.environ | {"LC_ALL": "C", "LVM_SUPPRESS_FD_WARNINGS": "1"}
 
 
@@ -64,6 +65,18 @@ def volume_group(device: str) -> Iterator[str]:
             _run("vgremove", "-q", "-f", *LVM_CONFIG, name)
     finally:
         _run("pvremove", "-q", *LVM_CONFIG, device)
+        _forget_metadata_copies(name)
+
+
+def _forget_metadata_copies(group: str) -> None:
+    """LVM keeps copies of every group's metadata, even removed ones'; ours are throwaway."""
+    dirs = _run("lvmconfig", "--typeconfig", "full", "backup/archive_dir", "backup/backup_dir")
+    for line in dirs.splitlines():
+        directory = line.partition("=")[2].strip().strip('"')
+        for path in glob.glob(os.path.join(directory, f"{group}_*.vg")):
+            os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, group))
 
 
 def create_volume(group: str, name: str, size: str) -> None:
