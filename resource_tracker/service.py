@@ -37,6 +37,7 @@ with warnings.catch_warnings():
     from eventlet import hubs, queue, tpool
 
 from resource_tracker.exception import ResourceTrackerError
+from resource_tracker.metrics import HEALTHY_INTERVALS, Metrics
 from resource_tracker.systemd import Notifier
 from resource_tracker.tracker import AuditResult, HostPolicy, ResourceTracker
 
@@ -79,11 +80,13 @@ class Service:
         settings: Settings,
         reload_settings: Callable[[], Settings],
         notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
     ):
         self._tracker = tracker
         self._settings = settings
         self._reload_settings = reload_settings
         self._notifier = notifier or Notifier()
+        self._metrics = metrics
         self._inbox = queue.LightQueue()
         self._stopping = False
         self._auditing = False
@@ -103,6 +106,10 @@ class Service:
             eventlet.spawn_n(self._ping_while_idle)
         delay = random.uniform(0, self._settings.fuzzy_delay_s)
         self._due = time.monotonic() + delay
+        if self._metrics:
+            self._metrics.expect_audit_by(
+                self._due + HEALTHY_INTERVALS * self._settings.interval_s
+            )
         LOG.info("started; first audit in %.1f s", delay)
         self._notifier.notify("READY=1", f"STATUS=first audit in {delay:.0f} s")
         while self._idle():
@@ -201,10 +208,14 @@ class Service:
         self._failures, self._last_failure = 0, None
         summary = result.summary()
         LOG.info("audit: %s", summary)
+        if self._metrics:
+            self._metrics.audit_succeeded(result, self._settings.interval_s)
         self._notifier.notify(f"STATUS={summary}", "WATCHDOG=1")
 
     def _failed(self, error: Exception) -> None:
         self._failures += 1
+        if self._metrics:
+            self._metrics.audit_failed(error)
         message = str(error) or type(error).__name__
         if message != self._last_failure:
             LOG.warning(

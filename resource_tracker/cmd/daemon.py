@@ -13,6 +13,7 @@ from resource_tracker.cmd import fail, load_config, setup_logging
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
+from resource_tracker.metrics import Metrics
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events as libvirt_events
@@ -74,7 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     def reload() -> service.Settings:
         return service_settings(service, reload_config(conf, argv))
 
-    return service.Service(tracker, service_settings(service, conf), reload).run()
+    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+    return service.Service(tracker, service_settings(service, conf), reload, metrics=metrics).run()
+
+
+def serve_metrics(listen: str) -> Metrics:
+    metrics = Metrics()
+    try:
+        server = metrics.serve(listen)
+    except OSError as error:
+        fail(f"[metrics] listen = {listen}: {error.strerror}")
+    address, port = server.server_address[:2]
+    LOG.info(
+        "metrics on http://%s/metrics",
+        f"[{address}]:{port}" if ":" in address else f"{address}:{port}",
+    )
+    return metrics
 
 
 def run_once(tracker: ResourceTracker) -> int:

@@ -8,11 +8,15 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.daemon import BIN, Daemon
 from tests.support.libvirtd import Libvirtd, domain_xml
+from tests.support.mariadb import free_port
 from tests.support.waiting import wait_for
 
 AUDITED = r"audit: compute-1: vCPUs 7/12 used"
@@ -238,3 +242,80 @@ def test_logs_carry_syslog_priorities_under_journald(synced, daemons):
         line.startswith("<4>WARNING resource_tracker.service: audit failed")
         for line in daemon.lines
     )
+
+
+def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except urllib.error.URLError:
+        return 0, ""  # not listening yet
+
+
+def samples(text: str) -> dict[str, float]:
+    return {
+        sample.name + "".join(f"{{{k}={v}}}" for k, v in sample.labels.items()): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_endpoint_matches_the_row(synced, daemons, sqlite_url):
+    port = free_port()
+    daemon = daemons(synced(extra=f"update_resources_interval = 3600\n[metrics]\nlisten = {port}"))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+
+    status, text = scrape(port)
+    health, _ = scrape(port, "/healthz")
+
+    metrics = samples(text)
+    assert (status, health) == (200, 200)
+    assert metrics["resource_tracker_vcpus"] == row(sqlite_url, "vcpus") == 12
+    assert metrics["resource_tracker_vcpus_used"] == row(sqlite_url, "vcpus_used")
+    assert metrics["resource_tracker_memory_bytes"] // 2**20 == row(sqlite_url, "memory_mb")
+    assert metrics["resource_tracker_memory_used_bytes"] // 2**20 == row(
+        sqlite_url, "memory_mb_used"
+    )
+    assert metrics["resource_tracker_local_disk_bytes"] // 2**30 == row(sqlite_url, "local_gb")
+    assert metrics["resource_tracker_disk_available_least_bytes"] // 2**30 == row(
+        sqlite_url, "disk_available_least"
+    )
+    assert metrics["resource_tracker_running_vms"] == row(sqlite_url, "running_vms")
+    assert metrics["resource_tracker_audit_duration_seconds_count"] == 1
+    assert metrics["resource_tracker_libvirt_up"] == metrics["resource_tracker_database_up"] == 1
+    assert metrics["resource_tracker_last_success_timestamp_seconds"] > 0
+
+
+def test_health_fails_once_audits_keep_failing(synced, daemons):
+    port = free_port()
+    conf = synced(
+        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        extra=f"update_resources_interval = 1\n[metrics]\nlisten = 127.0.0.1:{port}",
+    )
+    daemons(conf)
+
+    # healthy for three intervals after the first audit was due, then not
+    assert wait_for(lambda: scrape(port, "/healthz")[0] == 503, timeout_s=10)
+    metrics = samples(scrape(port)[1])
+    assert metrics["resource_tracker_audits_failed_total{reason=libvirt}"] >= 2
+    assert metrics["resource_tracker_libvirt_up"] == 0
+
+
+def test_metrics_port_in_use_stops_start_up(synced):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = synced(extra=f"[metrics]\nlisten = {port}")
+
+        result = subprocess.run(
+            [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"[metrics] listen = {port}: Address already in use")
