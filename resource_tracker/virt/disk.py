@@ -161,10 +161,10 @@ class _Audit:
     def _unmeasured(self, disk: DomainDisk, image_format: str, allocated: int, problem: str):
         self._problems.report(
             disk.path,
-            "disk %s (%s): %s; over-commit counted as 0",
+            "disk %s: %s; over-commit counted as 0 (format %s)",
             disk.path,
-            image_format,
             problem,
+            image_format,
         )
         return _usage(disk, image_format, None, allocated, problem=problem)
 
