@@ -168,13 +168,16 @@ class Service:
 
         eventlet.spawn_n(runner)
         grace_ends = None
+        # an audit that outlasts its own interval says once what it is waiting on
+        slow_at = time.monotonic() + self._settings.interval_s if abandon_on_stop else None
         while True:
             if self._stopping and abandon_on_stop:
                 raise _Abandoned("audit abandoned before it wrote anything")
             if self._stopping and grace_ends is None:
                 grace_ends = time.monotonic() + STOP_GRACE_S
-            timeout = None if grace_ends is None else grace_ends - time.monotonic()
-            if timeout is not None and timeout <= 0:
+            deadline = grace_ends or slow_at
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if grace_ends is not None and timeout == 0:
                 raise _Abandoned(f"write not finished after {STOP_GRACE_S:.0f} s; rolled back")
             message = self._receive(timeout)
             if message and message[0] == "done" and message[1] == call:
@@ -182,6 +185,10 @@ class Service:
                 if succeeded:
                     return value
                 raise value
+            if slow_at is not None and time.monotonic() >= slow_at:
+                waiting_on = self._tracker.driver.waiting_on() or "an unknown call"
+                LOG.warning("audit still running; waiting on %s", waiting_on)
+                slow_at = None
             self._handle(message)
 
     def _receive(self, timeout: float | None) -> tuple | None:

@@ -3,8 +3,39 @@
 from __future__ import annotations
 
 import abc
+import time
+from collections.abc import Callable
 
 from resource_tracker.resources import HostResources
+
+
+class Activity:
+    """What an audit is waiting on right now, so that an audit that hangs can say where.
+
+    Drivers note each call that may block (a libvirt call, a stat) before making it; the
+    daemon reads it from another thread. A note costs a clock read and two assignments.
+    """
+
+    def __init__(self):
+        self._what: tuple[str, str | Callable[[], str]] | None = None
+        self.since = 0.0
+
+    def note(self, what: str, subject: str | Callable[[], str] = "") -> float:
+        """Record the call about to be made (`subject` may be a callable giving the name)."""
+        self._what = (what, subject)
+        self.since = time.monotonic()
+        return self.since
+
+    def clear(self) -> None:
+        self._what = None
+
+    def describe(self) -> str | None:
+        what = self._what
+        if what is None:
+            return None
+        action, subject = what
+        name = subject() if callable(subject) else subject
+        return f"{action} {name}".strip() + f" for {time.monotonic() - self.since:.0f} s"
 
 
 class ComputeDriver(abc.ABC):
@@ -17,6 +48,10 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def get_host_resources(self) -> HostResources:
         """Audit the host: its capacity, its domains' use, and its local disk."""
+
+    def waiting_on(self) -> str | None:
+        """The call an audit in progress is waiting on, if the driver keeps track."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - drivers without resources to release need nothing
         """Release connections; the driver may be used again afterwards."""

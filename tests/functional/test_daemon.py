@@ -199,7 +199,8 @@ def test_frozen_libvirtd_costs_one_audit_not_the_daemon(
 
     os.kill(own_libvirtd.process.pid, signal.SIGSTOP)
     try:
-        time.sleep(2)  # the next audit starts and blocks in a libvirt call
+        # the next audit starts, blocks in a libvirt call and, after an interval, says which
+        assert daemon.wait_for_log(r"WARNING .*audit still running; waiting on libvirt \w+")
         received(notify_socket, seconds=0.5)
         daemon.signal(signal.SIGHUP)
         assert daemon.wait_for_log(r"configuration reloaded", timeout_s=3)  # the hub answers

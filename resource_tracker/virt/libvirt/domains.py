@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 
 import libvirt
 from lxml import etree
 
 from resource_tracker.resources import DomainDisk
+from resource_tracker.virt.driver import Activity
 
 LOG = logging.getLogger(__name__)
+
+SLOW_CALL_S = 1.0  # XMLDesc answers in microseconds; a domain slower than this is named
 
 # libvirt always writes memory in KiB, but the schema allows any of these units.
 _MEMORY_UNITS = {
@@ -66,10 +70,13 @@ class DomainLister:
     def __init__(self):
         self._parsed: dict[str, tuple[str, Domain]] = {}  # UUID: XML and Domain, last audit
 
-    def list(self, conn: libvirt.virConnect) -> list[Domain]:
+    def list(self, conn: libvirt.virConnect, activity: Activity | None = None) -> list[Domain]:
+        activity = activity or Activity()
         parsed = {}
         domains = []
+        activity.note("libvirt getAllDomainStats")
         for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE):
+            started = activity.note("libvirt XMLDesc of domain", dom.name)
             try:
                 xml = dom.XMLDesc(0)
             except libvirt.libvirtError as error:
@@ -77,6 +84,9 @@ class DomainLister:
                     raise
                 LOG.info("skipping domain %s: it was undefined during the audit", dom.name())
                 continue
+            took = time.monotonic() - started
+            if took > SLOW_CALL_S:
+                LOG.warning("domain %s was slow: XMLDesc took %.1f s", dom.name(), took)
             uuid = dom.UUIDString()
             last = self._parsed.get(uuid)
             if last is None or last[0] != xml:

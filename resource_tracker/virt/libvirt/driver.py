@@ -8,14 +8,15 @@ header, only one XMLDesc per domain and one stat per file disk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.resources import CpuInfo, HostResources
+from resource_tracker.resources import CpuInfo, DomainDisk, HostResources
 from resource_tracker.virt import disk
-from resource_tracker.virt.driver import ComputeDriver
+from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.domains import DomainLister
@@ -45,21 +46,35 @@ class LibvirtDriver(ComputeDriver):
         self._domains = DomainLister()
         self._disks = disk_meter or disk.DiskMeter()
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
+        self._activity = Activity()
+
+    def waiting_on(self) -> str | None:
+        return self._activity.describe()
 
     def get_host_resources(self) -> HostResources:
+        try:
+            return self._audit()
+        finally:
+            self._activity.clear()
+
+    def _audit(self) -> HostResources:
+        activity = self._activity
+        activity.note("connecting to libvirt at", self._connection.uri)
         conn = self._connection.get()
         try:
+            activity.note("libvirt host facts")
             info = conn.getInfo()
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
-            domains = self._domains.list(conn)
+            domains = self._domains.list(conn, activity)
         except libvirt.libvirtError as error:
             self._connection.reset()
             raise HypervisorUnavailable(
                 f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
             ) from error
+        activity.note("measuring local storage")
         storage = self._storage.measure()
-        disks = self._disks.measure(d for domain in domains for d in domain.disks)
+        disks = self._disks.measure(_noting(activity, domains))
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
         active = [domain for domain in domains if domain.active]
@@ -92,6 +107,14 @@ class LibvirtDriver(ComputeDriver):
             )
             self._identity = (conn, identity)
         return self._identity[1]
+
+
+def _noting(activity: Activity, domains) -> Iterator[DomainDisk]:
+    """Every disk of `domains`, noted in `activity` as it is measured."""
+    for domain in domains:
+        for domain_disk in domain.disks:
+            activity.note("reading disk", domain_disk.path or "")
+            yield domain_disk
 
 
 def _log_disks(disks) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import libvirt
 import pytest
 
 from resource_tracker.resources import DomainDisk
+from resource_tracker.virt.driver import Activity
+from resource_tracker.virt.libvirt import domains as domains_module
 from resource_tracker.virt.libvirt.domains import DomainLister, parse_domain
 
 RUNNING = """
@@ -157,3 +160,43 @@ def test_domain_undefined_mid_audit_is_skipped_with_one_log_line(default_host, c
     assert sorted(domain.name for domain in domains) == ["kept", "test"]
     (record,) = caplog.records
     assert "doomed" in record.getMessage() and "undefined" in record.getMessage()
+
+
+class SlowToDescribe:
+    """A connection on which one domain takes `delay_s` to answer XMLDesc: an injected fault
+    (our calls take no job lock, so a real domain does not make them wait)."""
+
+    def __init__(self, conn, victim: str, delay_s: float):
+        self._conn, self._victim, self._delay_s = conn, victim, delay_s
+
+    def getAllDomainStats(self, stats):
+        return [
+            (_Slow(dom, self._delay_s) if dom.name() == self._victim else dom, dom_stats)
+            for dom, dom_stats in self._conn.getAllDomainStats(stats)
+        ]
+
+
+class _Slow:
+    def __init__(self, dom, delay_s: float):
+        self._dom, self._delay_s = dom, delay_s
+
+    def XMLDesc(self, flags):
+        time.sleep(self._delay_s)
+        return self._dom.XMLDesc(flags)
+
+    def __getattr__(self, name):
+        return getattr(self._dom, name)
+
+
+def test_slow_domain_is_named_and_still_counted(default_host, caplog, monkeypatch):
+    monkeypatch.setattr(domains_module, "SLOW_CALL_S", 0.05)
+    default_host.defineXML(defined("sluggish"))
+    activity = Activity()
+
+    with caplog.at_level(logging.WARNING):
+        domains = DomainLister().list(SlowToDescribe(default_host, "sluggish", 0.2), activity)
+
+    assert sorted(domain.name for domain in domains) == ["sluggish", "test"]
+    (record,) = caplog.records
+    assert "domain sluggish was slow: XMLDesc took 0.2 s" in record.getMessage()
+    assert activity.describe().startswith("libvirt XMLDesc of domain")
