@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,8 +36,8 @@ class HostPolicy:
 
 
 class NodeStore(Protocol):
-    def reconcile_compute_node(self, host: str, values: ComputeNodeValues) -> bool:
-        """Write the row of (host, values.hypervisor_hostname); True if anything changed."""
+    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
+        """Write the rows of `reported`, soft-delete the host's other rows; True if any changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,8 @@ class ResourceTracker:
         started = time.perf_counter()
         resources = self.driver.get_host_resources()
         values = compute_node_values(resources, self.policy)
-        changed = self.store.reconcile_compute_node(self.host, values)
+        # the driver reports one node per host: every other row of this host is gone
+        changed = self.store.reconcile_compute_nodes(self.host, [values])
         return AuditResult(
             host=self.host,
             resources=resources,

@@ -7,8 +7,7 @@ import logging
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, load_config, setup_logging
-from resource_tracker.db.api import Database
+from resource_tracker.cmd import fail, load_config, open_database, setup_logging
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
@@ -33,7 +32,7 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
     return ResourceTracker(
         host=conf.host,
         driver=driver,
-        store=Database(conf.database.connection),
+        store=open_database(conf),
         policy=host_policy(conf),
     )
 

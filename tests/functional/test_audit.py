@@ -22,7 +22,7 @@ GiB = 2**30
 @pytest.fixture
 def database(db_url):
     database = Database(db_url)
-    database.create_schema()
+    database.sync_schema()
     yield database
     database.dispose()
 
