@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 from resource_tracker.exception import SchemaNotCurrent
 
 SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
 FIRST_TABLES = {"services", "compute_nodes"}
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -35,7 +35,10 @@ def known_revisions() -> set[str]:
 
 
 def current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    # read directly: alembic's MigrationContext logs at INFO, into the daemon's log
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:

@@ -170,3 +170,18 @@ def test_db_sync_and_db_version_commands(tmp_path, db_url):
     assert sync.returncode == 0 and sync.stdout.endswith(f"upgraded from nothing to {HEAD}\n")
     assert again.stdout.endswith(f"is current: revision {HEAD}\n")
     assert (after.returncode, after.stdout) == (0, f"{HEAD}\n")
+
+
+def test_the_daemon_refuses_a_database_behind_with_one_line(tmp_path, empty):
+    migrate(empty, SHIPPED)
+    conf = tmp_path / "rt.conf"
+    conf.write_text(
+        f"[DEFAULT]\nhost = compute-1\n[libvirt]\nconnection_uri = test:///default\n"
+        f"[database]\nconnection = {empty.url}\n"
+    )
+
+    result = run("resource-tracker", "--config-file", str(conf))  # the daemon, not --once
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.endswith("run: resource-tracker-manage db sync\n")
