@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -11,6 +14,7 @@ from resource_tracker.db.api import Database
 from resource_tracker.db.models import ComputeNode, Service
 from tests.support.nodes import node
 
+BIN = os.path.dirname(sys.executable)
 WRITERS = 60
 ROUNDS = 4
 
@@ -90,3 +94,22 @@ def test_many_writers_for_different_hosts_never_fail(database, db_url):
     assert [n.host for n in nodes] == [f"compute-{index:03}" for index in range(WRITERS)]
     assert [n.vcpus_used for n in nodes] == [ROUNDS - 1 if i % 2 else 0 for i in range(WRITERS)]
     assert {s.report_count for s in database.services()} == {ROUNDS}
+
+
+def test_daemons_of_one_host_started_at_once_keep_one_live_row(tmp_path, mixed_host, database):
+    conf = tmp_path / "rt.conf"
+    conf.write_text(
+        f"[DEFAULT]\nhost = compute-1\ninstances_path = {mixed_host.instances}\n"
+        f"[libvirt]\nconnection_uri = {mixed_host.uri}\n[database]\nconnection = {database.url}\n"
+    )
+    command = [os.path.join(BIN, "resource-tracker"), "--config-file", str(conf), "--once"]
+
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * 6
+    assert sum("row updated" in output for output in outputs) >= 1
+    assert len(database.compute_nodes("compute-1")) == 1
+    assert count_rows(database, ComputeNode, host="compute-1") == 1
+    (service,) = database.services("compute-1")
+    assert service.report_count == 6
