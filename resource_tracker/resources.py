@@ -44,8 +44,9 @@ class DomainDisk:
 class DiskUsage:
     """How much one disk takes on local storage and how much more it may grow into.
 
-    `virtual_bytes` is None when the image could not be measured (unsupported format or a
-    header refused as malformed); its over-commit then counts as 0.
+    `allocated_bytes` includes the allocation of the qcow2 external data file, if the image
+    has one (`data_file`). `virtual_bytes` is None when the image could not be measured;
+    `problem` then says why, and its over-commit counts as 0.
     """
 
     domain: str
@@ -55,6 +56,8 @@ class DiskUsage:
     virtual_bytes: int | None
     allocated_bytes: int
     overcommit_bytes: int
+    data_file: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,8 +88,17 @@ def compute_node_values(resources: HostResources, policy: HostPolicy) -> Compute
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """An audit's first half: what the host has, converted, not yet written."""
+
+    resources: HostResources
+    values: ComputeNodeValues
+    started: float
+
+
 class ResourceTracker:
-    """Audits one host into its compute_nodes row."""
+    """Audits one host into its compute_nodes row: measure(), then record()."""
 
     def __init__(self, host: str, driver: ComputeDriver, store: NodeStore, policy: HostPolicy):
         self.host = host
@@ -98,15 +107,22 @@ class ResourceTracker:
         self.policy = policy
 
     def audit(self) -> AuditResult:
+        return self.record(self.measure())
+
+    def measure(self) -> Measurement:
+        """Ask the driver and convert; touches no database."""
         started = time.perf_counter()
         resources = self.driver.get_host_resources()
-        values = compute_node_values(resources, self.policy)
+        return Measurement(resources, compute_node_values(resources, self.policy), started)
+
+    def record(self, measurement: Measurement) -> AuditResult:
+        """Write a measurement in one transaction."""
         # the driver reports one node per host: every other row of this host is gone
-        changed = self.store.reconcile_compute_nodes(self.host, [values])
+        changed = self.store.reconcile_compute_nodes(self.host, [measurement.values])
         return AuditResult(
             host=self.host,
-            resources=resources,
-            values=values,
+            resources=measurement.resources,
+            values=measurement.values,
             changed=changed,
-            duration_s=time.perf_counter() - started,
+            duration_s=time.perf_counter() - measurement.started,
         )

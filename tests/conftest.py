@@ -112,3 +112,20 @@ def libvirtd():
     daemon.start()
     yield daemon
     daemon.shutdown()
+
+
+@pytest.fixture
+def config(tmp_path, mixed_host, sqlite_url):
+    """Write a daemon config for the mixed host; returns a function taking overrides."""
+
+    def write(database=sqlite_url, uri=mixed_host.uri, extra="") -> str:
+        path = tmp_path / "resource-tracker.conf"
+        path.write_text(
+            f"[DEFAULT]\nhost = compute-1\ninstances_path = {mixed_host.instances}\n"
+            f"periodic_fuzzy_delay = 0\n{extra}\n"
+            f"[libvirt]\nconnection_uri = {uri}\n"
+            f"[database]\nconnection = {database}\n"
+        )
+        return str(path)
+
+    return write

@@ -3,7 +3,8 @@
 # .venv, and the package installed into it (editable).
 #   tools/setup.sh          what the daemon and the demo need
 #   tools/setup.sh --test   also what the tests need: MariaDB server and libvirtd/QEMU binaries
-#                           (the tests start private instances of both), ruff, pytest
+#                           (the tests start private instances of both), LVM tools (a volume
+#                           group on a loop device), ruff, pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || packages+=(python3-dev)
 if $want_tests; then
-    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
+    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2)
 fi
 
 missing=()

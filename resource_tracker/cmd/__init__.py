@@ -32,14 +32,26 @@ def fail(error: object, status: int = 1):
     raise SystemExit(status)
 
 
+SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+class JournalFormatter(logging.Formatter):
+    """journald reads a leading <N> as the line's syslog priority, and stamps the time itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = SYSLOG_PRIORITIES.get(record.levelno, 2)
+        return f"<{priority}>{super().format(record)}"
+
+
 def setup_logging(conf: cfg.ConfigOpts, default_level: int = logging.INFO) -> None:
-    # journald stamps every line itself; elsewhere the time is ours to write.
-    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(
-        level=logging.DEBUG if conf.debug else default_level,
-        format=stamp + "%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if conf.debug else default_level)
 
 
 def open_database(conf: cfg.ConfigOpts) -> Database:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 
 from oslo_config import cfg
 
+from resource_tracker import conf as rt_conf
 from resource_tracker.cmd import fail, load_config, open_database, setup_logging
+from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
+from resource_tracker.metrics import Metrics
 from resource_tracker.tracker import HostPolicy, ResourceTracker
-from resource_tracker.virt.disk import FileStorage
+from resource_tracker.virt.disk import FileStorage, Storage
+from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
+from resource_tracker.virt.lvm import LvmStorage
 
 LOG = logging.getLogger(__name__)
 
@@ -24,11 +30,17 @@ cli_opts = [
     ),
 ]
 
+# Options a running daemon applies on SIGHUP; any other change needs a restart.
+RELOADABLE = {
+    "update_resources_interval",
+    "periodic_fuzzy_delay",
+    "debug",
+    *(field.name for field in dataclasses.fields(HostPolicy)),
+}
+
 
 def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
-    driver = LibvirtDriver(
-        LibvirtConnection(conf.libvirt.connection_uri), FileStorage(conf.instances_path)
-    )
+    driver = LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
     return ResourceTracker(
         host=conf.host,
         driver=driver,
@@ -37,23 +49,23 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
     )
 
 
+def local_storage(conf: cfg.ConfigOpts) -> Storage:
+    if conf.libvirt.images_type == "lvm":
+        return LvmStorage(conf.libvirt.images_volume_group)
+    return FileStorage(conf.instances_path)
+
+
 def host_policy(conf: cfg.ConfigOpts) -> HostPolicy:
     return HostPolicy(**{field.name: conf[field.name] for field in dataclasses.fields(HostPolicy)})
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     conf = load_config(argv, cli_opts, description=__doc__)
     setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
     tracker = build_tracker(conf)
     if conf.once:
-        try:
-            tracker.store.check_schema()
-            print(tracker.audit().summary())
-        except ResourceTrackerError as error:
-            fail(error)
-        finally:
-            tracker.driver.close()
-        return 0
+        return run_once(tracker)
     try:
         tracker.store.check_schema()
     except SchemaNotCurrent as error:
@@ -62,5 +74,60 @@ def main(argv: list[str] | None = None) -> int:
         LOG.warning("%s; audits will retry", error)
     from resource_tracker import service  # eventlet is imported only when the loop runs
 
-    service.run(tracker, conf.update_resources_interval)
+    libvirt_events.start()  # before the first connection opens, so it gets close events
+
+    def reload() -> service.Settings:
+        return service_settings(service, reload_config(conf, argv))
+
+    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+    return service.Service(tracker, service_settings(service, conf), reload, metrics=metrics).run()
+
+
+def serve_metrics(listen: str) -> Metrics:
+    metrics = Metrics()
+    try:
+        server = metrics.serve(listen)
+    except OSError as error:
+        fail(f"[metrics] listen = {listen}: {error.strerror}")
+    address, port = server.server_address[:2]
+    LOG.info(
+        "metrics on http://%s/metrics",
+        f"[{address}]:{port}" if ":" in address else f"{address}:{port}",
+    )
+    return metrics
+
+
+def run_once(tracker: ResourceTracker) -> int:
+    try:
+        tracker.store.check_schema()
+        print(tracker.audit().summary())
+    except ResourceTrackerError as error:
+        fail(error)
+    finally:
+        tracker.driver.close()
     return 0
+
+
+def service_settings(service, conf: cfg.ConfigOpts):
+    return service.Settings(
+        interval_s=conf.update_resources_interval,
+        fuzzy_delay_s=conf.periodic_fuzzy_delay,
+        policy=host_policy(conf),
+        debug=conf.debug,
+    )
+
+
+def reload_config(running: cfg.ConfigOpts, argv: list[str]) -> cfg.ConfigOpts:
+    """The config files read afresh and checked; raises ConfigError, leaving `running` as is."""
+    conf = rt_conf.make_config()
+    conf.register_cli_opts(cli_opts)
+    rt_conf.load(conf, argv)
+    for group, group_opts in list_opts():
+        for opt in group_opts:
+            if opt.dest in RELOADABLE:
+                continue
+            if rt_conf.value_of(conf, group, opt.dest) != rt_conf.value_of(
+                running, group, opt.dest
+            ):
+                LOG.warning("[%s] %s changed: restart the daemon to apply it", group, opt.name)
+    return conf

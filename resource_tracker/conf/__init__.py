@@ -11,6 +11,7 @@ import os
 
 from oslo_config import cfg
 
+from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
 from resource_tracker.exception import ConfigError
 
@@ -56,9 +57,15 @@ def check(conf: cfg.ConfigOpts) -> None:
     for group, group_opts in _opts.list_opts():
         for opt in group_opts:
             try:
-                getattr(conf if group == "DEFAULT" else conf[group], opt.dest)
+                value_of(conf, group, opt.dest)
             except (cfg.ConfigFileValueError, ValueError) as error:
                 raise ConfigError(f"[{group}] {opt.name}: {error}") from None
+    _libvirt.check(conf)
+
+
+def value_of(conf: cfg.ConfigOpts, group: str, name: str):
+    """The value of option `name` of `group` ("DEFAULT" or a group name)."""
+    return getattr(conf if group == "DEFAULT" else conf[group], name)
 
 
 def config_files(conf: cfg.ConfigOpts) -> list[str]:

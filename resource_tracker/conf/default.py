@@ -4,6 +4,8 @@ import socket
 
 from oslo_config import cfg
 
+ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
+
 opts = [
     cfg.StrOpt(
         "host",
@@ -26,45 +28,59 @@ opts = [
         "update_resources_interval",
         default=60,
         min=1,
-        help="Seconds between two audits of this host.",
+        help="Seconds between the starts of two audits of this host." + ON_SIGHUP,
+    ),
+    cfg.IntOpt(
+        "periodic_fuzzy_delay",
+        default=60,
+        min=0,
+        help="Wait a random number of seconds up to this before the first audit, so that a "
+        "fleet restarted at once does not write to the database in step. 0 disables it.",
     ),
     cfg.IntOpt(
         "reserved_host_memory_mb",
         default=512,
         min=0,
-        help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb.",
+        help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_disk_mb",
         default=0,
         min=0,
-        help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb.",
+        help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb."
+        + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_cpus",
         default=0,
         min=0,
-        help="Host CPUs kept for the host itself; stored with the row for schedulers.",
+        help="Host CPUs kept for the host itself; stored with the row for schedulers." + ON_SIGHUP,
     ),
     cfg.FloatOpt(
         "cpu_allocation_ratio",
         default=4.0,
         min=0.0,
-        help="Virtual CPUs schedulers may place per host CPU; stored with the row.",
+        help="Virtual CPUs schedulers may place per host CPU; stored with the row." + ON_SIGHUP,
     ),
     cfg.FloatOpt(
         "ram_allocation_ratio",
         default=1.0,
         min=0.0,
-        help="Virtual RAM schedulers may place per byte of host RAM; stored with the row.",
+        help="Virtual RAM schedulers may place per byte of host RAM; stored with the row."
+        + ON_SIGHUP,
     ),
     cfg.FloatOpt(
         "disk_allocation_ratio",
         default=1.0,
         min=0.0,
-        help="Virtual disk schedulers may place per byte of local disk; stored with the row.",
+        help="Virtual disk schedulers may place per byte of local disk; stored with the row."
+        + ON_SIGHUP,
     ),
-    cfg.BoolOpt("debug", default=False, help="Log at DEBUG level (per-disk detail of audits)."),
+    cfg.BoolOpt(
+        "debug",
+        default=False,
+        help="Log at DEBUG level (per-disk detail of audits)." + ON_SIGHUP,
+    ),
 ]
 
 

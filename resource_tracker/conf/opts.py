@@ -1,6 +1,6 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import database, default, libvirt
+from resource_tracker.conf import database, default, libvirt, metrics
 
 
 def list_opts():
@@ -8,4 +8,5 @@ def list_opts():
         ("DEFAULT", default.opts),
         (libvirt.GROUP, libvirt.opts),
         (database.GROUP, database.opts),
+        (metrics.GROUP, metrics.opts),
     ]

@@ -10,6 +10,24 @@ extension chain and the backing file name. Nothing is allocated by a size the fi
 beyond QEMU's own limits (a name of at most 1023 bytes, an extension within the first
 cluster), and the extension walk has a fixed bound, so a hostile header costs microseconds
 and ends in an ImageError naming the reason.
+
+Why our own decoder and not oslo.utils' imageutils.format_inspector (the inspector Nova and
+Glance use), measured with `python -m bench.header_parsers` (oslo.utils 10.2, QEMU 7.2):
+- Correctness on hostile headers: we refuse all 18 cases of tests/support/hostile.py, QEMU
+  16 (it reads a backing name cut off by the end of the file as zeros, and `qemu-img info`
+  does not open a data file the header fails to name; neither can be measured).
+  format_inspector returns a virtual size for 17 of them, and its safety_check() passes 8
+  that QEMU refuses: cluster_bits 0 and 64, header_length past the cluster, an L1 table too
+  small for the size, encryption method 7, refcount_order 7, an extension running past the
+  cluster, and a size of 2**64 - 1 bytes, which alone would push disk_available_least
+  16 EiB below zero.
+- Facts: it gives the virtual size only. It flags a backing file or an external data file
+  as unsafe without naming them (we need the data file's name to count its allocation, and
+  overlays on a backing file are what Nova makes), and refuses extended L2 images, which
+  QEMU opens (it knows incompatible bits 0-3 only).
+- Speed per disk (open, read, decode): ours 4.9 us (6.1 us with a backing file name),
+  format_inspector 9.0 us, 11.6 us with safety_check(); it also brings in the
+  `cryptography` package for its LUKS inspector (about 60 ms at import).
 """
 
 from __future__ import annotations
@@ -100,9 +118,11 @@ def inspect(read: Reader) -> ImageInfo:
 
     backing_file = _backing_name(read, backing_offset, backing_size, cluster_size)
     extensions = _read_extensions(read, header_length, backing_offset or cluster_size)
-    data_file = extensions.get(EXT_DATA_FILE)
-    if data_file is not None and not incompatible & INCOMPAT_DATA_FILE:
-        data_file = None  # the name is only meaningful with the incompatible bit set
+    data_file = None  # the name is only meaningful with the incompatible bit set
+    if incompatible & INCOMPAT_DATA_FILE:
+        data_file = extensions.get(EXT_DATA_FILE)
+        if not data_file:
+            raise ImageError("external data file bit set but the header names no data file")
     return ImageInfo(
         format="qcow2",
         virtual_size=virtual_size,

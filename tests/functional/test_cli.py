@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.support.mariadb import free_port
-from tests.support.waiting import wait_for
 
 BIN = os.path.dirname(sys.executable)
 
@@ -22,22 +19,6 @@ def run(command: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [os.path.join(BIN, command), *args], capture_output=True, text=True, timeout=60
     )
-
-
-@pytest.fixture
-def config(tmp_path, mixed_host, sqlite_url):
-    """Write a config for the mixed host; extra [section] options can be passed in."""
-
-    def write(database=sqlite_url, uri=mixed_host.uri, extra="") -> str:
-        path = tmp_path / "resource-tracker.conf"
-        path.write_text(
-            f"[DEFAULT]\nhost = compute-1\ninstances_path = {mixed_host.instances}\n{extra}\n"
-            f"[libvirt]\nconnection_uri = {uri}\n"
-            f"[database]\nconnection = {database}\n"
-        )
-        return str(path)
-
-    return write
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -137,48 +118,3 @@ def test_nodes_show_unknown_host(populated):
     result = run("resource-tracker-manage", "--config-file", populated, "nodes", "show", "nope")
 
     assert_one_line_error(result, "no compute node for host nope")
-
-
-def _report_count(sqlite_url: str) -> int:
-    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
-        row = db.execute("SELECT report_count FROM services").fetchone()
-    return row[0] if row else 0
-
-
-def test_daemon_audits_every_interval(config, sqlite_url):
-    conf = config(extra="update_resources_interval = 1")
-    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
-
-    daemon = subprocess.Popen(
-        [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert wait_for(lambda: _report_count(sqlite_url) >= 3, timeout_s=30)
-        assert daemon.poll() is None
-    finally:
-        daemon.terminate()
-        _, stderr = daemon.communicate(timeout=30)
-    assert stderr.count("compute-1: vCPUs 7/12 used") >= 3
-
-
-def test_daemon_survives_failing_audits(config, sqlite_url):
-    conf = config(
-        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
-        extra="update_resources_interval = 1",
-    )
-    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
-
-    daemon = subprocess.Popen(
-        [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(3)
-    alive = daemon.poll() is None
-    daemon.terminate()
-    _, stderr = daemon.communicate(timeout=30)
-
-    assert alive
-    assert stderr.count("audit failed: cannot connect to libvirt") >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -10,10 +11,13 @@ import libvirt
 import pytest
 
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.virt.disk import FileStorage
+from resource_tracker.virt.disk import DiskMeter, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
-from tests.support import images
+from tests.support import devices, hosts, images
+from tests.support.hosts import SHUT_OFF
+from tests.support.libvirtd import domain_xml
+from tests.support.opens import OpenWatch
 
 GiB = 2**30
 
@@ -128,3 +132,140 @@ def test_reconnects_after_the_connection_dies(host):
 
     assert len(host.opened) == 2
     assert resources.running_vms == 3
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    return images.every_kind(tmp_path_factory.mktemp("kinds"))
+
+
+def every_kind_host(directory, kinds, extra_disks=()) -> str:
+    """Two domains sharing every kind of image: 'running' and 'stopped' (shut off)."""
+    disks = [(image.path, image.format) for image in kinds.values()]
+    return hosts.write(
+        directory,
+        [
+            domain_xml("running", disks[0::2], virt_type="test"),
+            domain_xml("stopped", [*disks[1::2], *extra_disks], virt_type="test", extra=SHUT_OFF),
+        ],
+    )
+
+
+def driver_for(uri, instances, **kwargs) -> LibvirtDriver:
+    return LibvirtDriver(LibvirtConnection(uri), FileStorage(str(instances)), **kwargs)
+
+
+def test_every_kind_of_disk_of_running_and_shut_off_domains(tmp_path, kinds):
+    driver = driver_for(every_kind_host(tmp_path, kinds), tmp_path)
+
+    resources = driver.get_host_resources()
+    driver.close()
+
+    assert resources.running_vms == 1
+    by_path = {usage.path: usage for usage in resources.disks}
+    assert set(by_path) == {image.path for image in kinds.values()}
+    for name, image in kinds.items():
+        usage = by_path[image.path]
+        assert usage.overcommit_bytes == images.expected_overcommit(image.path, image.format), name
+        assert usage.virtual_bytes == images.info(image.path, image.format)["virtual-size"], name
+    assert {usage.domain for usage in resources.disks} == {"running", "stopped"}
+    expected = sum(images.expected_overcommit(i.path, i.format) for i in kinds.values())
+    assert resources.disk_overcommit_bytes == expected
+
+
+def test_audit_logs_every_disk_at_debug_level(tmp_path, kinds, caplog):
+    driver = driver_for(every_kind_host(tmp_path, kinds), tmp_path)
+
+    with caplog.at_level(logging.DEBUG, logger="resource_tracker.virt.libvirt.driver"):
+        resources = driver.get_host_resources()
+    driver.close()
+
+    for usage in resources.disks:
+        (line,) = [r.getMessage() for r in caplog.records if f" {usage.path}," in r.getMessage()]
+        assert f"allocated {usage.allocated_bytes} B" in line
+        assert f"over-commit {usage.overcommit_bytes} B" in line
+        assert usage.format in line
+
+
+def test_steady_state_audit_reads_no_header(tmp_path, kinds):
+    watch = OpenWatch(*(image.path for image in kinds.values()))
+    driver = driver_for(
+        every_kind_host(tmp_path, kinds), tmp_path, disk_meter=DiskMeter(racy_window_ns=0)
+    )
+
+    first = driver.get_host_resources()
+    read_first = watch.opened()
+    second = driver.get_host_resources()
+    read_second = watch.opened()
+    driver.close()
+    watch.close()
+
+    assert read_first == {image.path for image in kinds.values() if image.format == "qcow2"}
+    assert read_second == set()
+    assert second.disks == first.disks
+
+
+class Saboteur:
+    """A connection on which, right after the listing, one domain is undefined and another
+    domain's disk deleted: the two things that can vanish mid-audit, done for real."""
+
+    def __init__(self, conn, undefine: str, delete: str):
+        self._conn, self._undefine, self._delete = conn, undefine, delete
+
+    def getAllDomainStats(self, stats):
+        listed = self._conn.getAllDomainStats(stats)
+        self._conn.lookupByName(self._undefine).undefine()
+        os.unlink(self._delete)
+        return listed
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_domain_undefined_and_disk_deleted_mid_audit(tmp_path, caplog):
+    kept = images.create(tmp_path / "kept.qcow2", "qcow2", "2G")
+    doomed = images.create(tmp_path / "doomed.qcow2", "qcow2", "3G")
+    deleted = images.create(tmp_path / "deleted.qcow2", "qcow2", "4G")
+    uri = hosts.write(
+        tmp_path,
+        [
+            domain_xml("kept", [(kept, "qcow2"), (deleted, "qcow2")], virt_type="test"),
+            domain_xml("doomed", [(doomed, "qcow2")], virt_type="test", extra=SHUT_OFF),
+        ],
+    )
+
+    def open_sabotaged(uri):
+        return Saboteur(libvirt.open(uri), undefine="doomed", delete=deleted)
+
+    driver = LibvirtDriver(LibvirtConnection(uri, open_sabotaged), FileStorage(str(tmp_path)))
+    with caplog.at_level(logging.INFO):
+        resources = driver.get_host_resources()
+    driver.close()
+
+    assert [usage.path for usage in resources.disks] == [kept]
+    assert resources.disk_overcommit_bytes == images.expected_overcommit(kept)
+    undefined, vanished = (r.getMessage() for r in caplog.records)
+    assert "doomed" in undefined and "undefined" in undefined
+    assert "deleted.qcow2" in vanished and "No such file" in vanished
+
+
+def test_block_devices_count_zero_and_are_never_read(tmp_path):
+    with devices.loop_device(tmp_path, "64M") as device:
+        watch = OpenWatch(device)
+        uri = hosts.write(
+            tmp_path,
+            [
+                domain_xml("block", [(device, "block")], virt_type="test"),
+                domain_xml("declared-file", [(device, "qcow2")], virt_type="test"),
+            ],
+        )
+        driver = driver_for(uri, tmp_path)
+
+        resources = driver.get_host_resources()
+        driver.close()
+        opened = watch.opened()
+        watch.close()
+
+    assert resources.disks == ()
+    assert resources.disk_overcommit_bytes == 0
+    assert opened == set()

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import stat
 import subprocess
 
 import pytest
 
+from resource_tracker.db.api import Database
+from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
-from tests.support import images
+from tests.support import devices, images
 from tests.support.libvirtd import domain_xml
 
 pytestmark = pytest.mark.libvirtd
+
+GiB = 2**30
 
 
 @pytest.fixture
@@ -73,3 +80,55 @@ def test_running_and_shut_off_domains(libvirtd, driver):
     assert set(by_path) == {running_disk, stopped_disk}
     for path, usage in by_path.items():
         assert usage.overcommit_bytes == images.expected_overcommit(path)
+
+
+STOPPED_KINDS = {"luks", "qcow2-v2", "raw-sparse"}  # LUKS would need a libvirt secret to start
+
+
+@contextlib.contextmanager
+def device_for_qemu(libvirtd, device: str):
+    """Let QEMU, run as the daemon's user, open `device`; give it back to root afterwards."""
+    st = os.stat(device)
+    libvirtd.give(device)
+    try:
+        yield device
+    finally:
+        os.chown(device, st.st_uid, st.st_gid)
+        os.chmod(device, stat.S_IMODE(st.st_mode))
+
+
+def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqlite_url, tmp_path):
+    instances = libvirtd.images / "every-kind"
+    kinds = images.every_kind(instances)
+    libvirtd.give(libvirtd.images, recursive=True)
+    running_disks = [(i.path, i.format) for n, i in kinds.items() if n not in STOPPED_KINDS]
+    stopped_disks = [(i.path, i.format) for n, i in kinds.items() if n in STOPPED_KINDS]
+    overcommit = sum(images.expected_overcommit(i.path, i.format) for i in kinds.values())
+    database = Database(sqlite_url)
+    database.sync_schema()
+    driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(instances)))
+    tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
+    conn = libvirtd.connect()
+    with devices.loop_device(tmp_path, "64M") as loop, device_for_qemu(libvirtd, loop):
+        block = [(loop, "block")]
+        running = conn.createXML(domain_xml("every-kind", running_disks + block, 64, 1))
+        stopped = conn.defineXML(domain_xml("every-kind-off", stopped_disks, 64, 1))
+        try:
+            before = os.statvfs(instances)
+            result = tracker.audit()
+            after = os.statvfs(instances)
+        finally:
+            running.destroy()
+            stopped.undefine()
+            conn.close()
+            driver.close()
+
+    resources = result.resources
+    assert resources.running_vms == 1
+    assert {usage.path for usage in resources.disks} == {i.path for i in kinds.values()}
+    assert resources.disk_overcommit_bytes == overcommit
+    (node,) = database.compute_nodes("compute-1")
+    assert node.disk_available_least in {
+        (fs.f_frsize * fs.f_bavail - overcommit) // GiB for fs in (before, after)
+    }
+    database.dispose()

@@ -109,8 +109,18 @@ class Libvirtd:
         }
 
 
-def domain_xml(name: str, disks=(), memory_mib: int = 64, vcpus: int = 1) -> str:
-    """A TCG domain with the given disks: (path, format) for files, ('/dev/...', 'block')."""
+def domain_xml(
+    name: str,
+    disks=(),
+    memory_mib: int = 64,
+    vcpus: int = 1,
+    virt_type: str = "qemu",
+    extra: str = "",
+) -> str:
+    """A TCG domain with the given disks: (path, format) for files, ('/dev/...', 'block').
+
+    `virt_type` 'test' makes it a domain of libvirt's test driver; `extra` is appended to it.
+    """
     devices = []
     for index, (path, image_format) in enumerate(disks):
         target = f"vd{chr(ord('a') + index)}"
@@ -125,10 +135,11 @@ def domain_xml(name: str, disks=(), memory_mib: int = 64, vcpus: int = 1) -> str
                 f"<source file='{path}'/><target dev='{target}' bus='virtio'/></disk>"
             )
     return (
-        f"<domain type='qemu'><name>{name}</name>"
+        f"<domain type='{virt_type}' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+        f"<name>{name}</name>"
         f"<memory unit='MiB'>{memory_mib}</memory><vcpu>{vcpus}</vcpu>"
         "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
-        f"<devices>{''.join(devices)}<memballoon model='none'/></devices></domain>"
+        f"<devices>{''.join(devices)}<memballoon model='none'/></devices>{extra}</domain>"
     )
 
 

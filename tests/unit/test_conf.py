@@ -46,6 +46,7 @@ def test_values_and_defaults(tmp_path):
         ("[libvirt]\nimages_type = ploop\n", r"\[libvirt\] images_type: invalid value"),
         ("[DEFAULT]\nreserved_host_disk_mb = -1\n", r"\[DEFAULT\] reserved_host_disk_mb: invalid"),
         ("[DEFAULT]\nupdate_resources_interval = soon\n", r"update_resources_interval: invalid"),
+        ("[metrics]\nlisten = localhost\n", r"\[metrics\] listen: invalid value 'localhost'"),
     ],
 )
 def test_bad_file_names_the_option(tmp_path, text, message):

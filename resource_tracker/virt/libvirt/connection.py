@@ -2,19 +2,35 @@
 
 The tracker only reads, so the connection is read-only: the daemon needs no more than the
 read-only socket (world-readable under libvirt's default policy) on a compute host.
+
+A connection is known dead when libvirt's close callback fired or isAlive() says so; the
+next get() then opens a new one. Close callbacks and keepalives (a peer that stops answering
+for KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT seconds is dropped) need libvirt's event loop
+(events.py) running when the connection opens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.virt.libvirt import events
 
 LOG = logging.getLogger(__name__)
+
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+CLOSE_REASONS = {
+    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "I/O error",
+    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "libvirtd went away",
+    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "keepalive timed out",
+    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed by us",
+}
 
 
 def _ignore_libvirt_error(_context, _error) -> None:
@@ -35,27 +51,51 @@ class LibvirtConnection:
         self.uri = uri
         self._open = open_connection
         self._conn: libvirt.virConnect | None = None
+        self._closed = threading.Event()
 
     def get(self) -> libvirt.virConnect:
         """The current connection if it is alive, else a new one; HypervisorUnavailable if not."""
-        if self._conn is not None and not self._is_alive(self._conn):
-            LOG.warning("libvirt connection to %s lost; reconnecting", self.uri)
+        if self._conn is not None and (self._closed.is_set() or not self._is_alive(self._conn)):
+            LOG.info("libvirt connection to %s is gone; reconnecting", self.uri)
             self.reset()
         if self._conn is None:
             try:
-                self._conn = self._open(self.uri)
+                conn = self._open(self.uri)
             except libvirt.libvirtError as error:
                 raise HypervisorUnavailable(
                     f"cannot connect to libvirt at {self.uri}: {error.get_error_message()}"
                 ) from error
+            self._closed.clear()
+            self._watch(conn)
+            self._conn = conn
         return self._conn
 
     def reset(self) -> None:
         """Forget the current connection; the next get() opens a new one."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(libvirt.libvirtError):  # a broken one may refuse to close
+            # a broken connection may refuse both; either way it is forgotten
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.unregisterCloseCallback()
+            with contextlib.suppress(libvirt.libvirtError):
                 conn.close()
+
+    def _watch(self, conn: libvirt.virConnect) -> None:
+        if not events.running():
+            return
+        with contextlib.suppress(libvirt.libvirtError):  # drivers without close events
+            conn.registerCloseCallback(self._on_close, None)
+        with contextlib.suppress(libvirt.libvirtError):  # in-process drivers: no keepalive
+            conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+
+    def _on_close(self, _conn, reason: int, _opaque) -> None:
+        """Called in libvirt's event thread: only mark the connection dead."""
+        self._closed.set()
+        LOG.info(
+            "libvirt connection to %s closed (%s); the next audit reconnects",
+            self.uri,
+            CLOSE_REASONS.get(reason, f"reason {reason}"),
+        )
 
     @staticmethod
     def _is_alive(conn: libvirt.virConnect) -> bool:

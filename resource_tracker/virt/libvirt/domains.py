@@ -4,10 +4,15 @@ One getAllDomainStats(STATE) call lists the domains with their state; one XMLDes
 domain gives the rest (vCPUs, memory, disks). XMLDesc takes no job on the domain, so a guest
 whose monitor is stuck does not stall it. A domain undefined between the listing and its
 XMLDesc is skipped with one log line.
+
+Domain definitions rarely change between two audits, so a DomainLister keeps each domain's
+XML of the last audit and parses only the XML that differs (a string comparison costs
+0.2 us, a parse 50 us or more); it forgets the domains that are gone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -55,18 +60,32 @@ class Domain:
     disks: tuple[DomainDisk, ...]
 
 
-def list_domains(conn: libvirt.virConnect) -> list[Domain]:
-    domains = []
-    for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE):
-        try:
-            xml = dom.XMLDesc(0)
-        except libvirt.libvirtError as error:
-            if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise
-            LOG.info("skipping domain %s: it was undefined during the audit", dom.name())
-            continue
-        domains.append(parse_domain(xml, busy=_is_busy(stats)))
-    return domains
+class DomainLister:
+    """Lists the host's domains at every audit, parsing only the XML that changed."""
+
+    def __init__(self):
+        self._parsed: dict[str, tuple[str, Domain]] = {}  # UUID: XML and Domain, last audit
+
+    def list(self, conn: libvirt.virConnect) -> list[Domain]:
+        parsed = {}
+        domains = []
+        for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE):
+            try:
+                xml = dom.XMLDesc(0)
+            except libvirt.libvirtError as error:
+                if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                LOG.info("skipping domain %s: it was undefined during the audit", dom.name())
+                continue
+            uuid = dom.UUIDString()
+            last = self._parsed.get(uuid)
+            if last is None or last[0] != xml:
+                last = (xml, parse_domain(xml))  # else the new copy of the XML is dropped now
+            parsed[uuid] = last
+            domain = last[1]
+            domains.append(dataclasses.replace(domain, busy=True) if _is_busy(stats) else domain)
+        self._parsed = parsed
+        return domains
 
 
 def _is_busy(stats: dict) -> bool:

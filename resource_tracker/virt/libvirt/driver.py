@@ -1,4 +1,9 @@
-"""The libvirt driver: one HostResources per audit, in bytes and counts."""
+"""The libvirt driver: one HostResources per audit, in bytes and counts.
+
+It lives as long as the daemon, and so do the caches of its DomainLister (domain XML) and
+DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
+header, only one XMLDesc per domain and one stat per file disk.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from resource_tracker.virt import disk
 from resource_tracker.virt.driver import ComputeDriver
 from resource_tracker.virt.libvirt import host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
-from resource_tracker.virt.libvirt.domains import list_domains
+from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
 
@@ -29,9 +34,16 @@ class _HostIdentity:
 
 
 class LibvirtDriver(ComputeDriver):
-    def __init__(self, connection: LibvirtConnection, storage: disk.FileStorage):
+    def __init__(
+        self,
+        connection: LibvirtConnection,
+        storage: disk.Storage,
+        disk_meter: disk.DiskMeter | None = None,
+    ):
         self._connection = connection
         self._storage = storage
+        self._domains = DomainLister()
+        self._disks = disk_meter or disk.DiskMeter()
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
 
     def get_host_resources(self) -> HostResources:
@@ -40,25 +52,16 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
-            domains = list_domains(conn)
+            domains = self._domains.list(conn)
         except libvirt.libvirtError as error:
             self._connection.reset()
             raise HypervisorUnavailable(
                 f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
             ) from error
         storage = self._storage.measure()
-        disks = disk.measure_disks(d for domain in domains for d in domain.disks)
-        for usage in disks:
-            LOG.debug(
-                "disk %s of %s: %s %s, virtual %s B, allocated %d B, over-commit %d B",
-                usage.target,
-                usage.domain,
-                usage.format,
-                usage.path,
-                usage.virtual_bytes,
-                usage.allocated_bytes,
-                usage.overcommit_bytes,
-            )
+        disks = self._disks.measure(d for domain in domains for d in domain.disks)
+        if LOG.isEnabledFor(logging.DEBUG):
+            _log_disks(disks)
         active = [domain for domain in domains if domain.active]
         return HostResources(
             hypervisor_hostname=identity.hostname,
@@ -89,3 +92,19 @@ class LibvirtDriver(ComputeDriver):
             )
             self._identity = (conn, identity)
         return self._identity[1]
+
+
+def _log_disks(disks) -> None:
+    for usage in disks:
+        LOG.debug(
+            "disk %s of %s: %s %s, virtual %s B, allocated %d B, over-commit %d B%s%s",
+            usage.target,
+            usage.domain,
+            usage.format,
+            usage.path,
+            usage.virtual_bytes,
+            usage.allocated_bytes,
+            usage.overcommit_bytes,
+            f", data file {usage.data_file}" if usage.data_file else "",
+            f" ({usage.problem})" if usage.problem else "",
+        )

@@ -1,10 +1,10 @@
-"""Per-disk allocation and over-commit on real images; local storage from statvfs."""
+"""Per-disk allocation and over-commit of real images, against qemu-img and os.stat."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
+import subprocess
 
 import pytest
 
@@ -12,6 +12,22 @@ from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import DomainDisk
 from resource_tracker.virt import disk
 from tests.support import images
+
+KINDS = [
+    "qcow2-v2",
+    "qcow2-v3",
+    "backing-file",
+    "backing-chain",
+    "2m-clusters",
+    "extended-l2",
+    "prealloc-metadata",
+    "prealloc-full",
+    "luks",
+    "data-file",
+    "raw-sparse",
+    "raw-fallocated",
+    "raw-with-qcow2-header",
+]
 
 
 def file_disk(path, image_format="qcow2", domain="vm", target="vda") -> DomainDisk:
@@ -25,73 +41,122 @@ def file_disk(path, image_format="qcow2", domain="vm", target="vda") -> DomainDi
     )
 
 
-def test_qcow2_overcommit_is_virtual_size_minus_allocated_blocks(tmp_path):
-    path = images.create(tmp_path / "disk.qcow2", "qcow2", "10G")
-    images.write(path, "0", "8M")
-
-    (usage,) = disk.measure_disks([file_disk(path)])
-
-    assert usage.virtual_bytes == images.info(path)["virtual-size"]
-    assert usage.allocated_bytes == images.info(path)["actual-size"] == images.allocated(path)
-    assert usage.overcommit_bytes == images.expected_overcommit(path)
-    assert usage.allocated_bytes > 8 * 2**20  # the written data is counted as allocated
+def measure(*disks):
+    return disk.DiskMeter().measure(disks)
 
 
-def test_sparse_raw_overcommit_is_apparent_minus_allocated(tmp_path):
-    path = images.create(tmp_path / "disk.raw", "raw", "3G")
-    with open(path, "r+b") as raw:
-        raw.write(b"x" * 65536)
-
-    (usage,) = disk.measure_disks([file_disk(path, "raw")])
-
-    assert usage.virtual_bytes == 3 * 2**30
-    assert usage.allocated_bytes == images.allocated(path) >= 65536
-    assert usage.overcommit_bytes == 3 * 2**30 - images.allocated(path)
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    return images.every_kind(tmp_path_factory.mktemp("kinds"))
 
 
-def test_fallocated_raw_has_no_overcommit(tmp_path):
-    path = tmp_path / "disk.raw"
-    with open(path, "wb") as raw:
-        os.posix_fallocate(raw.fileno(), 0, 64 * 2**20)
-
-    (usage,) = disk.measure_disks([file_disk(path, "raw")])
-
-    assert usage.allocated_bytes >= usage.virtual_bytes == 64 * 2**20
-    assert usage.overcommit_bytes == 0
+def test_every_kind_is_listed_here(kinds):
+    assert sorted(kinds) == sorted(KINDS)
 
 
-def test_format_comes_from_libvirt_not_from_the_file(tmp_path):
-    """A raw disk whose guest wrote a qcow2 header into it stays raw."""
-    header = images.create(tmp_path / "claims-1P.qcow2", "qcow2", "1P")
-    path = tmp_path / "guest.raw"
-    shutil.copyfile(header, path)
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_of_disk_is_measured_as_qemu_img_says(kinds, kind):
+    image = kinds[kind]
+    qemu = images.info(image.path, image.format)
 
-    (usage,) = disk.measure_disks([file_disk(path, "raw")])
+    (usage,) = measure(file_disk(image.path, image.format))
+
+    assert usage.format == image.format
+    assert usage.virtual_bytes == qemu["virtual-size"]
+    assert usage.allocated_bytes == images.expected_allocated(image.path, image.format)
+    assert usage.overcommit_bytes == max(0, qemu["virtual-size"] - usage.allocated_bytes)
+    assert usage.overcommit_bytes == images.expected_overcommit(image.path, image.format)
+    assert usage.problem is None
+    if kind != "data-file":
+        assert usage.allocated_bytes == qemu["actual-size"]
+
+
+def test_allocation_is_blocks_not_apparent_length(kinds):
+    """preallocation=metadata makes a file longer than the disk, with few blocks in it."""
+    image = kinds["prealloc-metadata"]
+
+    (usage,) = measure(file_disk(image.path))
+
+    assert os.stat(image.path).st_size > usage.virtual_bytes > usage.allocated_bytes
+    assert usage.overcommit_bytes == usage.virtual_bytes - images.allocated(image.path)
+
+
+def test_fully_preallocated_and_fallocated_disks_have_no_overcommit(kinds):
+    usages = measure(
+        file_disk(kinds["prealloc-full"].path), file_disk(kinds["raw-fallocated"].path, "raw")
+    )
+
+    assert [usage.overcommit_bytes for usage in usages] == [0, 0]
+
+
+def test_external_data_file_allocation_is_counted(kinds):
+    image = kinds["data-file"]
+    data_file = images.data_file(image.path)
+
+    (usage,) = measure(file_disk(image.path))
+
+    assert usage.data_file == data_file
+    assert images.allocated(data_file) >= 3 * 2**20  # the guest's writes went there
+    assert usage.allocated_bytes == images.allocated(image.path) + images.allocated(data_file)
+
+
+def test_relative_data_file_is_next_to_its_image(tmp_path):
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=rel.raw", "d.qcow2", "1G"],
+        cwd=tmp_path,
+        check=True,
+    )
+    subprocess.run(["qemu-io", "-c", "write 0 2M", "d.qcow2"], cwd=tmp_path, check=True)
+
+    (usage,) = measure(file_disk(tmp_path / "d.qcow2"))
+
+    assert usage.data_file == str(tmp_path / "rel.raw")
+    expected = images.allocated(tmp_path / "d.qcow2") + images.allocated(tmp_path / "rel.raw")
+    assert usage.allocated_bytes == expected
+
+
+def test_missing_data_file_counts_zero_with_a_warning(tmp_path, caplog):
+    path = images.create(tmp_path / "d.qcow2", "qcow2", "1G", "-o", f"data_file={tmp_path}/x")
+    os.unlink(tmp_path / "x")
+
+    with caplog.at_level(logging.WARNING):
+        (usage,) = measure(file_disk(path))
+
+    assert (usage.virtual_bytes, usage.overcommit_bytes) == (None, 0)
+    assert usage.allocated_bytes == images.allocated(path)
+    (record,) = caplog.records
+    assert path in record.getMessage() and f"{tmp_path}/x" in record.getMessage()
+
+
+def test_format_comes_from_libvirt_not_from_the_file(kinds):
+    """A raw disk whose guest wrote a qcow2 header claiming 1 PiB into it stays raw."""
+    image = kinds["raw-with-qcow2-header"]
+    assert images.info(image.path)["virtual-size"] == 2**50  # what content sniffing would say
+
+    (usage,) = measure(file_disk(image.path, "raw"))
 
     assert usage.format == "raw"
-    assert usage.virtual_bytes == os.stat(path).st_size
-    assert usage.overcommit_bytes == max(0, os.stat(path).st_size - images.allocated(path))
+    assert usage.virtual_bytes == os.stat(image.path).st_size < 2**30
 
 
 def test_missing_format_is_raw(tmp_path):
     path = images.create(tmp_path / "disk.img", "raw", "1G")
 
-    (usage,) = disk.measure_disks([file_disk(path, None)])
+    (usage,) = measure(file_disk(path, None))
 
     assert usage.format == "raw"
     assert usage.overcommit_bytes == 2**30 - images.allocated(path)
 
 
-def test_vanished_disk_is_skipped_with_one_log_line(tmp_path, caplog):
-    kept = images.create(tmp_path / "kept.qcow2", "qcow2", "1G")
-    gone = file_disk(tmp_path / "gone.qcow2", target="vdb")
+def test_unmeasured_format_counts_zero_with_a_warning(tmp_path, caplog):
+    path = images.create(tmp_path / "disk.vmdk", "vmdk", "1G")
 
     with caplog.at_level(logging.WARNING):
-        usages = disk.measure_disks([gone, file_disk(kept)])
+        (usage,) = measure(file_disk(path, "vmdk"))
 
-    assert [usage.path for usage in usages] == [kept]
-    (record,) = caplog.records
-    assert "gone.qcow2" in record.getMessage() and "vdb" in record.getMessage()
+    assert (usage.format, usage.virtual_bytes, usage.overcommit_bytes) == ("vmdk", None, 0)
+    assert usage.allocated_bytes == images.allocated(path)
+    assert "disk.vmdk" in caplog.text and "not measured" in caplog.text
 
 
 def test_disks_outside_local_files_are_not_counted(tmp_path):
@@ -99,29 +164,19 @@ def test_disks_outside_local_files_are_not_counted(tmp_path):
         DomainDisk("vm", "vda", "block", "disk", "/dev/null", "raw"),
         DomainDisk("vm", "vdb", "network", "disk", None, "raw"),
         DomainDisk("vm", "hdc", "file", "cdrom", None, None),
+        DomainDisk("vm", "vdd", "volume", "disk", None, "qcow2"),
         file_disk("/dev/null", "raw", target="vdc"),  # a device where a file was declared
     ]
 
-    assert disk.measure_disks(disks) == ()
+    assert measure(*disks) == ()
 
 
 def test_a_file_attached_twice_counts_once(tmp_path):
     path = images.create(tmp_path / "shared.raw", "raw", "1G")
 
-    usages = disk.measure_disks([file_disk(path, "raw", "a"), file_disk(path, "raw", "b")])
+    usages = measure(file_disk(path, "raw", "a"), file_disk(path, "raw", "b"))
 
     assert len(usages) == 1
-
-
-def test_malformed_qcow2_counts_zero_with_a_warning(tmp_path, caplog):
-    path = tmp_path / "broken.qcow2"
-    path.write_bytes(b"QFI\xfb" + b"\x00" * 20)
-
-    with caplog.at_level(logging.WARNING):
-        (usage,) = disk.measure_disks([file_disk(path)])
-
-    assert usage.virtual_bytes is None and usage.overcommit_bytes == 0
-    assert "broken.qcow2" in caplog.text and "truncated" in caplog.text
 
 
 def test_file_storage_is_statvfs_of_the_instances_path(tmp_path):

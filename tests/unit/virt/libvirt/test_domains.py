@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
+import libvirt
 import pytest
 
 from resource_tracker.resources import DomainDisk
-from resource_tracker.virt.libvirt.domains import parse_domain
+from resource_tracker.virt.libvirt.domains import DomainLister, parse_domain
 
 RUNNING = """
 <domain type='kvm' id='7'>
@@ -73,3 +77,83 @@ def test_vcpu_without_current_is_all_of_them():
     xml = RUNNING.replace(" current='3'", "")
 
     assert parse_domain(xml).vcpus == 8
+
+
+DEFINED = """
+<domain type='test'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <memory unit='MiB'>{memory_mib}</memory>
+  <vcpu>1</vcpu>
+  <os><type>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/><source file='/i/{name}.qcow2'/><target dev='vda'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+def defined(name: str, memory_mib: int = 256) -> str:
+    return DEFINED.format(
+        name=name, memory_mib=memory_mib, uuid=uuid.uuid5(uuid.NAMESPACE_DNS, name)
+    )
+
+
+@pytest.fixture
+def default_host():
+    """libvirt's test:///default, shared by the connections of this process while one is open.
+
+    It comes with one running domain, 'test'; the tests define more, shut off.
+    """
+    conn = libvirt.open("test:///default")
+    yield conn
+    conn.close()  # the last connection closed: the host is reset
+
+
+def test_lister_sees_running_and_shut_off_domains(default_host):
+    default_host.defineXML(defined("off"))
+
+    domains = {domain.name: domain for domain in DomainLister().list(default_host)}
+
+    assert set(domains) == {"test", "off"}
+    assert domains["test"].active and not domains["off"].active
+    assert domains["off"].disks[0].path == "/i/off.qcow2"
+
+
+def test_unchanged_xml_is_not_parsed_again(default_host):
+    default_host.defineXML(defined("off"))
+    lister = DomainLister()
+
+    first = {domain.name: domain for domain in lister.list(default_host)}
+    default_host.defineXML(defined("off", 512))
+    second = {domain.name: domain for domain in lister.list(default_host)}
+
+    assert second["test"] is first["test"]  # the same object: the XML was not parsed again
+    assert second["off"] is not first["off"]
+    assert second["off"].memory_bytes == 512 * 2**20
+
+
+class UndefinesAfterListing:
+    """A connection on which one domain is undefined right after the listing, for real."""
+
+    def __init__(self, conn, victim: str):
+        self._conn, self._victim = conn, victim
+
+    def getAllDomainStats(self, stats):
+        listed = self._conn.getAllDomainStats(stats)
+        self._conn.lookupByName(self._victim).undefine()
+        return listed
+
+
+def test_domain_undefined_mid_audit_is_skipped_with_one_log_line(default_host, caplog):
+    default_host.defineXML(defined("doomed"))
+    default_host.defineXML(defined("kept"))
+
+    with caplog.at_level(logging.INFO):
+        domains = DomainLister().list(UndefinesAfterListing(default_host, "doomed"))
+
+    assert sorted(domain.name for domain in domains) == ["kept", "test"]
+    (record,) = caplog.records
+    assert "doomed" in record.getMessage() and "undefined" in record.getMessage()

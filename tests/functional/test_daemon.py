@@ -1,0 +1,321 @@
+"""The daemon as systemd runs it: a real process, its signals, its notify messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.daemon import BIN, Daemon
+from tests.support.libvirtd import Libvirtd, domain_xml
+from tests.support.mariadb import free_port
+from tests.support.waiting import wait_for
+
+AUDITED = r"audit: compute-1: vCPUs 7/12 used"
+AUDITED_ANY = r"audit: compute-1: vCPUs"
+
+
+@pytest.fixture
+def synced(config):
+    """A config for the mixed host whose SQLite schema exists; returns the config writer."""
+    path = config()
+    manage = os.path.join(BIN, "resource-tracker-manage")
+    subprocess.run([manage, "--config-file", path, "db", "sync"], check=True, capture_output=True)
+    return config
+
+
+@pytest.fixture
+def daemons():
+    started = []
+
+    def start(config_path: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon(config_path, env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def row(sqlite_url: str, column: str):
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        return db.execute(f"SELECT {column} FROM compute_nodes WHERE deleted = 0").fetchone()[0]
+
+
+def report_count(sqlite_url: str) -> int:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        found = db.execute("SELECT report_count FROM services").fetchone()
+    return found[0] if found else 0
+
+
+def test_audits_every_interval(synced, daemons, sqlite_url):
+    daemon = daemons(synced(extra="update_resources_interval = 1"))
+
+    assert wait_for(lambda: report_count(sqlite_url) >= 3, timeout_s=30), daemon.log
+    assert daemon.process.poll() is None
+    assert daemon.count(AUDITED) >= 3
+    assert daemon.count(r"row updated") == 1  # written once, unchanged afterwards
+
+
+def test_failing_audits_are_logged_once_and_retried(synced, daemons):
+    conf = synced(
+        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        extra="update_resources_interval = 1",
+    )
+    daemon = daemons(conf)
+
+    # attempts at 0 s, 1 s and 3 s (backoff doubles), one warning for all of them
+    assert wait_for(lambda: daemon.process.poll() is not None, timeout_s=4) is False
+    assert daemon.count(r"WARNING .*audit failed: cannot connect to libvirt") == 1, daemon.log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_exits_zero_promptly(synced, daemons, signum):
+    daemon = daemons(synced(extra="update_resources_interval = 1"))
+    assert daemon.wait_for_log(AUDITED)
+
+    daemon.signal(signum)
+
+    assert daemon.wait(timeout_s=5) == 0, daemon.log
+    assert daemon.count(r"stopped$") == 1
+
+
+def test_sighup_applies_a_new_interval_and_reserve(synced, daemons, sqlite_url):
+    daemon = daemons(synced(extra="update_resources_interval = 3600"))
+    assert daemon.wait_for_log(AUDITED)
+    synced(extra="update_resources_interval = 1\nreserved_host_memory_mb = 1024")
+
+    daemon.signal(signal.SIGHUP)
+
+    assert daemon.wait_for_log(r"configuration reloaded; audits every 1 s", timeout_s=10)
+    assert daemon.wait_for_log(AUDITED, times=3, timeout_s=10), daemon.log
+    assert row(sqlite_url, "free_ram_mb") == 32768 - 7168 - 1024
+
+
+def test_sighup_with_a_bad_config_keeps_the_running_one(synced, daemons):
+    daemon = daemons(synced(extra="update_resources_interval = 1"))
+    assert daemon.wait_for_log(AUDITED)
+    synced(extra="update_resources_interval = often")
+
+    daemon.signal(signal.SIGHUP)
+
+    assert daemon.wait_for_log(r"ERROR .*not reloaded.*update_resources_interval.*'often'")
+    audits = daemon.count(AUDITED)
+    assert daemon.wait_for_log(AUDITED, times=audits + 2, timeout_s=10), daemon.log
+    assert daemon.process.poll() is None
+
+
+def test_sighup_warns_about_options_that_need_a_restart(synced, daemons, tmp_path):
+    daemon = daemons(synced(extra="update_resources_interval = 3600"))
+    assert daemon.wait_for_log(AUDITED)
+    synced(extra="update_resources_interval = 3600", uri="test:///default")
+
+    daemon.signal(signal.SIGHUP)
+
+    assert daemon.wait_for_log(r"\[libvirt\] connection_uri changed: restart the daemon")
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(0.2)
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket, seconds: float) -> list[str]:
+    """Every message the socket gets within `seconds`."""
+    messages = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+    return messages
+
+
+def test_systemd_notify_protocol(synced, daemons, notify_socket):
+    env = {"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000"}
+    daemon = daemons(synced(extra="update_resources_interval = 3600"), env)
+
+    messages = received(notify_socket, seconds=3)
+    daemon.signal(signal.SIGTERM)
+    messages += received(notify_socket, seconds=1)
+
+    assert messages[0].startswith("READY=1\nSTATUS=first audit in 0 s")
+    assert any(m.startswith("STATUS=compute-1: vCPUs 7/12 used") for m in messages), messages
+    # one ping after the audit, then one per half watchdog interval while idle
+    assert sum(m.endswith("WATCHDOG=1") for m in messages) >= 4, messages
+    assert "STOPPING=1" in messages
+
+
+@pytest.fixture
+def own_libvirtd():
+    """A libvirtd of this test's own, free to be stopped and frozen."""
+    daemon = Libvirtd()
+    daemon.start()
+    yield daemon
+    daemon.shutdown()
+
+
+@pytest.mark.libvirtd
+def test_rides_out_a_libvirtd_restart(own_libvirtd, synced, daemons, sqlite_url):
+    daemon = daemons(synced(uri=own_libvirtd.uri, extra="update_resources_interval = 1"))
+    assert daemon.wait_for_log(r"audit: compute-1: .* 0 running VMs", timeout_s=60), daemon.log
+
+    own_libvirtd.stop()
+    assert daemon.wait_for_log(r"WARNING .*audit failed: cannot connect to libvirt"), daemon.log
+    own_libvirtd.start()
+    conn = own_libvirtd.connect()
+    conn.createXML(domain_xml("after-restart", memory_mib=64, vcpus=2))
+    conn.close()
+
+    assert wait_for(lambda: row(sqlite_url, "running_vms") == 1, timeout_s=60), daemon.log
+    assert row(sqlite_url, "vcpus_used") == 2
+    assert daemon.process.poll() is None
+    assert daemon.count(r"closed \(libvirtd went away\)") == 1
+    assert daemon.count(r"WARNING .*audit failed") == 1  # once for the whole outage
+    assert daemon.count(r"audit succeeded after \d+ failed attempt") == 1
+
+
+@pytest.mark.libvirtd
+def test_frozen_libvirtd_costs_one_audit_not_the_daemon(
+    own_libvirtd, synced, daemons, notify_socket
+):
+    env = {"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000"}
+    daemon = daemons(synced(uri=own_libvirtd.uri, extra="update_resources_interval = 1"), env)
+    assert daemon.wait_for_log(AUDITED_ANY, timeout_s=60), daemon.log
+
+    os.kill(own_libvirtd.process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(2)  # the next audit starts and blocks in a libvirt call
+        received(notify_socket, seconds=0.5)
+        daemon.signal(signal.SIGHUP)
+        assert daemon.wait_for_log(r"configuration reloaded", timeout_s=3)  # the hub answers
+        assert not any("WATCHDOG=1" in m for m in received(notify_socket, seconds=2))
+        # keepalive gives up on the frozen peer; the blocked call fails and the loop goes on
+        assert daemon.wait_for_log(r"audit failed: .*keepalive", timeout_s=30), daemon.log
+        assert any("WATCHDOG=1" in m for m in received(notify_socket, seconds=1))
+    finally:
+        os.kill(own_libvirtd.process.pid, signal.SIGCONT)
+    assert daemon.wait_for_log(r"audit succeeded after", timeout_s=30), daemon.log
+
+
+@pytest.mark.libvirtd
+def test_stop_while_an_audit_is_stuck(own_libvirtd, synced, daemons):
+    daemon = daemons(synced(uri=own_libvirtd.uri, extra="update_resources_interval = 1"))
+    assert daemon.wait_for_log(AUDITED_ANY, timeout_s=60), daemon.log
+
+    os.kill(own_libvirtd.process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(2)
+        daemon.signal(signal.SIGTERM)
+        status = daemon.wait(timeout_s=5)
+    finally:
+        os.kill(own_libvirtd.process.pid, signal.SIGCONT)
+
+    assert status == 0, daemon.log
+    assert daemon.count(r"audit abandoned before it wrote anything") == 1
+
+
+def test_logs_carry_syslog_priorities_under_journald(synced, daemons):
+    conf = synced(
+        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        extra="update_resources_interval = 3600",
+    )
+    daemon = daemons(conf, {"JOURNAL_STREAM": "8:12345"})
+
+    assert daemon.wait_for_log(r"audit failed")
+    assert daemon.lines[0].startswith("<6>INFO resource_tracker.service: started")
+    assert any(
+        line.startswith("<4>WARNING resource_tracker.service: audit failed")
+        for line in daemon.lines
+    )
+
+
+def scrape(port: int, path: str = "/metrics") -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except urllib.error.URLError:
+        return 0, ""  # not listening yet
+
+
+def samples(text: str) -> dict[str, float]:
+    return {
+        sample.name + "".join(f"{{{k}={v}}}" for k, v in sample.labels.items()): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_endpoint_matches_the_row(synced, daemons, sqlite_url):
+    port = free_port()
+    daemon = daemons(synced(extra=f"update_resources_interval = 3600\n[metrics]\nlisten = {port}"))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+
+    status, text = scrape(port)
+    health, _ = scrape(port, "/healthz")
+
+    metrics = samples(text)
+    assert (status, health) == (200, 200)
+    assert metrics["resource_tracker_vcpus"] == row(sqlite_url, "vcpus") == 12
+    assert metrics["resource_tracker_vcpus_used"] == row(sqlite_url, "vcpus_used")
+    assert metrics["resource_tracker_memory_bytes"] // 2**20 == row(sqlite_url, "memory_mb")
+    assert metrics["resource_tracker_memory_used_bytes"] // 2**20 == row(
+        sqlite_url, "memory_mb_used"
+    )
+    assert metrics["resource_tracker_local_disk_bytes"] // 2**30 == row(sqlite_url, "local_gb")
+    assert metrics["resource_tracker_disk_available_least_bytes"] // 2**30 == row(
+        sqlite_url, "disk_available_least"
+    )
+    assert metrics["resource_tracker_running_vms"] == row(sqlite_url, "running_vms")
+    assert metrics["resource_tracker_audit_duration_seconds_count"] == 1
+    assert metrics["resource_tracker_libvirt_up"] == metrics["resource_tracker_database_up"] == 1
+    assert metrics["resource_tracker_last_success_timestamp_seconds"] > 0
+
+
+def test_health_fails_once_audits_keep_failing(synced, daemons):
+    port = free_port()
+    conf = synced(
+        uri="qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        extra=f"update_resources_interval = 1\n[metrics]\nlisten = 127.0.0.1:{port}",
+    )
+    daemons(conf)
+
+    # healthy for three intervals after the first audit was due, then not
+    assert wait_for(lambda: scrape(port, "/healthz")[0] == 503, timeout_s=10)
+    metrics = samples(scrape(port)[1])
+    assert metrics["resource_tracker_audits_failed_total{reason=libvirt}"] >= 2
+    assert metrics["resource_tracker_libvirt_up"] == 0
+
+
+def test_metrics_port_in_use_stops_start_up(synced):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = synced(extra=f"[metrics]\nlisten = {port}")
+
+        result = subprocess.run(
+            [os.path.join(BIN, "resource-tracker"), "--config-file", conf],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"[metrics] listen = {port}: Address already in use")

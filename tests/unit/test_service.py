@@ -1,0 +1,86 @@
+"""The loop's schedule, and the hub staying responsive while an audit blocks a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import eventlet
+import pytest
+
+from resource_tracker import service
+from resource_tracker.db.api import Database
+from resource_tracker.tracker import HostPolicy, ResourceTracker
+from resource_tracker.virt.disk import FileStorage
+from resource_tracker.virt.driver import ComputeDriver
+from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.driver import LibvirtDriver
+
+
+@pytest.mark.parametrize(
+    ("last_start", "last_end", "failures", "due"),
+    [
+        (100.0, 101.0, 0, 160.0),  # on time: one interval after the last start
+        (100.0, 175.0, 0, 220.0),  # overran one tick: skip it, keep the rhythm
+        (100.0, 300.5, 0, 340.0),  # overran several ticks
+        (100.0, 101.0, 1, 160.0),  # first failure: retried next period
+        (100.0, 101.0, 2, 220.0),  # then the period doubles
+        (100.0, 101.0, 3, 340.0),
+        (100.0, 101.0, 4, 400.0),  # ... up to five minutes
+        (100.0, 101.0, 60, 400.0),
+    ],
+)
+def test_next_start(last_start, last_end, failures, due):
+    assert service.next_start(last_start, last_end, 60.0, failures) == due
+
+
+def test_backoff_never_shortens_a_long_interval():
+    assert service.next_start(0.0, 1.0, 900.0, 5) == 900.0
+
+
+class BlockingDriver(ComputeDriver):
+    """A driver whose call hangs until released: a stuck libvirt call, caused on purpose."""
+
+    def __init__(self, real: ComputeDriver):
+        self.real = real
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def get_host_resources(self):
+        self.entered.set()
+        self.release.wait(timeout=30)
+        return self.real.get_host_resources()
+
+
+def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
+    database = Database(sqlite_url)
+    database.sync_schema()
+    real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
+    driver = BlockingDriver(real)
+    tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
+    settings = service.Settings(interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False)
+    loop = service.Service(tracker, settings, reload_settings=lambda: settings)
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            eventlet.sleep(0.01)
+
+    running = eventlet.spawn(loop.run, False)
+    ticking = eventlet.spawn(ticker)
+    while not driver.entered.is_set():
+        eventlet.sleep(0.01)
+    blocked_since = time.monotonic()
+    eventlet.sleep(0.5)
+    ticks_while_blocked = [t for t in ticks if t >= blocked_since]
+    driver.release.set()
+    while not database.compute_nodes("compute-1"):
+        eventlet.sleep(0.01)
+    loop.stop()
+
+    assert running.wait() == 0
+    ticking.kill()
+    real.close()
+    # 0.5 s of 10 ms ticks: the hub ran them while the audit's thread was blocked
+    assert len(ticks_while_blocked) >= 25

@@ -1,0 +1,103 @@
+"""The notify protocol on real sockets, and the unit file checked by systemd's own tools."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from resource_tracker.systemd import Notifier
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNIT = os.path.join(ROOT, "etc", "systemd", "resource-tracker.service")
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    yield sock
+    sock.close()
+
+
+def test_notify_sends_one_datagram(listener, tmp_path):
+    listener.bind(str(tmp_path / "notify"))
+
+    Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")}).notify("READY=1", "STATUS=up")
+
+    assert listener.recv(4096) == b"READY=1\nSTATUS=up"
+
+
+def test_notify_to_an_abstract_socket(listener):
+    name = f"rt-test-{os.getpid()}"
+    listener.bind("\0" + name)
+
+    Notifier({"NOTIFY_SOCKET": "@" + name}).notify("WATCHDOG=1")
+
+    assert listener.recv(4096) == b"WATCHDOG=1"
+
+
+def test_without_notify_socket_nothing_happens():
+    notifier = Notifier({})
+
+    notifier.notify("READY=1")  # must not raise
+
+    assert not notifier.enabled and notifier.watchdog_s is None
+
+
+def test_watchdog_interval_is_for_this_process_only():
+    mine = Notifier({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid())})
+    other = Notifier({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"})
+
+    assert mine.watchdog_s == 30.0 and other.watchdog_s is None
+
+
+def test_a_vanished_socket_is_not_an_error(tmp_path):
+    Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).notify("READY=1")
+
+
+@pytest.fixture
+def verifiable_unit(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed: the unit cannot be checked here")
+    with open(UNIT) as unit:
+        text = unit.read()
+    path = tmp_path / "resource-tracker.service"
+    # verify checks that ExecStart exists; the package may not be installed system-wide
+    path.write_text(text.replace("/usr/local/bin/resource-tracker", "/bin/true"))
+    return path
+
+
+def test_unit_file_is_valid(verifiable_unit):
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(verifiable_unit)], capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_unit_file_is_hardened(verifiable_unit):
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(verifiable_unit)],
+        capture_output=True,
+        text=True,
+    )
+
+    exposure = float(re.search(r"Overall exposure level for .*: ([\d.]+)", result.stdout)[1])
+    assert exposure <= 2.0, result.stdout
+
+
+def test_unit_file_speaks_the_protocol_the_daemon_implements():
+    with open(UNIT) as unit:
+        directives = dict(
+            line.split("=", 1) for line in unit.read().splitlines() if re.match(r"^\w+=", line)
+        )
+
+    assert directives["Type"] == "notify"
+    assert directives["Restart"] == "on-failure"
+    assert int(directives["WatchdogSec"]) >= 60
+    assert directives["ExecReload"] == "/bin/kill -HUP $MAINPID"
