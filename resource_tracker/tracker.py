@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,8 +36,8 @@ class HostPolicy:
 
 
 class NodeStore(Protocol):
-    def reconcile_compute_node(self, host: str, values: ComputeNodeValues) -> bool:
-        """Write the row of (host, values.hypervisor_hostname); True if anything changed."""
+    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
+        """Write the rows of `reported`, soft-delete the host's other rows; True if any changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,8 @@ class ResourceTracker:
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
-        changed = self.store.reconcile_compute_node(self.host, measurement.values)
+        # the driver reports one node per host: every other row of this host is gone
+        changed = self.store.reconcile_compute_nodes(self.host, [measurement.values])
         return AuditResult(
             host=self.host,
             resources=measurement.resources,

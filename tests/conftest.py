@@ -11,6 +11,7 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
+from resource_tracker.db.api import Database
 from tests.support import hosts, images
 from tests.support.libvirtd import Libvirtd
 from tests.support.mariadb import MariaDBServer
@@ -68,6 +69,15 @@ def sqlite_url(tmp_path):
 def db_url(request):
     """Each test using it runs once on SQLite and once on MariaDB."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def database(db_url):
+    """A Database at the head of the migrations, on SQLite and on MariaDB."""
+    database = Database(db_url)
+    database.sync_schema()
+    yield database
+    database.dispose()
 
 
 class TestHost(NamedTuple):

@@ -9,6 +9,8 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
+from resource_tracker.db.api import Database
+from resource_tracker.db.retry import RetryPolicy
 from resource_tracker.exception import ConfigError
 
 
@@ -50,3 +52,10 @@ def setup_logging(conf: cfg.ConfigOpts, default_level: int = logging.INFO) -> No
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if conf.debug else default_level)
+
+
+def open_database(conf: cfg.ConfigOpts) -> Database:
+    """The [database] options as a Database (connections are opened when first used)."""
+    return Database(
+        conf.database.connection, retry=RetryPolicy(attempts=conf.database.db_max_retries + 1)
+    )

@@ -9,9 +9,8 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
-from resource_tracker.cmd import fail, load_config, setup_logging
+from resource_tracker.cmd import fail, load_config, open_database, setup_logging
 from resource_tracker.conf.opts import list_opts
-from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.metrics import Metrics
 from resource_tracker.tracker import HostPolicy, ResourceTracker
@@ -45,7 +44,7 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
     return ResourceTracker(
         host=conf.host,
         driver=driver,
-        store=Database(conf.database.connection),
+        store=open_database(conf),
         policy=host_policy(conf),
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, load_config
+from resource_tracker.cmd import fail, load_config, open_database
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import ComputeNode
 from resource_tracker.exception import ResourceTrackerError
@@ -16,8 +16,15 @@ FORMATS = ("table", "json")
 
 
 def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
-    database.create_schema()
-    print(f"schema of {database.masked_url} is current")
+    before, after = database.sync_schema()
+    if before == after:
+        print(f"schema of {database.masked_url} is current: revision {after}")
+    else:
+        print(f"schema of {database.masked_url} upgraded from {before or 'nothing'} to {after}")
+
+
+def db_version(conf: cfg.ConfigOpts, database: Database) -> None:
+    print(database.schema_revision() or "none")
 
 
 def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -98,6 +105,7 @@ def _add_commands(subparsers) -> None:
         dest="action", required=True
     )
     db.add_parser("sync", help="create or upgrade the schema").set_defaults(run=db_sync)
+    db.add_parser("version", help="print the schema revision").set_defaults(run=db_version)
 
     nodes = subparsers.add_parser("nodes", help="compute_nodes rows").add_subparsers(
         dest="action", required=True
@@ -116,7 +124,7 @@ def _add_commands(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     category = cfg.SubCommandOpt("category", title="commands", handler=_add_commands)
     conf = load_config(argv, [category], description=__doc__)
-    database = Database(conf.database.connection)
+    database = open_database(conf)
     try:
         conf.category.run(conf, database)
     except ResourceTrackerError as error:

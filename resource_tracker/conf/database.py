@@ -1,4 +1,4 @@
-"""[database]: where compute_nodes lives."""
+"""[database]: where compute_nodes lives, and how hard a reconcile tries against other writers."""
 
 from oslo_config import cfg
 
@@ -11,6 +11,15 @@ opts = [
         secret=True,
         help="SQLAlchemy URL of the database holding compute_nodes and services, e.g. "
         "mysql+pymysql://tracker:PASSWORD@db.example.org/resource_tracker?charset=utf8mb4",
+    ),
+    cfg.IntOpt(
+        "db_max_retries",
+        default=5,
+        min=0,
+        help="How many times a reconcile's transaction is run again when the database rolled "
+        "it back because of other writers (InnoDB deadlock 1213 or lock wait timeout 1205, "
+        "Galera certification conflict, SQLite busy), after a random pause that doubles each "
+        "time. A database that is down is not retried here: the next audit tries again.",
     ),
 ]
 

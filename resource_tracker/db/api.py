@@ -1,93 +1,82 @@
 """The database as the rest of the program sees it: schema, reconcile, queries.
 
-Every write is one transaction: a reconcile that fails leaves the previous row in place.
-Errors reaching the caller are DatabaseUnavailable with the URL's password masked.
+A Database is shared by threads: each call takes its own connection from the pool, so the
+reconcile can run in a worker thread while the manage commands read. It outlives the server:
+a call made while the server is down raises DatabaseUnavailable, and the next call after it
+comes back reconnects (stale pooled connections are pinged out). Every error reaching the
+caller is DatabaseUnavailable or SchemaNotCurrent, one line, with the URL's password masked.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-import uuid
-from collections.abc import Iterator
-from datetime import datetime, timezone
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from resource_tracker.db import engine as db_engine
-from resource_tracker.db.models import Base, ComputeNode, Service
-from resource_tracker.exception import DatabaseUnavailable, SchemaNotCurrent
+from resource_tracker.db import errors, reconcile, schema
+from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.resources import ComputeNodeValues
-
-BINARY = "resource-tracker"
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the DATETIME columns store it."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(
+        self,
+        url: str,
+        retry: RetryPolicy | None = None,
+        on_retry: Callable[[DBAPIError], None] | None = None,
+    ):
         self.url = url
         self.engine = db_engine.make_engine(url)
+        self.retry = retry or RetryPolicy()
+        self._on_retry = on_retry
+        self._lock = threading.Lock()
+        self._schema_checked = False
+        self.retries = 0
 
     @property
     def masked_url(self) -> str:
         return db_engine.masked(self.url)
 
-    def create_schema(self) -> None:
+    def sync_schema(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema (db sync); the revisions before and after."""
         directory = db_engine.sqlite_directory(self.url)
         if directory:
             os.makedirs(directory, exist_ok=True)
         with self._errors():
-            Base.metadata.create_all(self.engine)
+            return schema.sync(self.engine, self.masked_url)
+
+    def schema_revision(self) -> str | None:
+        with self._errors(), self.engine.connect() as connection:
+            return schema.current(connection)
 
     def check_schema(self) -> None:
-        """Raise SchemaNotCurrent unless the tables exist; DatabaseUnavailable if unreachable."""
-        with self._errors():
-            tables = set(inspect(self.engine).get_table_names())
-        missing = set(Base.metadata.tables) - tables
-        if missing:
-            raise SchemaNotCurrent(
-                f"database {self.masked_url} lacks {', '.join(sorted(missing))}; "
-                "run: resource-tracker-manage db sync"
-            )
+        """Raise SchemaNotCurrent unless the schema is at head; DatabaseUnavailable if down."""
+        with self._errors(), self.engine.connect() as connection:
+            schema.check(connection, self.masked_url)
+        self._schema_checked = True
 
-    def reconcile_compute_node(self, host: str, values: ComputeNodeValues) -> bool:
-        """Make the live row of (host, hypervisor_hostname) hold `values`; True if it changed."""
-        now = utcnow()
-        with self._errors(), Session(self.engine) as session, session.begin():
-            service = self._beat(session, host, now)
-            node = session.scalars(
-                select(ComputeNode).filter_by(
-                    host=host, hypervisor_hostname=values.hypervisor_hostname, deleted=0
-                )
-            ).one_or_none()
-            columns = dataclasses.asdict(values)
-            if node is None:
-                session.add(
-                    ComputeNode(
-                        uuid=str(uuid.uuid4()),
-                        host=host,
-                        service_id=service.id,
-                        created_at=now,
-                        deleted=0,
-                        **columns,
-                    )
-                )
-                return True
-            changed = {
-                name: value for name, value in columns.items() if getattr(node, name) != value
-            }
-            for name, value in changed.items():
-                setattr(node, name, value)
-            if changed:
-                node.updated_at = now
-            return bool(changed)
+    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
+        """Make the host's live rows hold `reported` and soft-delete its other rows, in one
+        transaction (retried when other writers were in the way); True if any row changed.
+
+        The first call checks the schema, so a daemon started while the database was down
+        never writes into a schema it does not know."""
+        if not self._schema_checked:
+            self.check_schema()
+        with self._errors():
+            return in_transaction(
+                self.engine,
+                lambda connection: reconcile.reconcile_host(connection, host, reported),
+                self.retry,
+                self._count_retry,
+            )
 
     def compute_nodes(self, host: str | None = None) -> list[ComputeNode]:
         """Live compute_nodes rows, of one host or all, ordered by host."""
@@ -98,26 +87,27 @@ class Database:
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
 
+    def services(self, host: str | None = None) -> list[Service]:
+        """Live services rows (the trackers' heartbeats), of one host or all."""
+        query = select(Service).filter_by(deleted=0).order_by(Service.host, Service.binary)
+        if host is not None:
+            query = query.filter_by(host=host)
+        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
+
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _beat(self, session: Session, host: str, now: datetime) -> Service:
-        service = session.scalars(
-            select(Service).filter_by(host=host, binary=BINARY, deleted=0)
-        ).one_or_none()
-        if service is None:
-            service = Service(host=host, binary=BINARY, report_count=0, created_at=now)
-            session.add(service)
-        service.report_count += 1
-        service.updated_at = now
-        session.flush()
-        return service
+    def _count_retry(self, error: DBAPIError) -> None:
+        with self._lock:
+            self.retries += 1
+        if self._on_retry is not None:
+            self._on_retry(error)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except DBAPIError as error:
-            raise DatabaseUnavailable(f"database {self.masked_url}: {error.orig}") from error
         except SQLAlchemyError as error:
-            raise DatabaseUnavailable(f"database {self.masked_url}: {error}") from error
+            password = db_engine.password(self.url)
+            raise errors.unavailable(error, self.masked_url, password) from error

@@ -7,6 +7,10 @@ import os
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+# PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
+# worker thread for good. Above innodb_lock_wait_timeout (50 s), so a lock wait ends as 1205.
+MYSQL_TIMEOUTS_S = {"connect_timeout": 10, "read_timeout": 60, "write_timeout": 60}
+
 
 def make_engine(url: str | URL) -> Engine:
     url = make_url(url)
@@ -14,13 +18,27 @@ def make_engine(url: str | URL) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    # pre-ping: a database restarted between two audits costs one reconnect, not a failure
-    return create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+    url = url.set(query={"charset": "utf8mb4", **url.query})
+    connect_args = {name: s for name, s in MYSQL_TIMEOUTS_S.items() if name not in url.query}
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        # a database restarted between two audits costs one reconnect, not a failure
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        # READ COMMITTED takes no gap locks on searches, so two hosts registering at once do
+        # not deadlock on the gap between their keys; each statement sees the latest commit.
+        isolation_level="READ COMMITTED",
+    )
 
 
 def masked(url: str | URL) -> str:
     """The URL as it may appear in logs and messages: never with its password."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def password(url: str | URL) -> str | None:
+    return make_url(url).password
 
 
 def sqlite_directory(url: str | URL) -> str | None:

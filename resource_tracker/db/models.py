@@ -83,7 +83,8 @@ class ComputeNode(SoftDeleteMixin, Base):
     free_disk_gb: Mapped[int | None] = mapped_column(Integer)
     current_workload: Mapped[int | None] = mapped_column(Integer)
     running_vms: Mapped[int | None] = mapped_column(Integer)
-    hypervisor_hostname: Mapped[str | None] = mapped_column(String(255))
+    # NOT NULL since revision 0002: a unique key does not hold for NULLs (MySQL and SQLite).
+    hypervisor_hostname: Mapped[str] = mapped_column(String(255), nullable=False)
 
     uuid: Mapped[str] = mapped_column(String(36), nullable=False)
     host: Mapped[str] = mapped_column(String(255), nullable=False)

@@ -19,14 +19,6 @@ from tests.support.mariadb import free_port
 GiB = 2**30
 
 
-@pytest.fixture
-def database(db_url):
-    database = Database(db_url)
-    database.create_schema()
-    yield database
-    database.dispose()
-
-
 def make_tracker(mixed_host, database, policy: HostPolicy | None = None) -> ResourceTracker:
     driver = LibvirtDriver(
         LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances))

@@ -105,7 +105,7 @@ def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqli
     stopped_disks = [(i.path, i.format) for n, i in kinds.items() if n in STOPPED_KINDS]
     overcommit = sum(images.expected_overcommit(i.path, i.format) for i in kinds.values())
     database = Database(sqlite_url)
-    database.create_schema()
+    database.sync_schema()
     driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(instances)))
     tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
     conn = libvirtd.connect()

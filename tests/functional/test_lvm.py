@@ -77,7 +77,7 @@ def test_audit_with_lvm_writes_the_volume_group_numbers(tmp_path, mixed_host, vo
     conf = rt_conf.make_config()
     rt_conf.load(conf, ["--config-file", str(config)])
     tracker = build_tracker(conf)
-    tracker.store.create_schema()
+    tracker.store.sync_schema()
     size, free = vg_bytes(volume_group)
     overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
 

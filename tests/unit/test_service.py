@@ -54,7 +54,7 @@ class BlockingDriver(ComputeDriver):
 
 def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
     database = Database(sqlite_url)
-    database.create_schema()
+    database.sync_schema()
     real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
     driver = BlockingDriver(real)
     tracker = ResourceTracker("compute-1", driver, database, HostPolicy())

@@ -1,0 +1,149 @@
+"""One host's reconcile, as statements inside one transaction.
+
+The services row is written first, every audit: it is the heartbeat, and its row lock
+serializes two trackers of the same host (the second waits for the first to commit, then
+reads what the first wrote), so they cannot both insert or revive a compute node. The unique
+key (host, hypervisor_hostname, deleted) backs that up: a compute node is inserted by an
+upsert on it.
+
+compute_nodes is written only where a value differs from the stored row. In steady state a
+reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, null, or_, select
+
+from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
+from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.resources import ComputeNodeValues
+
+BINARY = "resource-tracker"
+
+services = Service.__table__
+nodes = ComputeNode.__table__
+
+
+def reconcile_host(
+    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+) -> bool:
+    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
+    service_id = beat(connection, host)
+    wanted = {
+        values.hypervisor_hostname: dataclasses.asdict(values) | {"service_id": service_id}
+        for values in reported
+    }
+    live, deleted = _stored_rows(connection, host, wanted)
+    changed = False
+    for hypervisor_hostname, columns in wanted.items():
+        row = live.get(hypervisor_hostname)
+        if row is not None:
+            changed |= _update_if_changed(connection, row, columns)
+        elif hypervisor_hostname in deleted:
+            _revive(connection, deleted[hypervisor_hostname], columns)
+            changed = True
+        else:
+            _insert(connection, host, columns)
+            changed = True
+    gone = set(live) - set(wanted)
+    if gone:
+        _soft_delete(connection, host, gone)
+        changed = True
+    return changed
+
+
+def beat(connection: Connection, host: str) -> int:
+    """Bump the tracker's services row (creating it the first time); return its id."""
+    this_service = and_(
+        services.c.host == host, services.c.binary == BINARY, services.c.deleted == 0
+    )
+    bump = {"report_count": services.c.report_count + 1, "updated_at": utc_now()}
+    # An UPDATE first: the row exists on every audit but the first, and an upsert that finds
+    # it would still use up an AUTO_INCREMENT value, every period, on thousands of hosts.
+    service_id = update_returning_id(connection, services, this_service, bump)
+    if service_id is not None:
+        return service_id
+    new = {
+        "host": host,
+        "binary": BINARY,
+        "report_count": 1,
+        "disabled": False,
+        "deleted": 0,
+        "created_at": utc_now(),
+        "updated_at": utc_now(),
+    }
+    return upsert(connection, services, new, key=("host", "binary", "deleted"), update=bump)
+
+
+def _stored_rows(connection: Connection, host: str, wanted: Mapping[str, Any]):
+    """The host's live rows, and its soft-deleted rows that could be revived, by name."""
+    query = select(nodes).where(
+        nodes.c.host == host,
+        or_(nodes.c.deleted == 0, nodes.c.hypervisor_hostname.in_(list(wanted))),
+    )
+    live: dict[str, RowMapping] = {}
+    deleted: dict[str, RowMapping] = {}
+    for row in connection.execute(query).mappings():
+        if row["deleted"] == 0:
+            live[row["hypervisor_hostname"]] = row
+        else:
+            # of several deletions of the same name, revive the latest
+            previous = deleted.get(row["hypervisor_hostname"])
+            if previous is None or row["id"] > previous["id"]:
+                deleted[row["hypervisor_hostname"]] = row
+    return live, deleted
+
+
+def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping) -> bool:
+    changed = {name: value for name, value in columns.items() if row[name] != value}
+    if not changed:
+        return False
+    connection.execute(
+        nodes.update()
+        .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
+        .values({**changed, "updated_at": utc_now()})
+    )
+    return True
+
+
+def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
+    """The row comes back under its id and uuid; its history of creation is kept."""
+    connection.execute(
+        nodes.update()
+        .where(nodes.c.id == row["id"], nodes.c.deleted == row["id"])
+        .values({**columns, "deleted": 0, "deleted_at": null(), "updated_at": utc_now()})
+    )
+
+
+def _insert(connection: Connection, host: str, columns: Mapping) -> None:
+    new = {
+        **columns,
+        "uuid": str(uuid.uuid4()),
+        "host": host,
+        "deleted": 0,
+        "created_at": utc_now(),
+    }
+    upsert(
+        connection,
+        nodes,
+        new,
+        key=("host", "hypervisor_hostname", "deleted"),
+        update={**columns, "updated_at": utc_now()},
+    )
+
+
+def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:
+    connection.execute(
+        nodes.update()
+        .where(
+            nodes.c.host == host,
+            nodes.c.deleted == 0,
+            nodes.c.hypervisor_hostname.in_(sorted(hypervisor_hostnames)),
+        )
+        .values(deleted=nodes.c.id, deleted_at=utc_now())
+    )

@@ -1,0 +1,52 @@
+"""One transaction, run again when the database says another writer was in the way."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from resource_tracker.db.errors import is_retryable
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """At most `attempts` runs; before run n+1 a random pause in [0, base * 2**(n-1)], capped.
+
+    The randomness spreads hundreds of daemons that collided apart, instead of having them
+    collide again at the same instant.
+    """
+
+    attempts: int = 6
+    base_delay_s: float = 0.02
+    max_delay_s: float = 1.0
+
+    def delay_s(self, failed_runs: int) -> float:
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (failed_runs - 1)))
+
+
+def in_transaction(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    policy: RetryPolicy,
+    on_retry: Callable[[DBAPIError], None] | None = None,
+) -> T:
+    """Run `work` in one transaction; run it anew while the failure is retryable and allowed."""
+    for run in range(1, policy.attempts + 1):
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if run == policy.attempts or not is_retryable(error):
+                raise
+            if on_retry is not None:
+                on_retry(error)
+            time.sleep(policy.delay_s(run))
+    raise AssertionError("unreachable")

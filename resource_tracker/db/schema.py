@@ -1,0 +1,94 @@
+"""The schema's version: alembic migrations, configured here so no alembic.ini is needed.
+
+A database made before migrations existed (main's create_all) has both tables and no
+alembic_version: it holds revision 0001 exactly, so db sync stamps it 0001 and upgrades.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from resource_tracker.exception import SchemaNotCurrent
+
+SCRIPT_LOCATION = "resource_tracker.db:migrations"
+FIRST_REVISION = "0001"
+FIRST_TABLES = {"services", "compute_nodes"}
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.attributes["connection"] = connection
+    return config
+
+
+def head() -> str:
+    return _scripts().get_current_head()
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def current(connection: Connection) -> str | None:
+    # read directly: alembic's MigrationContext logs at INFO, into the daemon's log
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
+    """Create or upgrade the schema to head; return the revisions before and after."""
+    with engine.begin() as connection:
+        before = current(connection)
+        config = alembic_config(connection)
+        if before is None and _unversioned_first_schema(connection, masked_url):
+            command.stamp(config, FIRST_REVISION)
+            before = FIRST_REVISION
+        if before is not None and before not in known_revisions():
+            raise SchemaNotCurrent(f"database {masked_url} {_unknown(before)}")
+        command.upgrade(config, "head")
+        return before, current(connection)
+
+
+def check(connection: Connection, masked_url: str) -> None:
+    """Raise SchemaNotCurrent unless the database is at this program's head revision."""
+    revision = current(connection)
+    wanted = head()
+    if revision == wanted:
+        return
+    if revision is None:
+        state = "has no resource-tracker schema (or one from before migrations)"
+    elif revision in known_revisions():
+        state = f"is at schema revision {revision}, this program needs {wanted}"
+    else:
+        raise SchemaNotCurrent(f"database {masked_url} {_unknown(revision)}")
+    raise SchemaNotCurrent(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def _unknown(revision: str) -> str:
+    return (
+        f"is at schema revision {revision}, which this program does not know "
+        f"(it knows up to {head()}): a newer resource-tracker wrote it; upgrade this one"
+    )
+
+
+def _unversioned_first_schema(connection: Connection, masked_url: str) -> bool:
+    tables = set(inspect(connection).get_table_names()) & FIRST_TABLES
+    if not tables:
+        return False
+    if tables != FIRST_TABLES:
+        raise SchemaNotCurrent(
+            f"database {masked_url} has {', '.join(sorted(tables))} but not "
+            f"{', '.join(sorted(FIRST_TABLES - tables))} and no alembic_version: "
+            "not a schema db sync can adopt"
+        )
+    return True

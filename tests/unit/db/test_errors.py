@@ -1,0 +1,54 @@
+"""Which database errors a reconcile retries, and what the caller is told."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pymysql
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from resource_tracker.db.errors import is_retryable, unavailable
+from resource_tracker.db.retry import RetryPolicy
+
+
+def mysql_error(kind, code: int, message: str):
+    return kind("UPDATE services ...", {}, pymysql.err.OperationalError(code, message))
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (mysql_error(OperationalError, 1213, "Deadlock found when trying to get lock"), True),
+        (mysql_error(OperationalError, 1213, "Deadlock: wsrep aborted transaction"), True),
+        (mysql_error(OperationalError, 1205, "Lock wait timeout exceeded"), True),
+        (mysql_error(OperationalError, 1047, "WSREP has not yet prepared node"), True),
+        (mysql_error(IntegrityError, 1062, "Duplicate entry 'h-n-0'"), True),
+        (mysql_error(OperationalError, 2003, "Can't connect to MySQL server"), False),
+        (mysql_error(OperationalError, 1045, "Access denied for user 'tracker'"), False),
+        (mysql_error(ProgrammingError, 1146, "Table 'rt.services' doesn't exist"), False),
+        (OperationalError("BEGIN", {}, sqlite3.OperationalError("database is locked")), True),
+        (IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed")), True),
+        (OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x")), False),
+        (RuntimeError("not a database error"), False),
+    ],
+)
+def test_retryable_errors(error, retryable):
+    assert is_retryable(error) is retryable
+
+
+def test_unavailable_is_one_line_without_the_password():
+    error = OperationalError("SELECT", {}, sqlite3.OperationalError("bad\nthing s3cret"))
+
+    message = str(unavailable(error, "mysql+pymysql://tracker:***@db/rt", "s3cret"))
+
+    assert message == "database mysql+pymysql://tracker:***@db/rt: bad thing ***"
+
+
+def test_retry_pauses_are_random_doubling_and_capped():
+    policy = RetryPolicy(attempts=10, base_delay_s=0.01, max_delay_s=0.05)
+
+    for failed_runs, ceiling in [(1, 0.01), (2, 0.02), (3, 0.04), (4, 0.05), (9, 0.05)]:
+        delays = {policy.delay_s(failed_runs) for _ in range(50)}
+        assert all(0 <= delay <= ceiling for delay in delays)
+        assert len(delays) > 1
