@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from resource_tracker.db.api import Database
 from tests.support import hosts, images
 from tests.support.libvirtd import Libvirtd
-from tests.support.mariadb import MariaDBServer
+from tests.support.mariadb import MariaDBServer, create_tracker_database
 
 
 class ExternalServer:
@@ -129,3 +129,15 @@ def config(tmp_path, mixed_host, sqlite_url):
         return str(path)
 
     return write
+
+
+@pytest.fixture
+def private_mariadb(tmp_path):
+    """A MariaDB server of this test's own, free to be stopped; a 'tracker' user and database
+    'rt' exist (tests.support.mariadb.create_tracker_database)."""
+    server = MariaDBServer(str(tmp_path / "mariadb"))
+    server.initialize()
+    server.start()
+    server.tracker_url = create_tracker_database(server)
+    yield server
+    server.stop()

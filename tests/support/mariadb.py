@@ -16,6 +16,7 @@ import pymysql
 
 from tests.support.waiting import wait_for_server
 
+TRACKER_PASSWORD = "s3cret-pw"  # of the tracker user that private_servers create
 SEARCH_PATH = "/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 
 
@@ -94,3 +95,13 @@ class MariaDBServer:
     @staticmethod
     def _user_args() -> list[str]:
         return ["--user=root"] if os.geteuid() == 0 else []
+
+
+def create_tracker_database(server: MariaDBServer, database: str = "rt") -> str:
+    """A database and a 'tracker' user with a password; the URL the daemon would use."""
+    admin = pymysql.connect(host="127.0.0.1", port=server.port, user="root")
+    with admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
+        cursor.execute(f"CREATE USER 'tracker'@'127.0.0.1' IDENTIFIED BY '{TRACKER_PASSWORD}'")
+        cursor.execute(f"GRANT ALL ON {database}.* TO 'tracker'@'127.0.0.1'")
+    return f"mysql+pymysql://tracker:{TRACKER_PASSWORD}@127.0.0.1:{server.port}/{database}"
