@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.resources import ComputeNodeValues, HostResources
 from resource_tracker.virt.driver import ComputeDriver
 
@@ -100,11 +101,19 @@ class Measurement:
 class ResourceTracker:
     """Audits one host into its compute_nodes row: measure(), then record()."""
 
-    def __init__(self, host: str, driver: ComputeDriver, store: NodeStore, policy: HostPolicy):
+    def __init__(
+        self,
+        host: str,
+        driver: ComputeDriver,
+        store: NodeStore,
+        policy: HostPolicy,
+        last_audit: LastAuditFile | None = None,
+    ):
         self.host = host
         self.driver = driver
         self.store = store
         self.policy = policy
+        self.last_audit = last_audit
 
     def audit(self) -> AuditResult:
         return self.record(self.measure())
@@ -119,6 +128,8 @@ class ResourceTracker:
         """Write a measurement in one transaction."""
         # the driver reports one node per host: every other row of this host is gone
         changed = self.store.reconcile_compute_nodes(self.host, [measurement.values])
+        if self.last_audit is not None:
+            self.last_audit.write(self.host, measurement.resources)
         return AuditResult(
             host=self.host,
             resources=measurement.resources,
