@@ -121,7 +121,8 @@ def config(tmp_path, mixed_host, sqlite_url):
     def write(database=sqlite_url, uri=mixed_host.uri, extra="") -> str:
         path = tmp_path / "resource-tracker.conf"
         path.write_text(
-            f"[DEFAULT]\nhost = compute-1\ninstances_path = {mixed_host.instances}\n"
+            f"[DEFAULT]\nhost = compute-1\nstate_path = {tmp_path}\n"
+            f"instances_path = {mixed_host.instances}\n"
             f"periodic_fuzzy_delay = 0\n{extra}\n"
             f"[libvirt]\nconnection_uri = {uri}\n"
             f"[database]\nconnection = {database}\n"

@@ -13,13 +13,14 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from resource_tracker.db import dialect, errors, reconcile, schema
 from resource_tracker.db import engine as db_engine
-from resource_tracker.db import errors, reconcile, schema
 from resource_tracker.db.models import ComputeNode, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.resources import ComputeNodeValues
@@ -78,9 +79,21 @@ class Database:
                 self._count_retry,
             )
 
-    def compute_nodes(self, host: str | None = None) -> list[ComputeNode]:
-        """Live compute_nodes rows, of one host or all, ordered by host."""
-        query = select(ComputeNode).filter_by(deleted=0)
+    def plan_compute_nodes(
+        self, host: str, reported: Sequence[ComputeNodeValues]
+    ) -> list[reconcile.Planned]:
+        """What reconcile_compute_nodes would do, without writing anything."""
+        with self._errors(), self.engine.connect() as connection:
+            schema.check(connection, self.masked_url)
+            return reconcile.plan_host(connection, host, reported)
+
+    def compute_nodes(
+        self, host: str | None = None, include_deleted: bool = False
+    ) -> list[ComputeNode]:
+        """compute_nodes rows (live ones unless asked), of one host or all, ordered by host."""
+        query = select(ComputeNode)
+        if not include_deleted:
+            query = query.filter_by(deleted=0)
         if host is not None:
             query = query.filter_by(host=host)
         query = query.order_by(ComputeNode.host, ComputeNode.hypervisor_hostname)
@@ -94,6 +107,11 @@ class Database:
             query = query.filter_by(host=host)
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
+
+    def now(self) -> datetime:
+        """The database's clock in UTC: the one every heartbeat was stamped with."""
+        with self._errors(), self.engine.connect() as connection:
+            return connection.execute(select(dialect.utc_now())).scalar_one()
 
     def dispose(self) -> None:
         self.engine.dispose()

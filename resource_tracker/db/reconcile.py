@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, null, or_, select
@@ -55,6 +56,39 @@ def reconcile_host(
         _soft_delete(connection, host, gone)
         changed = True
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What a reconcile would do to one node: create, update, revive, delete or nothing."""
+
+    hypervisor_hostname: str
+    action: str
+    differences: dict[str, tuple[Any, Any]]  # column: (stored, reported)
+
+
+def plan_host(
+    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+) -> list[Planned]:
+    """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
+    wanted = {values.hypervisor_hostname: dataclasses.asdict(values) for values in reported}
+    live, deleted = _stored_rows(connection, host, wanted)
+    plans = []
+    for name, columns in wanted.items():
+        stored = live.get(name) or deleted.get(name)
+        if stored is None:
+            plans.append(Planned(name, "create", {k: (None, v) for k, v in columns.items()}))
+            continue
+        changed = {k: (stored[k], v) for k, v in differences(stored, columns).items()}
+        action = "revive" if name not in live else "update" if changed else "unchanged"
+        plans.append(Planned(name, action, changed))
+    plans += [Planned(name, "delete", {}) for name in sorted(set(live) - set(wanted))]
+    return plans
+
+
+def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns whose value differs from the stored row's."""
+    return {name: value for name, value in columns.items() if stored[name] != value}
 
 
 def beat(connection: Connection, host: str) -> int:
@@ -100,7 +134,7 @@ def _stored_rows(connection: Connection, host: str, wanted: Mapping[str, Any]):
 
 
 def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping) -> bool:
-    changed = {name: value for name, value in columns.items() if row[name] != value}
+    changed = differences(row, columns)
     if not changed:
         return False
     connection.execute(
