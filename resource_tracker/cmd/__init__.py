@@ -9,9 +9,11 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
+from resource_tracker import last_audit
 from resource_tracker.db.api import Database
 from resource_tracker.db.retry import RetryPolicy
 from resource_tracker.exception import ConfigError
+from resource_tracker.last_audit import LastAuditFile
 
 
 def load_config(argv: list[str] | None, cli_opts=(), description: str | None = None):
@@ -59,3 +61,8 @@ def open_database(conf: cfg.ConfigOpts) -> Database:
     return Database(
         conf.database.connection, retry=RetryPolicy(attempts=conf.database.db_max_retries + 1)
     )
+
+
+def last_audit_file(conf: cfg.ConfigOpts) -> LastAuditFile:
+    """Where this host's daemon keeps its last audit's per-disk breakdown."""
+    return LastAuditFile(os.path.join(conf.state_path, last_audit.FILE_NAME))

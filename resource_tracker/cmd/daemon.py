@@ -9,7 +9,14 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
-from resource_tracker.cmd import fail, load_config, open_database, setup_logging
+from resource_tracker.cmd import (
+    fail,
+    last_audit_file,
+    load_config,
+    open_database,
+    render,
+    setup_logging,
+)
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.metrics import Metrics
@@ -27,6 +34,12 @@ cli_opts = [
         "once",
         default=False,
         help="Run one audit, write it, print a one-line summary and exit.",
+    ),
+    cfg.BoolOpt(
+        "dry-run",
+        default=False,
+        help="With --once: audit, print what would be written and how it differs from the "
+        "stored row, and write nothing (no row, no heartbeat).",
     ),
 ]
 
@@ -46,6 +59,7 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
         driver=driver,
         store=open_database(conf),
         policy=host_policy(conf),
+        last_audit=last_audit_file(conf),
     )
 
 
@@ -63,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     conf = load_config(argv, cli_opts, description=__doc__)
     setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
+    if conf.dry_run and not conf.once:
+        fail("--dry-run goes with --once", status=2)
     tracker = build_tracker(conf)
     if conf.once:
-        return run_once(tracker)
+        return dry_run(tracker) if conf.dry_run else run_once(tracker)
     try:
         tracker.store.check_schema()
     except SchemaNotCurrent as error:
@@ -105,6 +121,19 @@ def run_once(tracker: ResourceTracker) -> int:
         fail(error)
     finally:
         tracker.driver.close()
+    return 0
+
+
+def dry_run(tracker: ResourceTracker) -> int:
+    try:
+        tracker.store.check_schema()
+        measurement = tracker.measure()
+        plans = tracker.store.plan_compute_nodes(tracker.host, [measurement.values])
+    except ResourceTrackerError as error:
+        fail(error)
+    finally:
+        tracker.driver.close()
+    print(render.planned_changes(tracker.host, plans))
     return 0
 
 

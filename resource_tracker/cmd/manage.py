@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, load_config, open_database
+from resource_tracker.cmd import fail, last_audit_file, load_config, open_database, render
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import ComputeNode
 from resource_tracker.exception import ResourceTrackerError
 
 FORMATS = ("table", "json")
+LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
 
 
 def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -28,76 +27,129 @@ def db_version(conf: cfg.ConfigOpts, database: Database) -> None:
 
 
 def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
-    nodes = database.compute_nodes()
+    nodes = database.compute_nodes(include_deleted=conf.category.all)
+    services = {service.host: service for service in database.services()}
+    now = database.now()
+    entries = [(node, services.get(node.host)) for node in nodes]
     if conf.category.format == "json":
-        print(json.dumps([node_dict(node) for node in nodes], indent=2))
+        shown = [_node_json(conf, node, service, now) for node, service in entries]
+        print(json.dumps(shown, indent=2))
         return
     rows = [
         (
             node.host,
-            node.hypervisor_hostname or "-",
+            node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
-            f"{node.free_ram_mb}/{node.memory_mb}",
-            str(node.free_disk_gb),
-            str(node.disk_available_least),
-            str(node.running_vms),
-            _when(node.updated_at or node.created_at),
+            f"{node.free_ram_mb / 1024:.1f}/{node.memory_mb / 1024:.0f}",
+            node.free_disk_gb,
+            node.disk_available_least,
+            node.running_vms,
+            render.age(render.heartbeat_age(service, now)),
+            render.state(node, service, now, conf.service_down_time),
         )
-        for node in nodes
+        for node, service in entries
     ]
-    header = (
-        "HOST",
-        "HYPERVISOR",
-        "VCPUS",
-        "RAM_FREE/MB",
-        "DISK_FREE_GB",
-        "LEAST_GB",
-        "VMS",
-        "UPDATED",
-    )
-    print(table(header, rows))
+    header = ("HOST", "HYPERVISOR", "VCPUS", "RAM", "DISK", "LEAST", "VMS", "SEEN", "STATE")
+    print(render.table(header, rows, right=range(2, 8), shrink=(0, 1)))
+    print(LIST_LEGEND)
 
 
 def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     host = conf.category.node_host or conf.host
-    nodes = database.compute_nodes(host)
+    nodes = database.compute_nodes(host, include_deleted=True)
+    live = [node for node in nodes if not node.deleted]
+    # a host whose rows are all deleted shows the one created last
+    nodes = live or sorted(nodes, key=lambda node: node.id)[-1:]
     if not nodes:
         fail(f"no compute node for host {host}")
+    (service,) = database.services(host) or [None]
+    now = database.now()
+    recorded = last_audit_file(conf).read(host)
+    shown = [_node_json(conf, node, service, now, recorded, True) for node in nodes]
     if conf.category.format == "json":
-        print(json.dumps([node_dict(node) for node in nodes], indent=2))
+        print(json.dumps(shown, indent=2))
         return
-    width = max(len(column.name) for column in ComputeNode.__table__.columns)
-    for index, node in enumerate(nodes):
-        if index:
-            print()
-        for name, value in node_dict(node).items():
-            if name == "cpu_info":
-                value = "\n  " + json.dumps(value, indent=2).replace("\n", "\n  ")
-            print(f"{name:<{width}}  {value}")
+    print("\n\n".join(_node_text(node) for node in shown))
 
 
-def node_dict(node: ComputeNode) -> dict:
-    row = {}
-    for column in ComputeNode.__table__.columns:
-        value = getattr(node, column.key)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif column.key == "cpu_info":
-            value = json.loads(value)
-        row[column.key] = value
-    return row
+def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
+    now = database.now()
+    services = database.services()
+    if conf.category.format == "json":
+        print(json.dumps([_service_json(conf, service, now) for service in services], indent=2))
+        return
+    rows = [
+        (
+            entry["host"],
+            entry["binary"],
+            entry["report_count"],
+            render.age(entry["heartbeat_age_s"]),
+            entry["state"],
+            "yes" if entry["disabled"] else "no",
+        )
+        for entry in (_service_json(conf, service, now) for service in services)
+    ]
+    header = ("HOST", "BINARY", "REPORTS", "SEEN", "STATE", "DISABLED")
+    print(render.table(header, rows, right=(2, 3), shrink=(0,)))
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    return "\n".join(
-        "  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    )
+def _node_json(conf, node, service, now, recorded=None, show_last_audit=False) -> dict:
+    entry = render.row_dict(node)
+    entry["state"] = render.state(node, service, now, conf.service_down_time)
+    entry["heartbeat_age_s"] = render.heartbeat_age(service, now)
+    if show_last_audit:
+        same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
+        entry["last_audit"] = recorded if same_node else None
+    return entry
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def _service_json(conf, service, now) -> dict:
+    entry = render.row_dict(service)
+    seen = render.heartbeat_age(service, now)
+    entry["heartbeat_age_s"] = seen
+    entry["state"] = "up" if seen is not None and seen <= conf.service_down_time else "down"
+    return entry
+
+
+def _node_text(entry: dict) -> str:
+    entry = dict(entry)
+    cpu_info = entry.pop("cpu_info")
+    last_audit = entry.pop("last_audit", None)
+    entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
+    width = max(map(len, entry))
+    lines = [
+        f"{name:<{width}}  {'-' if value is None else value}" for name, value in entry.items()
+    ]
+    lines.append("cpu_info")
+    lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
+    lines.append("")
+    lines += _disks_text(last_audit)
+    return "\n".join(lines)
+
+
+def _disks_text(recorded: dict | None) -> list[str]:
+    if recorded is None:
+        return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
+    free, overcommit = recorded["free_bytes"], recorded["overcommit_bytes"]
+    lines = [
+        f"disks at the last audit ({recorded['audited_at']}): free {render.gib(free)} GiB"
+        f" - over-commit {render.gib(overcommit)} GiB = {render.gib(free - overcommit)} GiB"
+    ]
+    rows = [
+        (
+            disk["domain"],
+            disk["target"],
+            disk["format"],
+            render.gib(disk["virtual_bytes"]),
+            render.gib(disk["allocated_bytes"]),
+            render.gib(disk["overcommit_bytes"]),
+            disk["path"] + (f" ({disk['problem']})" if disk["problem"] else ""),
+        )
+        for disk in recorded["disks"]
+    ]
+    header = ("DOMAIN", "DISK", "FORMAT", "VIRT_GB", "ALLOC_GB", "OVER_GB", "PATH")
+    lines.append(render.table(header, rows, right=(3, 4, 5), shrink=(0, 6), keep_end=(6,)))
+    return lines
 
 
 def _add_commands(subparsers) -> None:
@@ -111,13 +163,22 @@ def _add_commands(subparsers) -> None:
         dest="action", required=True
     )
     listing = nodes.add_parser("list", help="one line per compute node")
+    listing.add_argument("--all", action="store_true", help="include soft-deleted rows")
     listing.set_defaults(run=nodes_list)
-    show = nodes.add_parser("show", help="every column of one host's compute nodes")
+    show = nodes.add_parser(
+        "show", help="every column of one host's compute nodes, and its last audit's disks"
+    )
     show.add_argument(
         "node_host", metavar="HOST", nargs="?", help="host name (default: [DEFAULT] host)"
     )
     show.set_defaults(run=nodes_show)
-    for parser in (listing, show):
+
+    services = subparsers.add_parser("services", help="the trackers' heartbeats")
+    services_listing = services.add_subparsers(dest="action", required=True).add_parser(
+        "list", help="one line per tracker daemon: up or down"
+    )
+    services_listing.set_defaults(run=services_list)
+    for parser in (listing, show, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
 
 

@@ -31,6 +31,14 @@ opts = [
         help="Seconds between the starts of two audits of this host." + ON_SIGHUP,
     ),
     cfg.IntOpt(
+        "service_down_time",
+        default=180,
+        min=1,
+        help="resource-tracker-manage shows a tracker as down once its last heartbeat "
+        "(services.updated_at, on the database's clock) is older than this many seconds. "
+        "Keep it above update_resources_interval.",
+    ),
+    cfg.IntOpt(
         "periodic_fuzzy_delay",
         default=60,
         min=0,

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from resource_tracker.db.api import Database
+from tests.support import images
 from tests.support.mariadb import free_port
 
 BIN = os.path.dirname(sys.executable)
@@ -91,14 +93,14 @@ def test_nodes_list_table_and_json(populated):
         "resource-tracker-manage", "--config-file", populated, "nodes", "list", "--format", "json"
     )
 
-    header, row = table.stdout.splitlines()
+    header, row, _legend = table.stdout.splitlines()
     assert header.split()[:3] == ["HOST", "HYPERVISOR", "VCPUS"]
     assert row.split()[0] == "compute-1" and "7/12" in row.split()
     (node,) = json.loads(as_json.stdout)
     assert (node["host"], node["vcpus_used"], node["memory_mb"]) == ("compute-1", 7, 32768)
 
 
-def test_nodes_show_every_column(populated):
+def test_nodes_show_every_column(populated, mixed_host):
     result = run(
         "resource-tracker-manage", "--config-file", populated, "nodes", "show", "compute-1"
     )
@@ -109,12 +111,71 @@ def test_nodes_show_every_column(populated):
     assert result.returncode == 0
     (node,) = json.loads(as_json.stdout)  # without HOST: this host's [DEFAULT] host
     for column, value in node.items():
-        if column != "cpu_info":
-            assert re.search(rf"^{column}\s+{re.escape(str(value))}$", result.stdout, re.M), column
+        if column not in ("cpu_info", "last_audit", "heartbeat_age_s"):
+            shown = "-" if value is None else str(value)
+            assert re.search(rf"^{column}\s+{re.escape(shown)}$", result.stdout, re.M), column
     assert node["cpu_info"]["topology"] == {"cells": 2, "cores": 3, "sockets": 1, "threads": 2}
+    # the breakdown this host's daemon recorded, disk by disk
+    recorded = {disk["path"]: disk for disk in node["last_audit"]["disks"]}
+    assert set(recorded) == set(mixed_host.disk_paths)
+    for path, disk in recorded.items():
+        assert disk["overcommit_bytes"] == images.expected_overcommit(path)
+    assert re.search(
+        r"^shut-off-c\s+vda\s+qcow2\s+30\.0\s+0\.0\s+30\.0\s+…?\S*c-overlay", result.stdout, re.M
+    )
 
 
 def test_nodes_show_unknown_host(populated):
     result = run("resource-tracker-manage", "--config-file", populated, "nodes", "show", "nope")
 
     assert_one_line_error(result, "no compute node for host nope")
+
+
+def _stored(db_url: str):
+    database = Database(db_url)
+    try:
+        nodes = [(node.free_ram_mb, node.updated_at) for node in database.compute_nodes()]
+        services = [(service.report_count, service.updated_at) for service in database.services()]
+    finally:
+        database.dispose()
+    return nodes, services
+
+
+def test_dry_run_prints_the_difference_and_writes_nothing(config, db_url, tmp_path):
+    run("resource-tracker-manage", "--config-file", config(database=db_url), "db", "sync")
+    run("resource-tracker", "--config-file", config(database=db_url), "--once")
+    before = _stored(db_url)
+    recorded = (tmp_path / "last-audit.json").stat().st_mtime_ns
+    conf = config(database=db_url, extra="reserved_host_memory_mb = 1536")
+
+    result = run("resource-tracker", "--config-file", conf, "--once", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"compute-1 ({os.uname().nodename}): would update 2 column(s):"
+    assert sorted(line.split() for line in lines[1:3]) == [
+        ["free_ram_mb", "25088", "->", "24064"],
+        ["reserved_host_memory_mb", "512", "->", "1536"],
+    ]
+    assert lines[-1] == "dry run: nothing was written"
+    assert _stored(db_url) == before  # no row change, no heartbeat
+    assert (tmp_path / "last-audit.json").stat().st_mtime_ns == recorded
+
+
+def test_dry_run_on_an_empty_table_would_create_the_row(config, db_url):
+    conf = config(database=db_url)
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    result = run("resource-tracker", "--config-file", conf, "--once", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"compute-1 ({os.uname().nodename}): would create the row:")
+    assert re.search(r"^  vcpus_used\s+7$", result.stdout, re.M)
+    assert _stored(db_url) == ([], [])
+
+
+def test_dry_run_needs_once(config):
+    result = run("resource-tracker", "--config-file", config(), "--dry-run")
+
+    assert_one_line_error(result, "--dry-run goes with --once")
+    assert result.returncode == 2

@@ -1,0 +1,113 @@
+"""What resource-tracker-manage prints: tables that fit a terminal, ages, sizes, JSON rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from resource_tracker.db.models import ComputeNode, Service
+
+WIDTH = 80
+GiB = 2**30
+
+
+def table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    right: Iterable[int] = (),
+    shrink: Iterable[int] = (),
+    keep_end: Iterable[int] = (),
+    width: int = WIDTH,
+) -> str:
+    """Columns two spaces apart; `right` ones right-aligned; the `shrink` ones cut with an
+    ellipsis, widest first, until the table fits `width` (never below their heading); the
+    `keep_end` ones (paths) lose their start rather than their end."""
+    cells = [tuple(header)] + [
+        tuple("-" if cell is None else str(cell) for cell in row) for row in rows
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
+    shrink, right, keep_end = list(shrink), set(right), set(keep_end)
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        narrowable = [i for i in shrink if widths[i] > max(len(header[i]), 4)]
+        if not narrowable:
+            break
+        widths[max(narrowable, key=lambda i: widths[i])] -= 1
+    lines = []
+    for row in cells:
+        fitted = []
+        for index, (cell, cell_width) in enumerate(zip(row, widths, strict=True)):
+            cut = _cut(cell, cell_width, from_start=index in keep_end)
+            fitted.append(cut.rjust(cell_width) if index in right else cut.ljust(cell_width))
+        lines.append("  ".join(fitted).rstrip())
+    return "\n".join(lines)
+
+
+def _cut(cell: str, width: int, from_start: bool = False) -> str:
+    if len(cell) <= width:
+        return cell
+    return "…" + cell[len(cell) - width + 1 :] if from_start else cell[: width - 1] + "…"
+
+
+def age(seconds: float | None) -> str:
+    """A short age: 42s, 5m, 3h, 2d; 'never' for None."""
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(0, int(seconds))}s"
+
+
+def gib(size_bytes: int | None) -> str:
+    return "-" if size_bytes is None else f"{size_bytes / GiB:.1f}"
+
+
+def heartbeat_age(service: Service | None, now: datetime) -> float | None:
+    if service is None or service.updated_at is None:
+        return None
+    return (now - service.updated_at).total_seconds()
+
+
+def state(node: ComputeNode, service: Service | None, now: datetime, down_after_s: int) -> str:
+    """deleted, up while the host's tracker reported within `down_after_s`, else down."""
+    if node.deleted:
+        return "deleted"
+    seen = heartbeat_age(service, now)
+    return "up" if seen is not None and seen <= down_after_s else "down"
+
+
+def row_dict(row) -> dict:
+    """Every column of a model row, JSON-ready (times in ISO 8601 UTC, cpu_info parsed)."""
+    result = {}
+    for column in type(row).__table__.columns:
+        value = getattr(row, column.key)
+        if isinstance(value, datetime):
+            value = value.isoformat() + "Z"
+        elif column.key == "cpu_info" and value:
+            value = json.loads(value)
+        result[column.key] = value
+    return result
+
+
+def planned_changes(host: str, plans) -> str:
+    """What a reconcile would do (resource-tracker --once --dry-run), node by node."""
+    lines = []
+    for plan in plans:
+        node = f"{host} ({plan.hypervisor_hostname})"
+        if plan.action == "unchanged":
+            lines.append(f"{node}: the row is current; nothing would change")
+            continue
+        if plan.action == "delete":
+            lines.append(f"{node}: would mark the row deleted (no longer reported)")
+            continue
+        verb = {"create": "create the row", "revive": "revive the deleted row"}.get(
+            plan.action, f"update {len(plan.differences)} column(s)"
+        )
+        lines.append(f"{node}: would {verb}:")
+        width = max(map(len, plan.differences), default=0)
+        for column, (stored, new) in plan.differences.items():
+            change = new if plan.action == "create" else f"{stored} -> {new}"
+            lines.append(f"  {column:<{width}}  {change}")
+    lines.append("dry run: nothing was written")
+    return "\n".join(lines)
