@@ -16,7 +16,8 @@ opts = [
     cfg.StrOpt(
         "state_path",
         default="/var/lib/resource-tracker",
-        help="Directory for the tracker's own state (the default SQLite database lives here).",
+        help="Directory for the tracker's own state: the default SQLite database, and "
+        "last-audit.json, the last audit's per-disk breakdown that `nodes show` prints.",
     ),
     cfg.StrOpt(
         "instances_path",
