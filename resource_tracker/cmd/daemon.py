@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     libvirt_events.start()  # before the first connection opens, so it gets close events
 
     def reload() -> service.Settings:
-        return service_settings(service, reload_config(conf, argv))
+        return service_settings(reload_config(conf, argv))
 
     metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
-    return service.Service(tracker, service_settings(service, conf), reload, metrics=metrics).run()
+    return service.Service(tracker, service_settings(conf), reload, metrics=metrics).run()
 
 
 def serve_metrics(listen: str) -> Metrics:
@@ -137,8 +137,10 @@ def dry_run(tracker: ResourceTracker) -> int:
     return 0
 
 
-def service_settings(service, conf: cfg.ConfigOpts):
-    return service.Settings(
+def service_settings(conf: cfg.ConfigOpts):
+    from resource_tracker.service import Settings  # imports eventlet: daemon mode only
+
+    return Settings(
         interval_s=conf.update_resources_interval,
         fuzzy_delay_s=conf.periodic_fuzzy_delay,
         policy=host_policy(conf),
