@@ -6,15 +6,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
 from resource_tracker.db.api import Database
 from tests.support import images
 from tests.support.mariadb import free_port
-
-BIN = os.path.dirname(sys.executable)
+from tests.support.paths import BIN
 
 
 def run(command: str, *args: str) -> subprocess.CompletedProcess:

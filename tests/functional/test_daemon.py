@@ -14,9 +14,10 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.daemon import BIN, Daemon
+from tests.support.daemon import Daemon
 from tests.support.libvirtd import Libvirtd, domain_xml
 from tests.support.mariadb import free_port
+from tests.support.paths import BIN
 from tests.support.waiting import wait_for
 
 AUDITED = r"audit: compute-1: vCPUs 7/12 used"

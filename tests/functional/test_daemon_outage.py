@@ -9,8 +9,9 @@ import subprocess
 import pymysql
 import pytest
 
-from tests.support.daemon import BIN, Daemon
+from tests.support.daemon import Daemon
 from tests.support.mariadb import TRACKER_PASSWORD
+from tests.support.paths import BIN
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.mysql

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import text
 
 from tests.support.nodes import node
+from tests.support.paths import BIN
 
-BIN = os.path.dirname(sys.executable)
 DOWN_SINCE_S = 3600
 
 

@@ -11,14 +11,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 from tests.support import hosts, images
+from tests.support.paths import BIN
 
-BIN = os.path.dirname(sys.executable)
 CAPABILITY = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 
 

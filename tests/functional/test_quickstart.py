@@ -13,8 +13,8 @@ import subprocess
 import pytest
 
 from tests.support import images
+from tests.support.paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GiB = 2**30
 
 

@@ -10,8 +10,7 @@ from sqlalchemy import text
 
 from resource_tracker.db.api import Database
 from tests.support.nodes import node
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.paths import ROOT
 
 
 def readme_queries() -> list[str]:

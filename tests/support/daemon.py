@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 
+from tests.support.paths import BIN
 from tests.support.waiting import wait_for
-
-BIN = os.path.dirname(sys.executable)
 
 
 class Daemon:

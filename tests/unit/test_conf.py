@@ -10,8 +10,7 @@ import pytest
 
 from resource_tracker import conf as rt_conf
 from resource_tracker.exception import ConfigError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support.paths import ROOT
 
 
 def load(tmp_path, text: str):

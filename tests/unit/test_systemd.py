@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from resource_tracker.systemd import Notifier
+from tests.support.paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNIT = os.path.join(ROOT, "etc", "systemd", "resource-tracker.service")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 
@@ -13,8 +12,8 @@ from sqlalchemy import func, select
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import ComputeNode, Service
 from tests.support.nodes import node
+from tests.support.paths import BIN
 
-BIN = os.path.dirname(sys.executable)
 WRITERS = 60
 ROUNDS = 4
 

@@ -16,9 +16,8 @@ import pytest
 from resource_tracker.virt import disk
 from tests.support import images
 from tests.support.opens import OpenWatch
+from tests.support.paths import ROOT
 from tests.unit.virt.test_disk import file_disk
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
 @pytest.fixture
