@@ -65,7 +65,12 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     (service,) = database.services(host) or [None]
     now = database.now()
     recorded = last_audit_file(conf).read(host)
-    shown = [_node_json(conf, node, service, now, recorded, True) for node in nodes]
+    shown = []
+    for node in nodes:
+        entry = _node_json(conf, node, service, now)
+        same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
+        entry["last_audit"] = recorded if same_node else None
+        shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
         return
@@ -93,13 +98,10 @@ def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
     print(render.table(header, rows, right=(2, 3), shrink=(0,)))
 
 
-def _node_json(conf, node, service, now, recorded=None, show_last_audit=False) -> dict:
+def _node_json(conf, node, service, now) -> dict:
     entry = render.row_dict(node)
     entry["state"] = render.state(node, service, now, conf.service_down_time)
     entry["heartbeat_age_s"] = render.heartbeat_age(service, now)
-    if show_last_audit:
-        same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
-        entry["last_audit"] = recorded if same_node else None
     return entry
 
 
