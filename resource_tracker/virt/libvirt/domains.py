@@ -22,6 +22,7 @@ from lxml import etree
 
 from resource_tracker.resources import DomainDisk
 from resource_tracker.virt.driver import Activity
+from resource_tracker.virt.libvirt import hostdevs
 
 LOG = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Domain:
     vcpus: int
     memory_bytes: int
     disks: tuple[DomainDisk, ...]
+    uuid: str = ""
+    pci_hostdevs: tuple[str, ...] = ()  # host PCI addresses assigned to it
+    mdev_hostdevs: tuple[str, ...] = ()  # mediated device UUIDs assigned to it
 
 
 class DomainLister:
@@ -115,6 +119,9 @@ def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
         vcpus=int(vcpu.get("current", vcpu.text)) if vcpu is not None else 1,
         memory_bytes=_memory_bytes(root.find("memory")),
         disks=tuple(_disk(name, disk) for disk in root.iterfind("devices/disk")),
+        uuid=(root.findtext("uuid") or "").strip().lower(),
+        pci_hostdevs=hostdevs.pci_addresses(root.find("devices")),
+        mdev_hostdevs=hostdevs.mdev_uuids(root.find("devices")),
     )
 
 
