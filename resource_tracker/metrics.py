@@ -8,6 +8,7 @@ intervals (or the first audit is not due yet) and 503 otherwise.
 
 from __future__ import annotations
 
+import collections
 import re
 import socket
 import threading
@@ -74,6 +75,31 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.pci_devices = Gauge(
+            "resource_tracker_pci_devices",
+            "Offered PCI devices ([pci] device_spec), by state and type",
+            ["status", "dev_type"],
+            registry=self.registry,
+        )
+        self.mdev_available = Gauge(
+            "resource_tracker_mdev_instances_available",
+            "Mediated devices (vGPUs) new guests can still get, by mdev type: instances the "
+            "parents can still create plus orphaned mdevs",
+            ["type"],
+            registry=self.registry,
+        )
+        self.mdev_used = Gauge(
+            "resource_tracker_mdev_instances_used",
+            "Mediated devices (vGPUs) used by active domains, by mdev type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.device_xml_reads = Counter(
+            "resource_tracker_node_device_xml_reads",
+            "Node device XML read from libvirt (none while no device changes)",
+            registry=self.registry,
+        )
+        self._device_labels: dict[Gauge, set[tuple[str, ...]]] = {}
         self.failed = Counter(
             "resource_tracker_audits_failed",
             "Audits that failed, by what was unavailable",
@@ -97,11 +123,32 @@ class Metrics:
         self.overcommit.set(resources.disk_overcommit_bytes)
         self.least.set(resources.storage.free_bytes - resources.disk_overcommit_bytes)
         self.running_vms.set(resources.running_vms)
+        if result.devices is not None:
+            self._devices_succeeded(result)
         self.duration.observe(result.duration_s)
         self.last_success.set(time.time())
         self.libvirt_up.set(1)
         self.database_up.set(1)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
+
+    def _devices_succeeded(self, result: AuditResult) -> None:
+        use = result.devices
+        by_status = collections.Counter((s.status, s.device.dev_type) for s in use.offered)
+        available, used = collections.Counter(), collections.Counter()
+        for entry in use.mdevs:
+            available[(entry.type_id,)] += entry.free
+            used[(entry.type_id,)] += entry.used
+        for gauge, values in (
+            (self.pci_devices, by_status),
+            (self.mdev_available, available),
+            (self.mdev_used, used),
+        ):
+            for labels, value in values.items():
+                gauge.labels(*labels).set(value)
+            for gone in self._device_labels.get(gauge, set()) - set(values):
+                gauge.remove(*gone)
+            self._device_labels[gauge] = set(values)
+        self.device_xml_reads.inc(result.resources.devices.xml_reads)
 
     def audit_failed(self, error: Exception) -> None:
         reason = next((name for kinds, name in FAILURE_REASONS if isinstance(error, kinds)), None)

@@ -113,6 +113,8 @@ class HostResources:
     busy_vms: int
     storage: LocalStorage
     disks: tuple[DiskUsage, ...]
+    devices: HostDevices | None = None  # None: not read (a driver without devices)
+    device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
 
     @property
     def disk_overcommit_bytes(self) -> int:
@@ -144,6 +146,8 @@ class ComputeNodeValues:
     cpu_allocation_ratio: float
     ram_allocation_ratio: float
     disk_allocation_ratio: float
+    pci_stats: str | None = None
+    mdev_capacity: str | None = None
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

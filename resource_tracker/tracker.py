@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from resource_tracker import device_format, devices
+from resource_tracker.device_spec import DeviceSpec
+from resource_tracker.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.last_audit import LastAuditFile
-from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
 from resource_tracker.virt.driver import ComputeDriver
 
 MiB = 2**20
@@ -37,8 +40,14 @@ class HostPolicy:
 
 
 class NodeStore(Protocol):
-    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
-        """Write the rows of `reported`, soft-delete the host's other rows; True if any changed."""
+    def reconcile_compute_nodes(
+        self,
+        host: str,
+        reported: Sequence[ComputeNodeValues],
+        devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
+    ) -> bool:
+        """Write the rows of `reported` (and their nodes' pci_devices), soft-delete the
+        host's other rows; True if any changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,7 @@ class AuditResult:
     values: ComputeNodeValues
     changed: bool
     duration_s: float
+    devices: DeviceUse | None = None
 
     def summary(self) -> str:
         values = self.values
@@ -61,7 +71,36 @@ class AuditResult:
         )
 
 
-def compute_node_values(resources: HostResources, policy: HostPolicy) -> ComputeNodeValues:
+@dataclass(frozen=True, slots=True)
+class DeviceUse:
+    """The host's devices as the audit found them: every PCI device with its state and the
+    spec offering it, the pools of offered ones, and mdev capacity."""
+
+    states: tuple[DeviceState, ...]
+    pools: tuple[Pool, ...]
+    mdevs: tuple[MdevCapacity, ...]
+
+    @property
+    def offered(self) -> tuple[DeviceState, ...]:
+        return tuple(state for state in self.states if state.spec is not None)
+
+
+def device_use(resources: HostResources, specs: Sequence[DeviceSpec]) -> DeviceUse | None:
+    """None when the driver reports no devices (unknown, so nothing is written for them)."""
+    if resources.devices is None:
+        return None
+    users = resources.device_users
+    states = devices.device_states(resources.devices, users, specs)
+    return DeviceUse(
+        states,
+        devices.pools(states),
+        devices.mdev_capacity(resources.devices, users),
+    )
+
+
+def compute_node_values(
+    resources: HostResources, policy: HostPolicy, use: DeviceUse | None = None
+) -> ComputeNodeValues:
     storage = resources.storage
     memory_mb = resources.memory_total_bytes // MiB
     memory_mb_used = resources.memory_used_bytes // MiB
@@ -86,6 +125,8 @@ def compute_node_values(resources: HostResources, policy: HostPolicy) -> Compute
         current_workload=resources.busy_vms,
         running_vms=resources.running_vms,
         **dataclasses.asdict(policy),
+        pci_stats=device_format.pci_stats(use.pools) if use else None,
+        mdev_capacity=device_format.mdev_capacity(use.mdevs) if use else None,
     )
 
 
@@ -96,6 +137,7 @@ class Measurement:
     resources: HostResources
     values: ComputeNodeValues
     started: float
+    devices: DeviceUse | None = None
 
 
 class ResourceTracker:
@@ -108,12 +150,14 @@ class ResourceTracker:
         store: NodeStore,
         policy: HostPolicy,
         last_audit: LastAuditFile | None = None,
+        device_specs: Sequence[DeviceSpec] = (),
     ):
         self.host = host
         self.driver = driver
         self.store = store
         self.policy = policy
         self.last_audit = last_audit
+        self.device_specs = tuple(device_specs)
 
     def audit(self) -> AuditResult:
         return self.record(self.measure())
@@ -122,12 +166,22 @@ class ResourceTracker:
         """Ask the driver and convert; touches no database."""
         started = time.perf_counter()
         resources = self.driver.get_host_resources()
-        return Measurement(resources, compute_node_values(resources, self.policy), started)
+        use = device_use(resources, self.device_specs)
+        values = compute_node_values(resources, self.policy, use)
+        return Measurement(resources, values, started, use)
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
         # the driver reports one node per host: every other row of this host is gone
-        changed = self.store.reconcile_compute_nodes(self.host, [measurement.values])
+        values, use = measurement.values, measurement.devices
+        rows = None
+        if use is not None:
+            rows = {
+                values.hypervisor_hostname: [
+                    device_format.pci_device_values(s) for s in use.offered
+                ]
+            }
+        changed = self.store.reconcile_compute_nodes(self.host, [values], rows)
         if self.last_audit is not None:
             self.last_audit.write(self.host, measurement.resources)
         return AuditResult(
@@ -136,4 +190,5 @@ class ResourceTracker:
             values=measurement.values,
             changed=changed,
             duration_s=time.perf_counter() - measurement.started,
+            devices=measurement.devices,
         )

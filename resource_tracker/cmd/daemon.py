@@ -17,6 +17,7 @@ from resource_tracker.cmd import (
     render,
     setup_logging,
 )
+from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.metrics import Metrics
@@ -60,6 +61,7 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
         store=open_database(conf),
         policy=host_policy(conf),
         last_audit=last_audit_file(conf),
+        device_specs=pci_conf.specs(conf),
     )
 
 

@@ -6,7 +6,14 @@ import json
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, last_audit_file, load_config, open_database, render
+from resource_tracker.cmd import (
+    device_views,
+    fail,
+    last_audit_file,
+    load_config,
+    open_database,
+    render,
+)
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError
 
@@ -117,6 +124,7 @@ def _node_text(entry: dict) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
     last_audit = entry.pop("last_audit", None)
+    devices = {key: entry.pop(key) for key in ("pci_stats", "mdev_capacity") if key in entry}
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
     lines = [
@@ -124,6 +132,8 @@ def _node_text(entry: dict) -> str:
     ]
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
+    lines.append("")
+    lines += device_views.node_devices_text(devices)
     lines.append("")
     lines += _disks_text(last_audit)
     return "\n".join(lines)
@@ -175,12 +185,21 @@ def _add_commands(subparsers) -> None:
     )
     show.set_defaults(run=nodes_show)
 
+    devices = subparsers.add_parser("devices", help="pci_devices rows")
+    devices_listing = devices.add_subparsers(dest="action", required=True).add_parser(
+        "list", help="the offered PCI devices of a host (or all): kind, ids, state, domain"
+    )
+    devices_listing.add_argument(
+        "device_host", metavar="HOST", nargs="?", help="host name (default: every host)"
+    )
+    devices_listing.set_defaults(run=device_views.devices_list)
+
     services = subparsers.add_parser("services", help="the trackers' heartbeats")
     services_listing = services.add_subparsers(dest="action", required=True).add_parser(
         "list", help="one line per tracker daemon: up or down"
     )
     services_listing.set_defaults(run=services_list)
-    for parser in (listing, show, services_listing):
+    for parser in (listing, show, devices_listing, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
 
 

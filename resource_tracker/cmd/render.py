@@ -77,17 +77,27 @@ def state(node: ComputeNode, service: Service | None, now: datetime, down_after_
     return "up" if seen is not None and seen <= down_after_s else "down"
 
 
+JSON_COLUMNS = {"cpu_info", "pci_stats", "mdev_capacity", "extra_info"}
+
+
 def row_dict(row) -> dict:
-    """Every column of a model row, JSON-ready (times in ISO 8601 UTC, cpu_info parsed)."""
+    """Every column of a model row, JSON-ready (times in ISO 8601 UTC, JSON columns parsed)."""
     result = {}
     for column in type(row).__table__.columns:
         value = getattr(row, column.key)
         if isinstance(value, datetime):
             value = value.isoformat() + "Z"
-        elif column.key == "cpu_info" and value:
+        elif column.key in JSON_COLUMNS and value:
             value = json.loads(value)
         result[column.key] = value
     return result
+
+
+def pools(pci_stats: dict | None) -> list[dict]:
+    """The pools of a pci_stats column (a PciDevicePoolList primitive), as plain dicts."""
+    if not pci_stats:
+        return []
+    return [pool["nova_object.data"] for pool in pci_stats["nova_object.data"]["objects"]]
 
 
 def planned_changes(host: str, plans) -> str:

@@ -13,6 +13,7 @@ from oslo_config import cfg
 
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
+from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
 
 PROJECT = "resource-tracker"
@@ -61,6 +62,7 @@ def check(conf: cfg.ConfigOpts) -> None:
             except (cfg.ConfigFileValueError, ValueError) as error:
                 raise ConfigError(f"[{group}] {opt.name}: {error}") from None
     _libvirt.check(conf)
+    _pci.check(conf)
 
 
 def value_of(conf: cfg.ConfigOpts, group: str, name: str):

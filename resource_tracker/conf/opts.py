@@ -1,6 +1,6 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import database, default, libvirt, metrics
+from resource_tracker.conf import database, default, libvirt, metrics, pci
 
 
 def list_opts():
@@ -9,4 +9,5 @@ def list_opts():
         (libvirt.GROUP, libvirt.opts),
         (database.GROUP, database.opts),
         (metrics.GROUP, metrics.opts),
+        (pci.GROUP, pci.opts),
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from resource_tracker.db import dialect, errors, reconcile, schema
 from resource_tracker.db import engine as db_engine
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
-from resource_tracker.resources import ComputeNodeValues
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 
 class Database:
@@ -63,9 +63,15 @@ class Database:
             schema.check(connection, self.masked_url)
         self._schema_checked = True
 
-    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
-        """Make the host's live rows hold `reported` and soft-delete its other rows, in one
-        transaction (retried when other writers were in the way); True if any row changed.
+    def reconcile_compute_nodes(
+        self,
+        host: str,
+        reported: Sequence[ComputeNodeValues],
+        devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
+    ) -> bool:
+        """Make the host's live rows hold `reported` and soft-delete its other rows, with
+        their pci_devices (`devices`, by hypervisor_hostname), in one transaction (retried
+        when other writers were in the way); True if any row changed.
 
         The first call checks the schema, so a daemon started while the database was down
         never writes into a schema it does not know."""
@@ -74,7 +80,7 @@ class Database:
         with self._errors():
             return in_transaction(
                 self.engine,
-                lambda connection: reconcile.reconcile_host(connection, host, reported),
+                lambda connection: reconcile.reconcile_host(connection, host, reported, devices),
                 self.retry,
                 self._count_retry,
             )
@@ -99,6 +105,20 @@ class Database:
         query = query.order_by(ComputeNode.host, ComputeNode.hypervisor_hostname)
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
+
+    def pci_devices(self, host: str | None = None) -> list[tuple[ComputeNode, PciDevice]]:
+        """Live pci_devices rows of live compute nodes, of one host or all, with their node;
+        by host, node and address."""
+        query = (
+            select(ComputeNode, PciDevice)
+            .join(PciDevice, PciDevice.compute_node_id == ComputeNode.id)
+            .where(ComputeNode.deleted == 0, PciDevice.deleted == 0)
+            .order_by(ComputeNode.host, ComputeNode.hypervisor_hostname, PciDevice.address)
+        )
+        if host is not None:
+            query = query.where(ComputeNode.host == host)
+        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
+            return [tuple(row) for row in session.execute(query)]
 
     def services(self, host: str | None = None) -> list[Service]:
         """Live services rows (the trackers' heartbeats), of one host or all."""

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, RowMapping, and_, null, or_, select
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
 from resource_tracker.db.models import ComputeNode, Service
-from resource_tracker.resources import ComputeNodeValues
+from resource_tracker.db.pci_devices import reconcile_devices
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 BINARY = "resource-tracker"
 
@@ -31,9 +32,15 @@ nodes = ComputeNode.__table__
 
 
 def reconcile_host(
-    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+    connection: Connection,
+    host: str,
+    reported: Sequence[ComputeNodeValues],
+    devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
 ) -> bool:
-    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
+    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed.
+
+    `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
+    keeps its rows as they are."""
     service_id = beat(connection, host)
     wanted = {
         values.hypervisor_hostname: dataclasses.asdict(values) | {"service_id": service_id}
@@ -44,13 +51,17 @@ def reconcile_host(
     for hypervisor_hostname, columns in wanted.items():
         row = live.get(hypervisor_hostname)
         if row is not None:
+            node_id = row["id"]
             changed |= _update_if_changed(connection, row, columns)
         elif hypervisor_hostname in deleted:
+            node_id = deleted[hypervisor_hostname]["id"]
             _revive(connection, deleted[hypervisor_hostname], columns)
             changed = True
         else:
-            _insert(connection, host, columns)
+            node_id = _insert(connection, host, columns)
             changed = True
+        if devices is not None and hypervisor_hostname in devices:
+            changed |= reconcile_devices(connection, node_id, devices[hypervisor_hostname])
     gone = set(live) - set(wanted)
     if gone:
         _soft_delete(connection, host, gone)
@@ -154,7 +165,7 @@ def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
     )
 
 
-def _insert(connection: Connection, host: str, columns: Mapping) -> None:
+def _insert(connection: Connection, host: str, columns: Mapping) -> int:
     new = {
         **columns,
         "uuid": str(uuid.uuid4()),
@@ -162,7 +173,7 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> None:
         "deleted": 0,
         "created_at": utc_now(),
     }
-    upsert(
+    return upsert(
         connection,
         nodes,
         new,

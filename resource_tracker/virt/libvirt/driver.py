@@ -1,6 +1,7 @@
 """The libvirt driver: one HostResources per audit, in bytes and counts.
 
-It lives as long as the daemon, and so do the caches of its DomainLister (domain XML) and
+It lives as long as the daemon, and so do the caches of its DomainLister (domain XML),
+DeviceLister (node device XML, read again only when libvirt signals a change) and
 DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
 header, only one XMLDesc per domain and one stat per file disk.
 """
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.resources import CpuInfo, DomainDisk, HostResources
+from resource_tracker.resources import CpuInfo, DomainDisk, HostDevUse, HostResources
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
@@ -40,11 +42,13 @@ class LibvirtDriver(ComputeDriver):
         connection: LibvirtConnection,
         storage: disk.Storage,
         disk_meter: disk.DiskMeter | None = None,
+        devices: DeviceLister | None = None,
     ):
         self._connection = connection
         self._storage = storage
         self._domains = DomainLister()
         self._disks = disk_meter or disk.DiskMeter()
+        self._devices = devices or DeviceLister()
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
 
@@ -67,6 +71,7 @@ class LibvirtDriver(ComputeDriver):
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
             domains = self._domains.list(conn, activity)
+            host_devices = self._devices.list(conn, activity)
         except libvirt.libvirtError as error:
             self._connection.reset()
             raise HypervisorUnavailable(
@@ -91,6 +96,12 @@ class LibvirtDriver(ComputeDriver):
             busy_vms=sum(domain.busy for domain in domains),
             storage=storage,
             disks=disks,
+            devices=host_devices,
+            device_users=tuple(
+                HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
+                for d in domains
+                if d.pci_hostdevs or d.mdev_hostdevs
+            ),
         )
 
     def close(self) -> None:
