@@ -109,10 +109,18 @@ def test_nodes_show_every_column(populated, mixed_host):
     assert result.returncode == 0
     (node,) = json.loads(as_json.stdout)  # without HOST: this host's [DEFAULT] host
     for column, value in node.items():
-        if column not in ("cpu_info", "last_audit", "heartbeat_age_s"):
+        if column not in (
+            "cpu_info",
+            "pci_stats",
+            "mdev_capacity",
+            "last_audit",
+            "heartbeat_age_s",
+        ):
             shown = "-" if value is None else str(value)
             assert re.search(rf"^{column}\s+{re.escape(shown)}$", result.stdout, re.M), column
     assert node["cpu_info"]["topology"] == {"cells": 2, "cores": 3, "sockets": 1, "threads": 2}
+    assert "pci_stats: 0 pool(s), 0 free device(s)" in result.stdout  # no device offered
+    assert node["pci_stats"]["nova_object.data"] == {"objects": []} and node["mdev_capacity"] == []
     # the breakdown this host's daemon recorded, disk by disk
     recorded = {disk["path"]: disk for disk in node["last_audit"]["disks"]}
     assert set(recorded) == set(mixed_host.disk_paths)
