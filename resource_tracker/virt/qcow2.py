@@ -57,6 +57,7 @@ MAX_CLUSTER_BITS = 21  # QEMU cannot open images with clusters above 2 MiB
 MIN_EXTENDED_L2_CLUSTER_BITS = 14
 MAX_L1_ENTRIES = 32 * 1024 * 1024 // 8  # QEMU's 32 MiB limit on the L1 table
 MAX_VIRTUAL_SIZE = 2**63 - 1
+SECTOR_BYTES = 512
 MAX_BACKING_NAME = 1023
 MAX_EXTENSION_NAME = 4096  # PATH_MAX: a longer data file or format name is not a real one
 MAX_BACKING_FORMAT = 15  # QEMU's backing_format buffer holds 16 bytes with the NUL
@@ -134,7 +135,7 @@ def inspect(read: Reader) -> ImageInfo:
             raise ImageError("external data file bit set but the header names no data file")
     return ImageInfo(
         format="qcow2",
-        virtual_size=virtual_size,
+        virtual_size=virtual_size // SECTOR_BYTES * SECTOR_BYTES,  # QEMU counts whole sectors
         cluster_size=cluster_size,
         version=version,
         backing_file=backing_file,

@@ -255,3 +255,14 @@ def test_a_backing_format_name_of_16_bytes_is_refused_as_qemu_refuses_it(tmp_pat
     with pytest.raises(subprocess.CalledProcessError) as refused:
         images.info(tmp_path / "o.qcow2", "qcow2")
     assert "ext_backing_format: len=16 too large" in refused.value.stderr
+
+
+def test_a_size_in_part_sectors_is_taken_in_whole_sectors_as_qemu_takes_it(made, tmp_path):
+    data = bytearray(_file_bytes(made["v3"]))
+    struct.pack_into(">Q", data, 24, 5 * 2**30 - 1)
+    (tmp_path / "odd.qcow2").write_bytes(data)
+
+    info = qcow2.parse(bytes(data))
+
+    assert info.virtual_size == images.info(tmp_path / "odd.qcow2", "qcow2")["virtual-size"]
+    assert info.virtual_size == 5 * 2**30 - 512
