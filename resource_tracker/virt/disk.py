@@ -71,7 +71,11 @@ class FileStorage:
         self.path = path
 
     def measure(self) -> LocalStorage:
+        """statvfs of the directory; StorageUnavailable if it is missing or not a directory
+        (statvfs of a regular file would measure the file system it happens to be on)."""
         try:
+            if not stat.S_ISDIR(os.stat(self.path).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
             fs = os.statvfs(self.path)
         except OSError as error:
             raise StorageUnavailable(
