@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import time
 import urllib.error
@@ -14,6 +16,7 @@ from resource_tracker import metrics as metrics_module
 from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
 from resource_tracker.metrics import Metrics
 from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values
+from tests.support.paths import ROOT
 from tests.unit.test_last_audit import RESOURCES
 
 HOST_GAUGES = {
@@ -145,3 +148,26 @@ def test_a_client_sending_a_byte_at_a_time_gets_no_more_time(served):
             pass  # closed on us: the point
         assert closed_by_server(slow, within_s=5)
     assert time.monotonic() - started < 3
+
+
+def readme_metric_names() -> set[str]:
+    with open(os.path.join(ROOT, "README.md")) as readme:
+        section = readme.read().split("### Metrics and health", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `resource_tracker_")]
+    cells = [row.split("|")[1] for row in rows]
+    names = {name for cell in cells for name in re.findall(r"`(resource_tracker_\w+)", cell)}
+    return {name.removesuffix("_total") for name in names}
+
+
+def test_the_readme_names_every_metric_exported_and_no_other():
+    metrics = Metrics()
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    metrics.audit_failed(DatabaseUnavailable("gone"))
+
+    exported = {
+        family.name
+        for family in metrics.registry.collect()
+        if family.name.startswith("resource_tracker_")
+    }
+
+    assert readme_metric_names() == exported
