@@ -39,6 +39,7 @@ from typing import Protocol
 from resource_tracker.exception import ImageError, StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, ImageInfo, LocalStorage
 from resource_tracker.virt import qcow2
+from resource_tracker.virt.problems import ProblemLog
 
 LOG = logging.getLogger(__name__)
 
@@ -162,8 +163,8 @@ class _Audit:
             if usage is not None:
                 self.known[disk.path] = usage
         except _Gone as gone:
-            self._report(disk.path, "skipping disk %s of domain %s: %s: %s", disk.target,
-                         disk.domain, disk.path, gone)  # fmt: skip
+            skipping = "skipping disk %s of domain %s: %s: %s"
+            self._problems.report(disk.path, skipping, disk.target, disk.domain, disk.path, gone)
             return None
         except _Unknown as unknown:
             usage = self._last_known(disk, unknown.reason, unknown.bound)
@@ -241,7 +242,7 @@ class _Audit:
         return result
 
     def _unmeasured(self, disk: DomainDisk, image_format: str, allocated: int, problem: str):
-        self._report(
+        self._problems.report(
             disk.path,
             "disk %s: %s; over-commit counted as 0 (format %s)",
             disk.path,
@@ -264,16 +265,13 @@ class _Audit:
         else:
             counted = _usage(disk, disk.format or "raw", None, 0)
             how = "over-commit unknown (never measured), counted as 0"
-        self._report(disk.path, "disk %s: %s; %s", disk.path, reason, how)
+        self._problems.report(disk.path, "disk %s: %s; %s", disk.path, reason, how)
         kept = dataclasses.replace(
             counted, domain=disk.domain, target=disk.target, problem=f"{reason}; {how}"
         )
         if last is not None:
             self.known[disk.path] = kept  # still the last value measured, for the next audit
         return kept
-
-    def _report(self, path: str, message: str, *args) -> None:
-        self._problems.report(path, message, *args)
 
 
 def _stat(path: str) -> os.stat_result:
@@ -298,28 +296,6 @@ def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None)
         data_file=data_file,
         problem=problem,
     )
-
-
-class ProblemLog:
-    """Warns of a file's problem when it first appears or changes, not at every audit.
-
-    A problem still there at the next audit is logged at debug level only; one that went
-    away and came back is a warning again. Only the last audit's problems are remembered.
-    """
-
-    def __init__(self, logger: logging.Logger):
-        self._logger = logger
-        self._last: set[tuple[str, str]] = set()
-        self._current: set[tuple[str, str]] = set()
-
-    def report(self, path: str, message: str, *args) -> None:
-        key = (path, message % args)
-        level = logging.DEBUG if key in self._last else logging.WARNING
-        self._current.add(key)
-        self._logger.log(level, key[1])
-
-    def end_audit(self) -> None:
-        self._last, self._current = self._current, set()
 
 
 def read_qcow2(path: str, identity: tuple[int, int] | None = None) -> ImageInfo:
