@@ -12,9 +12,9 @@ Devices change rarely, so their XML is kept from one audit to the next:
   vGPUs the parent's siblings, can still make). An idle host reads no device XML at all.
 - Without events (no event loop, as with `--once`, or a driver without them) every audit
   reads every device; XML that did not change is not parsed again.
-A device whose XML cannot be used, or that cannot be read, costs that device only: one
-warning (again only when the reason changes), and it is left out (kept as last read, if
-the read failed for a reason other than the device being gone).
+A device whose XML cannot be used, or that cannot be read, costs that device only: a
+warning when the problem appears or changes (ProblemLog), and it is left out (kept as last
+read, if the read failed for a reason other than the device being gone).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from resource_tracker.resources import HostDevices
 from resource_tracker.virt.driver import Activity
 from resource_tracker.virt.libvirt import events, nodedev
 from resource_tracker.virt.libvirt.nodedev import NodeDevice
+from resource_tracker.virt.problems import ProblemLog
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class DeviceLister:
         self._xml: dict[str, str] = {}  # name: the XML last read, of the devices kept
         self._devices: dict[str, NodeDevice] = {}
         self._inventory = HostDevices()
-        self._problems: dict[str, str] = {}  # name: the problem last warned about
+        self._problems = ProblemLog(LOG)
         self.xml_reads = 0  # every XMLDesc since the lister was made
 
     def list(self, conn: libvirt.virConnect, activity: Activity | None = None) -> HostDevices:
@@ -67,6 +68,7 @@ class DeviceLister:
             changed = self._read_changed(conn, set(changes.marked()), activity)
         if changes is not None:
             changes.forget_until(start)  # what was marked since is read next audit
+        self._problems.end_audit()
         if changed:
             self._inventory = HostDevices(*nodedev.inventory(list(self._devices.values())))
         inventory = self._inventory
@@ -100,9 +102,8 @@ class DeviceLister:
         except libvirt.libvirtError as error:
             if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
                 raise
-            self._warn_once(
-                "", f"libvirt lists no node devices here ({error.get_error_message()})"
-            )
+            message = "libvirt lists no node devices here (%s)"
+            self._problems.report("", message, error.get_error_message())
             listed = []
         names = {dev.name() for dev in listed}
         changed = False
@@ -110,9 +111,6 @@ class DeviceLister:
             changed |= self._read(dev, dev.name(), activity)
         for name in set(self._devices) - names:
             changed |= self._forget(name)
-        self._problems = {
-            name: p for name, p in self._problems.items() if name in names or not name
-        }
         return changed
 
     def _read_changed(self, conn: libvirt.virConnect, names: set[str], activity) -> bool:
@@ -158,9 +156,8 @@ class DeviceLister:
         try:
             device = nodedev.parse_node_device(xml)
         except nodedev.DeviceXMLError as error:
-            self._warn_once(name, f"node device {name} is left out: {error}")
+            self._problems.report(name, "node device %s is left out: %s", name, error)
             return self._forget(name)
-        self._problems.pop(name, None)
         if device.pci is None and device.mdev is None and not device.mdev_types:
             return self._forget(name)  # a device of another kind (USB, network, storage)
         self._xml[name], self._devices[name] = xml, device
@@ -168,12 +165,9 @@ class DeviceLister:
 
     def _failed(self, name: str, error: libvirt.libvirtError) -> bool:
         if error.get_error_code() == libvirt.VIR_ERR_NO_NODE_DEVICE:
-            self._problems.pop(name, None)
             return self._forget(name)  # gone since it was listed or named
-        self._warn_once(
-            name,
-            f"cannot read node device {name} ({error.get_error_message()}); kept as last read",
-        )
+        message = "cannot read node device %s (%s); kept as last read"
+        self._problems.report(name, message, name, error.get_error_message())
         if self._changes is not None:
             self._changes.mark(name)  # try again next audit
         return False
@@ -181,8 +175,3 @@ class DeviceLister:
     def _forget(self, name: str) -> bool:
         self._xml.pop(name, None)
         return self._devices.pop(name, None) is not None
-
-    def _warn_once(self, name: str, problem: str) -> None:
-        if self._problems.get(name) != problem:
-            LOG.warning("%s", problem)
-            self._problems[name] = problem
