@@ -76,11 +76,19 @@ class DeviceLister:
             inventory.pci, inventory.mdev_types, inventory.mdevs, self.xml_reads - reads
         )
 
-    def _follow(self, conn: libvirt.virConnect) -> None:
-        """A new connection: forget what was read (events may have been missed), subscribe."""
+    def disconnect(self, conn: libvirt.virConnect) -> None:
+        """`conn` is about to be closed: cancel the subscription on it (registered callbacks
+        would keep it open). What was read is kept until a new connection reads it again."""
+        if conn is not self._conn:
+            return
         if self._subscription is not None:
             self._subscription.cancel()
-        self._conn, self._changes, self._subscription = conn, None, None
+        self._conn, self._changes, self._subscription = None, None, None
+
+    def _follow(self, conn: libvirt.virConnect) -> None:
+        """A new connection: read everything again (events may have been missed), subscribe."""
+        self.disconnect(self._conn)
+        self._conn = conn
         self._read_all_once = False
         if not (self._use_events and events.running()):
             return

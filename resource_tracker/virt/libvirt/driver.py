@@ -49,6 +49,7 @@ class LibvirtDriver(ComputeDriver):
         self._domains = DomainLister()
         self._disks = disk_meter or disk.DiskMeter()
         self._devices = devices or DeviceLister()
+        connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
 

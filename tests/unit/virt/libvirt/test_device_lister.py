@@ -9,8 +9,11 @@ import logging
 import libvirt
 import pytest
 
+from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
+from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
+from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from tests.support import hosts
 
 MDEV = "mdev_4b20d080_1b54_4048_85b3_a6a62d165c01"
@@ -138,3 +141,28 @@ def test_a_new_connection_reads_everything_again(conn, tmp_path):
         assert lister.list(other).xml_reads == 0
     finally:
         other.close()
+
+
+def test_driver_close_leaves_no_connection_open(tmp_path):
+    """A subscription still registered would keep a closed connection (and its socket) open:
+    test:///default is reset only when its last connection closes."""
+    events.start()
+    driver = LibvirtDriver(LibvirtConnection("test:///default"), FileStorage(str(tmp_path)))
+    driver.get_host_resources()  # subscribes to node device events
+    rw = libvirt.open("test:///default")
+    rw.nodeDeviceCreateXML(VHBA, 0)
+    rw.close()
+
+    driver.close()
+
+    conn = libvirt.openReadOnly("test:///default")
+    names = {dev.name() for dev in conn.listAllDevices(0)}
+    conn.close()
+    assert "scsi_host12" not in names  # every connection was closed: the host was reset
+
+
+VHBA = (
+    "<device><parent>scsi_host1</parent><capability type='scsi_host'><capability "
+    "type='fc_host'><wwnn>2000000012349999</wwnn><wwpn>1000000012349999</wwpn></capability>"
+    "</capability></device>"
+)
