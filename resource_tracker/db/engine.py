@@ -7,9 +7,17 @@ import os
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from resource_tracker import timeouts
+
 # PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
-# worker thread for good. Above innodb_lock_wait_timeout (50 s), so a lock wait ends as 1205.
-MYSQL_TIMEOUTS_S = {"connect_timeout": 10, "read_timeout": 60, "write_timeout": 60}
+# worker thread for good. How these add up below the daemon's deadlines: timeouts.py.
+MYSQL_CONNECT_ARGS = {
+    "connect_timeout": timeouts.DB_CONNECT_S,
+    "read_timeout": timeouts.DB_READ_S,
+    "write_timeout": timeouts.DB_WRITE_S,
+    # a lock another session holds ends as 1205 (retried), well before the read timeout
+    "init_command": f"SET SESSION innodb_lock_wait_timeout = {timeouts.DB_LOCK_WAIT_S}",
+}
 
 
 def make_engine(url: str | URL) -> Engine:
@@ -19,7 +27,7 @@ def make_engine(url: str | URL) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     url = url.set(query={"charset": "utf8mb4", **url.query})
-    connect_args = {name: s for name, s in MYSQL_TIMEOUTS_S.items() if name not in url.query}
+    connect_args = {name: s for name, s in MYSQL_CONNECT_ARGS.items() if name not in url.query}
     return create_engine(
         url,
         connect_args=connect_args,
@@ -53,6 +61,6 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets `resource-tracker-manage nodes list` read while the daemon writes.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={timeouts.SQLITE_BUSY_S * 1000:.0f}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -8,6 +8,11 @@ upsert on it.
 
 compute_nodes is written only where a value differs from the stored row. In steady state a
 reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows.
+
+Every write checks how many rows it touched against what the SELECT found: a row another
+writer changed in between (an operator setting `deleted` by hand, say) makes the transaction
+run again (ConcurrentChange), rather than report a change that did not happen. Values are
+clamped to their column's range, so a host reporting the absurd is stored, not refused.
 """
 
 from __future__ import annotations
@@ -18,9 +23,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, null, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    CursorResult,
+    Integer,
+    RowMapping,
+    and_,
+    null,
+    or_,
+    select,
+)
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
+from resource_tracker.db.errors import ConcurrentChange
 from resource_tracker.db.models import ComputeNode, Service
 from resource_tracker.resources import ComputeNodeValues
 
@@ -28,6 +44,13 @@ BINARY = "resource-tracker"
 
 services = Service.__table__
 nodes = ComputeNode.__table__
+# what each integer column holds: BIGINT 64 bits, INT 32, both signed
+INT_RANGES = {
+    column.name: (-(2**bits), 2**bits - 1)
+    for column in nodes.c
+    if isinstance(column.type, Integer)
+    for bits in [63 if isinstance(column.type, BigInteger) else 31]
+}
 
 
 def reconcile_host(
@@ -36,7 +59,7 @@ def reconcile_host(
     """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
     service_id = beat(connection, host)
     wanted = {
-        values.hypervisor_hostname: dataclasses.asdict(values) | {"service_id": service_id}
+        values.hypervisor_hostname: fit(dataclasses.asdict(values)) | {"service_id": service_id}
         for values in reported
     }
     live, deleted = _stored_rows(connection, host, wanted)
@@ -71,7 +94,7 @@ def plan_host(
     connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
-    wanted = {values.hypervisor_hostname: dataclasses.asdict(values) for values in reported}
+    wanted = {values.hypervisor_hostname: fit(dataclasses.asdict(values)) for values in reported}
     live, deleted = _stored_rows(connection, host, wanted)
     plans = []
     for name, columns in wanted.items():
@@ -89,6 +112,16 @@ def plan_host(
 def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
     """The columns whose value differs from the stored row's."""
     return {name: value for name, value in columns.items() if stored[name] != value}
+
+
+def fit(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """`columns` with each integer clamped to its column's range (BIGINT or INT)."""
+    fitted = dict(columns)
+    for name, value in columns.items():
+        if type(value) is int:
+            low, high = INT_RANGES[name]
+            fitted[name] = min(max(value, low), high)
+    return fitted
 
 
 def beat(connection: Connection, host: str) -> int:
@@ -137,21 +170,26 @@ def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping
     changed = differences(row, columns)
     if not changed:
         return False
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
         .values({**changed, "updated_at": utc_now()})
     )
+    _expect(result, 1, f"update of row {row['id']}")
     return True
 
 
 def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
-    """The row comes back under its id and uuid; its history of creation is kept."""
-    connection.execute(
+    """The row comes back under its id and uuid; its history of creation is kept.
+
+    Matched on the `deleted` value read, whatever it is: ours (the row's id), or another an
+    operator set by hand."""
+    result = connection.execute(
         nodes.update()
-        .where(nodes.c.id == row["id"], nodes.c.deleted == row["id"])
+        .where(nodes.c.id == row["id"], nodes.c.deleted == row["deleted"])
         .values({**columns, "deleted": 0, "deleted_at": null(), "updated_at": utc_now()})
     )
+    _expect(result, 1, f"revival of row {row['id']}")
 
 
 def _insert(connection: Connection, host: str, columns: Mapping) -> None:
@@ -172,7 +210,7 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> None:
 
 
 def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(
             nodes.c.host == host,
@@ -181,3 +219,14 @@ def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[st
         )
         .values(deleted=nodes.c.id, deleted_at=utc_now())
     )
+    _expect(
+        result, len(hypervisor_hostnames), f"soft delete of {len(hypervisor_hostnames)} row(s)"
+    )
+
+
+def _expect(result: CursorResult, rows: int, what: str) -> None:
+    if result.rowcount != rows:
+        raise ConcurrentChange(
+            f"compute_nodes changed during the reconcile: the {what} matched "
+            f"{result.rowcount} row(s), not {rows}; run again"
+        )

@@ -6,10 +6,13 @@ alembic_version: it holds revision 0001 exactly, so db sync stamps it 0001 and u
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from resource_tracker.exception import SchemaNotCurrent
 
@@ -26,7 +29,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head() -> str:
+    """The newest revision this program knows (read once: its own migration files)."""
     return _scripts().get_current_head()
 
 
@@ -68,6 +73,20 @@ def check(connection: Connection, masked_url: str) -> None:
     else:
         raise SchemaNotCurrent(f"database {masked_url} {_unknown(revision)}")
     raise SchemaNotCurrent(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
+
+
+def require_head(connection: Connection, masked_url: str) -> None:
+    """check(), at the cost of one read by primary key when the schema is current: inside
+    every reconcile's transaction, so a daemon never writes into a schema that moved to a
+    revision it does not know (db sync of a newer release) while it was running."""
+    try:
+        found = connection.execute(
+            text(f"SELECT 1 FROM {VERSION_TABLE} WHERE version_num = :head"), {"head": head()}
+        ).first()
+    except DBAPIError:
+        found = None  # no version table: check() says what is there, or raises what failed
+    if found is None:
+        check(connection, masked_url)
 
 
 def _scripts() -> ScriptDirectory:
