@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.resources import ComputeNodeValues, HostResources
-from resource_tracker.virt.driver import ComputeDriver
+from resource_tracker.virt.driver import Activity, ComputeDriver
 
 MiB = 2**20
 GiB = 2**30
@@ -99,37 +100,49 @@ class Measurement:
 
 
 class ResourceTracker:
-    """Audits one host into its compute_nodes row: measure(), then record()."""
+    """Audits one host into its compute_nodes row: measure(), then record().
+
+    The two halves may run in different threads, and a half that a caller abandoned may
+    still be running while the other half of a later audit runs; each half is run by one
+    thread at a time.
+    """
 
     def __init__(
         self,
         host: str,
         driver: ComputeDriver,
         store: NodeStore,
-        policy: HostPolicy,
         last_audit: LastAuditFile | None = None,
     ):
         self.host = host
-        self.driver = driver
-        self.store = store
-        self.policy = policy
-        self.last_audit = last_audit
+        self._driver = driver
+        self._store = store
+        self._last_audit = last_audit
+        self._writing = Activity()
+        self._writing_to_database = False
 
-    def audit(self) -> AuditResult:
-        return self.record(self.measure())
+    def audit(self, policy: HostPolicy) -> AuditResult:
+        return self.record(self.measure(policy))
 
-    def measure(self) -> Measurement:
+    def measure(self, policy: HostPolicy) -> Measurement:
         """Ask the driver and convert; touches no database."""
         started = time.perf_counter()
-        resources = self.driver.get_host_resources()
-        return Measurement(resources, compute_node_values(resources, self.policy), started)
+        resources = self._driver.get_host_resources()
+        return Measurement(resources, compute_node_values(resources, policy), started)
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
-        # the driver reports one node per host: every other row of this host is gone
-        changed = self.store.reconcile_compute_nodes(self.host, [measurement.values])
-        if self.last_audit is not None:
-            self.last_audit.write(self.host, measurement.resources)
+        try:
+            self._writing_to_database = True
+            self._writing.note("the database, reconciling host", self.host)
+            # the driver reports one node per host: every other row of this host is gone
+            changed = self._store.reconcile_compute_nodes(self.host, [measurement.values])
+            self._writing_to_database = False
+            if self._last_audit is not None:
+                self._writing.note("writing", self._last_audit.path)
+                self._last_audit.write(self.host, measurement.resources)
+        finally:
+            self._writing.clear()
         return AuditResult(
             host=self.host,
             resources=measurement.resources,
@@ -137,3 +150,16 @@ class ResourceTracker:
             changed=changed,
             duration_s=time.perf_counter() - measurement.started,
         )
+
+    def waiting_on(self, writing: bool) -> str | None:
+        """What the measurement (or, if `writing`, the write) in progress is waiting on."""
+        return self._writing.describe() if writing else self._driver.waiting_on()
+
+    def not_answering(self, writing: bool, message: str) -> ResourceTrackerError:
+        """The error for a half of the audit abandoned because it did not return: it names
+        the dependency it was waiting on (what metrics and /healthz report as down)."""
+        if not writing:
+            return self._driver.not_answering(message)
+        if self._writing_to_database:
+            return DatabaseUnavailable(message)
+        return ResourceTrackerError(message)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 
 from oslo_config import cfg
 
@@ -18,8 +20,13 @@ from resource_tracker.cmd import (
     setup_logging,
 )
 from resource_tracker.conf.opts import list_opts
+from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.metrics import Metrics
+from resource_tracker.schedule import Settings
+from resource_tracker.signals import SignalPipe
+from resource_tracker.systemd import Notifier
+from resource_tracker.timeouts import START_CHECK_S
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
@@ -41,6 +48,12 @@ cli_opts = [
         help="With --once: audit, print what would be written and how it differs from the "
         "stored row, and write nothing (no row, no heartbeat).",
     ),
+    cfg.BoolOpt(
+        "check-config",
+        default=False,
+        help="Check the configuration as start-up and SIGHUP do, print one line and exit: "
+        "0 if it can be used, 2 if not (the unit's ExecReload runs this first).",
+    ),
 ]
 
 # Options a running daemon applies on SIGHUP; any other change needs a restart.
@@ -52,15 +65,68 @@ RELOADABLE = {
 }
 
 
-def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
-    driver = LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
-    return ResourceTracker(
-        host=conf.host,
-        driver=driver,
-        store=open_database(conf),
-        policy=host_policy(conf),
-        last_audit=last_audit_file(conf),
-    )
+def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> int:
+    """The resource-tracker command (started by resource_tracker.cmd.start_daemon, which
+    catches SIGHUP before this module's imports)."""
+    if signals is None:
+        signals = SignalPipe()
+        signals.catch(signal.SIGHUP)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        conf = load_config(argv, cli_opts, description=__doc__)
+        if conf.check_config:
+            print(f"configuration valid: {', '.join(rt_conf.config_files(conf)) or 'defaults'}")
+            return 0
+        setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
+        if conf.dry_run and not conf.once:
+            fail("--dry-run goes with --once", status=2)
+        if conf.once:
+            return run_once(conf)
+        return run_daemon(conf, argv, signals)
+    except KeyboardInterrupt:  # SIGINT before the loop handles it
+        return 130
+
+
+def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
+    """The daemon's whole wiring: each part is built here and handed only what it uses."""
+    database = open_database(conf)
+    check_schema_at_start(database)
+    libvirt_events.start()  # before the first connection opens, so it gets close events
+    driver = libvirt_driver(conf)
+    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+    tracker = ResourceTracker(conf.host, driver, database, last_audit_file(conf))
+
+    def reload() -> Settings:
+        return loop_settings(reload_config(conf, argv))
+
+    from resource_tracker.service import Service  # eventlet is imported only when the loop runs
+
+    return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
+
+
+def run_once(conf: cfg.ConfigOpts) -> int:
+    """One audit (or, with --dry-run, what it would write), one line, exit."""
+    database = open_database(conf)
+    driver = libvirt_driver(conf)
+    tracker = ResourceTracker(conf.host, driver, database, last_audit_file(conf))
+    try:
+        database.check_schema()
+        if conf.dry_run:
+            measurement = tracker.measure(host_policy(conf))
+            plans = database.plan_compute_nodes(conf.host, [measurement.values])
+            print(render.planned_changes(conf.host, plans))
+        else:
+            print(tracker.audit(host_policy(conf)).summary())
+    except ResourceTrackerError as error:
+        fail(error)
+    finally:
+        driver.close()
+        database.dispose()
+    return 0
+
+
+def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
+    return LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
@@ -73,30 +139,42 @@ def host_policy(conf: cfg.ConfigOpts) -> HostPolicy:
     return HostPolicy(**{field.name: conf[field.name] for field in dataclasses.fields(HostPolicy)})
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    conf = load_config(argv, cli_opts, description=__doc__)
-    setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
-    if conf.dry_run and not conf.once:
-        fail("--dry-run goes with --once", status=2)
-    tracker = build_tracker(conf)
-    if conf.once:
-        return dry_run(tracker) if conf.dry_run else run_once(tracker)
-    try:
-        tracker.store.check_schema()
-    except SchemaNotCurrent as error:
-        fail(error)
-    except ResourceTrackerError as error:
-        LOG.warning("%s; audits will retry", error)
-    from resource_tracker import service  # eventlet is imported only when the loop runs
+def loop_settings(conf: cfg.ConfigOpts) -> Settings:
+    return Settings(
+        interval_s=conf.update_resources_interval,
+        fuzzy_delay_s=conf.periodic_fuzzy_delay,
+        policy=host_policy(conf),
+        debug=conf.debug,
+    )
 
-    libvirt_events.start()  # before the first connection opens, so it gets close events
 
-    def reload() -> service.Settings:
-        return service_settings(reload_config(conf, argv))
+def check_schema_at_start(database: Database) -> None:
+    """Stop at a schema that is behind or unknown. A database that is down, or does not
+    answer within START_CHECK_S, is left to the audits (each checks the schema), so a hung
+    server holds READY=1 no longer than that."""
+    outcome: list[ResourceTrackerError | None] = []
 
-    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
-    return service.Service(tracker, service_settings(conf), reload, metrics=metrics).run()
+    def check() -> None:
+        try:
+            database.check_schema()
+        except ResourceTrackerError as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=check, name="schema-check", daemon=True)
+    thread.start()
+    thread.join(START_CHECK_S)
+    if not outcome:
+        LOG.warning(
+            "database %s did not answer the schema check within %.0f s; audits will retry",
+            database.masked_url,
+            START_CHECK_S,
+        )
+    elif isinstance(outcome[0], SchemaNotCurrent):
+        fail(outcome[0])
+    elif outcome[0] is not None:
+        LOG.warning("%s; audits will retry", outcome[0])
 
 
 def serve_metrics(listen: str) -> Metrics:
@@ -111,41 +189,6 @@ def serve_metrics(listen: str) -> Metrics:
         f"[{address}]:{port}" if ":" in address else f"{address}:{port}",
     )
     return metrics
-
-
-def run_once(tracker: ResourceTracker) -> int:
-    try:
-        tracker.store.check_schema()
-        print(tracker.audit().summary())
-    except ResourceTrackerError as error:
-        fail(error)
-    finally:
-        tracker.driver.close()
-    return 0
-
-
-def dry_run(tracker: ResourceTracker) -> int:
-    try:
-        tracker.store.check_schema()
-        measurement = tracker.measure()
-        plans = tracker.store.plan_compute_nodes(tracker.host, [measurement.values])
-    except ResourceTrackerError as error:
-        fail(error)
-    finally:
-        tracker.driver.close()
-    print(render.planned_changes(tracker.host, plans))
-    return 0
-
-
-def service_settings(conf: cfg.ConfigOpts):
-    from resource_tracker.service import Settings  # imports eventlet: daemon mode only
-
-    return Settings(
-        interval_s=conf.update_resources_interval,
-        fuzzy_delay_s=conf.periodic_fuzzy_delay,
-        policy=host_policy(conf),
-        debug=conf.debug,
-    )
 
 
 def reload_config(running: cfg.ConfigOpts, argv: list[str]) -> cfg.ConfigOpts:

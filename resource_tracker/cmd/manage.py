@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, last_audit_file, load_config, open_database, render
+from resource_tracker.cmd import (
+    fail,
+    last_audit_file,
+    load_config,
+    open_database,
+    render,
+    setup_logging,
+)
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError
 
@@ -187,6 +195,7 @@ def _add_commands(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     category = cfg.SubCommandOpt("category", title="commands", handler=_add_commands)
     conf = load_config(argv, [category], description=__doc__)
+    setup_logging(conf, default_level=logging.WARNING)
     database = open_database(conf)
     try:
         conf.category.run(conf, database)

@@ -64,7 +64,7 @@ def test_audits_every_interval(synced, daemons, sqlite_url):
     assert wait_for(lambda: report_count(sqlite_url) >= 3, timeout_s=30), daemon.log
     assert daemon.process.poll() is None
     assert daemon.count(AUDITED) >= 3
-    assert daemon.count(r"row updated") == 1  # written once, unchanged afterwards
+    assert daemon.count(r"row updated") == 1, daemon.log  # written once, unchanged afterwards
 
 
 def test_failing_audits_are_logged_once_and_retried(synced, daemons):
@@ -150,14 +150,17 @@ def test_systemd_notify_protocol(synced, daemons, notify_socket):
     env = {"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000"}
     daemon = daemons(synced(extra="update_resources_interval = 3600"), env)
 
-    messages = received(notify_socket, seconds=3)
+    messages = received(notify_socket, seconds=0.5)
+    while not any(m.startswith("STATUS=compute-1") for m in messages) and len(messages) < 50:
+        messages += received(notify_socket, seconds=0.5)
+    idle = received(notify_socket, seconds=2)
     daemon.signal(signal.SIGTERM)
-    messages += received(notify_socket, seconds=1)
+    messages += idle + received(notify_socket, seconds=1)
 
     assert messages[0].startswith("READY=1\nSTATUS=first audit in 0 s")
     assert any(m.startswith("STATUS=compute-1: vCPUs 7/12 used") for m in messages), messages
-    # one ping after the audit, then one per half watchdog interval while idle
-    assert sum(m.endswith("WATCHDOG=1") for m in messages) >= 4, messages
+    # a ping every half watchdog interval, from the loop's own waits
+    assert idle.count("WATCHDOG=1") >= 3, idle
     assert "STOPPING=1" in messages
 
 
@@ -188,30 +191,6 @@ def test_rides_out_a_libvirtd_restart(own_libvirtd, synced, daemons, sqlite_url)
     assert daemon.count(r"closed \(libvirtd went away\)") == 1
     assert daemon.count(r"WARNING .*audit failed") == 1  # once for the whole outage
     assert daemon.count(r"audit succeeded after \d+ failed attempt") == 1
-
-
-@pytest.mark.libvirtd
-def test_frozen_libvirtd_costs_one_audit_not_the_daemon(
-    own_libvirtd, synced, daemons, notify_socket
-):
-    env = {"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000"}
-    daemon = daemons(synced(uri=own_libvirtd.uri, extra="update_resources_interval = 1"), env)
-    assert daemon.wait_for_log(AUDITED_ANY, timeout_s=60), daemon.log
-
-    os.kill(own_libvirtd.process.pid, signal.SIGSTOP)
-    try:
-        # the next audit starts, blocks in a libvirt call and, after an interval, says which
-        assert daemon.wait_for_log(r"WARNING .*audit still running; waiting on libvirt \w+")
-        received(notify_socket, seconds=0.5)
-        daemon.signal(signal.SIGHUP)
-        assert daemon.wait_for_log(r"configuration reloaded", timeout_s=3)  # the hub answers
-        assert not any("WATCHDOG=1" in m for m in received(notify_socket, seconds=2))
-        # keepalive gives up on the frozen peer; the blocked call fails and the loop goes on
-        assert daemon.wait_for_log(r"audit failed: .*keepalive", timeout_s=30), daemon.log
-        assert any("WATCHDOG=1" in m for m in received(notify_socket, seconds=1))
-    finally:
-        os.kill(own_libvirtd.process.pid, signal.SIGCONT)
-    assert daemon.wait_for_log(r"audit succeeded after", timeout_s=30), daemon.log
 
 
 @pytest.mark.libvirtd

@@ -8,7 +8,7 @@ import time
 import eventlet
 import pytest
 
-from resource_tracker import service
+from resource_tracker import schedule, service
 from resource_tracker.db.api import Database
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
@@ -31,11 +31,11 @@ from resource_tracker.virt.libvirt.driver import LibvirtDriver
     ],
 )
 def test_next_start(last_start, last_end, failures, due):
-    assert service.next_start(last_start, last_end, 60.0, failures) == due
+    assert schedule.next_start(last_start, last_end, 60.0, failures) == due
 
 
 def test_backoff_never_shortens_a_long_interval():
-    assert service.next_start(0.0, 1.0, 900.0, 5) == 900.0
+    assert schedule.next_start(0.0, 1.0, 900.0, 5) == 900.0
 
 
 class BlockingDriver(ComputeDriver):
@@ -57,8 +57,10 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
     database.sync_schema()
     real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
     driver = BlockingDriver(real)
-    tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
-    settings = service.Settings(interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False)
+    tracker = ResourceTracker("compute-1", driver, database)
+    settings = schedule.Settings(
+        interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False
+    )
     loop = service.Service(tracker, settings, reload_settings=lambda: settings)
     ticks = []
 
@@ -67,7 +69,7 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
             ticks.append(time.monotonic())
             eventlet.sleep(0.01)
 
-    running = eventlet.spawn(loop.run, False)
+    running = eventlet.spawn(loop.run)
     ticking = eventlet.spawn(ticker)
     while not driver.entered.is_set():
         eventlet.sleep(0.01)

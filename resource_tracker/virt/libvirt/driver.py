@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 import libvirt
 
-from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.exception import (
+    HypervisorUnavailable,
+    ResourceTrackerError,
+    StorageUnavailable,
+)
 from resource_tracker.resources import CpuInfo, DomainDisk, HostResources
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
@@ -47,15 +51,22 @@ class LibvirtDriver(ComputeDriver):
         self._disks = disk_meter or disk.DiskMeter()
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
+        self._on_storage = False  # whether the call in progress is on local storage
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
+
+    def not_answering(self, message: str) -> ResourceTrackerError:
+        if self._on_storage:
+            return StorageUnavailable(message)
+        return HypervisorUnavailable(message)
 
     def get_host_resources(self) -> HostResources:
         try:
             return self._audit()
         finally:
             self._activity.clear()
+            self._on_storage = False
 
     def _audit(self) -> HostResources:
         activity = self._activity
@@ -72,6 +83,7 @@ class LibvirtDriver(ComputeDriver):
             raise HypervisorUnavailable(
                 f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
             ) from error
+        self._on_storage = True
         activity.note("measuring local storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
