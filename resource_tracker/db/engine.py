@@ -6,6 +6,7 @@ import os
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from resource_tracker import timeouts
 
@@ -18,6 +19,29 @@ MYSQL_CONNECT_ARGS = {
     # a lock another session holds ends as 1205 (retried), well before the read timeout
     "init_command": f"SET SESSION innodb_lock_wait_timeout = {timeouts.DB_LOCK_WAIT_S}",
 }
+
+
+SUPPORTED = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}  # backend: driver
+EXAMPLE = "mysql+pymysql://USER:PASSWORD@HOST/DATABASE or sqlite:///PATH"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be used, in one line that never holds its password; None if it can."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"not a database URL: expected {EXAMPLE}"
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if SUPPORTED.get(backend) != driver:
+        return f"database {backend}+{driver} is not supported: use {EXAMPLE}"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"port {parsed.port} is not between 1 and 65535"
+    if driver == "pymysql" and parsed.password:
+        try:
+            parsed.password.encode("latin-1")
+        except UnicodeEncodeError:
+            return "the password has characters PyMySQL cannot send (it sends it as Latin-1)"
+    return None
 
 
 def make_engine(url: str | URL) -> Engine:

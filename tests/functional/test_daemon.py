@@ -19,6 +19,7 @@ from tests.support.libvirtd import Libvirtd, domain_xml
 from tests.support.mariadb import free_port
 from tests.support.paths import BIN
 from tests.support.waiting import wait_for
+from tests.unit.test_systemd import unit_directives
 
 AUDITED = r"audit: compute-1: vCPUs 7/12 used"
 AUDITED_ANY = r"audit: compute-1: vCPUs"
@@ -102,6 +103,27 @@ def test_sighup_applies_a_new_interval_and_reserve(synced, daemons, sqlite_url):
     assert row(sqlite_url, "free_ram_mb") == 32768 - 7168 - 1024
 
 
+def caught_signals(pid: int) -> set[int]:
+    """The signals a process has handlers for (SigCgt in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        mask = int(next(line for line in status if line.startswith("SigCgt:")).split()[1], 16)
+    return {number for number in range(1, 65) if mask & (1 << (number - 1))}
+
+
+def test_sighup_while_starting_up_is_a_reload_once_the_loop_runs(synced, daemons):
+    daemon = daemons(synced(extra="update_resources_interval = 3600"))
+    pid = daemon.process.pid
+
+    assert wait_for(lambda: signal.SIGHUP in caught_signals(pid), timeout_s=30, interval_s=0.005)
+    with open(f"/proc/{pid}/maps") as maps:
+        assert "libvirtmod" not in maps.read()  # caught before the slow imports
+    daemon.signal(signal.SIGHUP)
+
+    assert daemon.wait_for_log(r"configuration reloaded"), daemon.log
+    assert daemon.wait_for_log(AUDITED)
+    assert daemon.process.poll() is None
+
+
 def test_sighup_with_a_bad_config_keeps_the_running_one(synced, daemons):
     daemon = daemons(synced(extra="update_resources_interval = 1"))
     assert daemon.wait_for_log(AUDITED)
@@ -112,6 +134,35 @@ def test_sighup_with_a_bad_config_keeps_the_running_one(synced, daemons):
     assert daemon.wait_for_log(r"ERROR .*not reloaded.*update_resources_interval.*'often'")
     audits = daemon.count(AUDITED)
     assert daemon.wait_for_log(AUDITED, times=audits + 2, timeout_s=10), daemon.log
+    assert daemon.process.poll() is None
+
+
+def systemctl_reload(config_path: str, pid: int) -> int:
+    """The unit's ExecReload= commands run as systemd runs them: in order, the reload failing
+    at the first that fails. Its exit status, or 0."""
+    for name, command in unit_directives():
+        if name != "ExecReload":
+            continue
+        argv = command.replace("${CONFIG}", config_path).replace("$MAINPID", str(pid)).split()
+        argv[0] = argv[0].replace("/usr/local/bin", BIN)
+        status = subprocess.run(argv, capture_output=True, timeout=60).returncode
+        if status:
+            return status
+    return 0
+
+
+def test_systemctl_reload_fails_when_the_daemon_would_refuse_the_file(synced, daemons):
+    conf = synced(extra="update_resources_interval = 3600")
+    daemon = daemons(conf)
+    assert daemon.wait_for_log(AUDITED)
+
+    synced(extra="update_resources_interval = 99999999999")
+    assert systemctl_reload(conf, daemon.process.pid) == 2
+    synced(extra="update_resources_interval = 1800")
+    assert systemctl_reload(conf, daemon.process.pid) == 0
+
+    assert daemon.wait_for_log(r"configuration reloaded; audits every 1800 s"), daemon.log
+    assert daemon.count(r"configuration") == 1  # the refused file never reached the daemon
     assert daemon.process.poll() is None
 
 

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from resource_tracker import timeouts
 from resource_tracker.systemd import Notifier
 from tests.support.paths import ROOT
 
@@ -91,13 +92,30 @@ def test_unit_file_is_hardened(verifiable_unit):
     assert exposure <= 2.0, result.stdout
 
 
-def test_unit_file_speaks_the_protocol_the_daemon_implements():
+def unit_directives() -> list[tuple[str, str]]:
     with open(UNIT) as unit:
-        directives = dict(
-            line.split("=", 1) for line in unit.read().splitlines() if re.match(r"^\w+=", line)
-        )
+        return [
+            tuple(line.split("=", 1))
+            for line in unit.read().splitlines()
+            if re.match(r"^\w+=", line)
+        ]
+
+
+def test_unit_file_speaks_the_protocol_the_daemon_implements():
+    directives = dict(unit_directives())
 
     assert directives["Type"] == "notify"
     assert directives["Restart"] == "on-failure"
-    assert int(directives["WatchdogSec"]) >= 60
-    assert directives["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert int(directives["WatchdogSec"]) == timeouts.WATCHDOG_S
+    # every call the loop waits for is abandoned well before the watchdog would fire
+    assert timeouts.CALL_DEADLINE_S <= timeouts.WATCHDOG_S / 2
+    assert timeouts.START_CHECK_S < timeouts.CALL_DEADLINE_S
+
+
+def test_unit_reload_checks_the_config_before_it_signals():
+    reloads = [value for name, value in unit_directives() if name == "ExecReload"]
+
+    assert reloads == [
+        "/usr/local/bin/resource-tracker --config-file ${CONFIG} --check-config",
+        "/bin/kill -HUP $MAINPID",
+    ]

@@ -33,6 +33,20 @@ CLOSE_REASONS = {
 }
 
 
+def failure(error: BaseException) -> str | None:
+    """libvirt's message if `error` is a libvirt call's failure, else None.
+
+    libvirt-python raises SystemError, not libvirtError, when libvirt's message is not UTF-8
+    (a socket path with other bytes, say): the message's bytes are kept, escaped.
+    """
+    if isinstance(error, libvirt.libvirtError):
+        return error.get_error_message() or str(error)
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, SystemError) and isinstance(cause, UnicodeDecodeError):
+        return cause.object.decode("utf-8", "backslashreplace")
+    return None
+
+
 def _ignore_libvirt_error(_context, _error) -> None:
     """libvirt prints every error to stderr unless a handler takes it; we raise them instead."""
 
@@ -61,9 +75,12 @@ class LibvirtConnection:
         if self._conn is None:
             try:
                 conn = self._open(self.uri)
-            except libvirt.libvirtError as error:
+            except (libvirt.libvirtError, SystemError) as error:
+                message = failure(error)
+                if message is None:
+                    raise
                 raise HypervisorUnavailable(
-                    f"cannot connect to libvirt at {self.uri}: {error.get_error_message()}"
+                    f"cannot connect to libvirt at {self.uri}: {message}"
                 ) from error
             self._closed.clear()
             self._watch(conn)

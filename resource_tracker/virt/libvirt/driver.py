@@ -22,7 +22,7 @@ from resource_tracker.resources import CpuInfo, DomainDisk, HostResources
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import host
-from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
@@ -78,10 +78,13 @@ class LibvirtDriver(ComputeDriver):
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
             domains = self._domains.list(conn, activity)
-        except libvirt.libvirtError as error:
+        except (libvirt.libvirtError, SystemError) as error:
+            message = failure(error)
+            if message is None:
+                raise
             self._connection.reset()
             raise HypervisorUnavailable(
-                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
+                f"libvirt at {self._connection.uri} failed: {message}"
             ) from error
         self._on_storage = True
         activity.note("measuring local storage")
