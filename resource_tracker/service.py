@@ -153,8 +153,9 @@ class Service:
         Raises the dependency's error if it outlasts the deadline (the thread is left to
         finish), or at once if the last call of this half has not returned yet."""
         if half.started is not None:
+            since = time.monotonic() - half.started
             raise self._not_answering(
-                half, f"the {half.name} abandoned {time.monotonic() - half.started:.0f} s ago"
+                half, f"the last {half.name} not finished after {since:.0f} s"
             )
         self._calls += 1
         call = self._calls

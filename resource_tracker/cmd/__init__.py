@@ -13,9 +13,10 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from resource_tracker.cmd.logs import one_line, setup_logging  # noqa: F401 - both commands
+from resource_tracker.cmd.logs import setup_logging  # noqa: F401 - for both commands
 from resource_tracker.exception import ConfigError
 from resource_tracker.signals import SignalPipe
+from resource_tracker.text import one_line
 
 if TYPE_CHECKING:
     from oslo_config import cfg

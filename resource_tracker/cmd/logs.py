@@ -6,7 +6,7 @@
 - Control characters (C0, DEL, C1, the Unicode line and paragraph separators) are escaped
   in every record, wherever they come from: a disk path holding a newline and "<3>" cannot
   forge a journal entry, nor a line of a log file.
-- A record is at most MAX_RECORD_CHARS characters, which is at most 32,000 bytes of UTF-8:
+- A record is at most text.MAX_RECORD_CHARS (8,000) characters, at most 32,000 bytes of UTF-8:
   within journald's LineMax (48 KiB), so no record is split into several entries. A longer
   one keeps its start and its end (a traceback's last lines name the error) and says how
   much was cut from the middle.
@@ -22,27 +22,9 @@ import logging
 import os
 import sys
 
-MAX_RECORD_CHARS = 8000
+from resource_tracker.text import one_line
+
 SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
-_CONTROL = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
-_ESCAPES = {code: f"\\x{code:02x}" for code in _CONTROL} | {
-    ord("\n"): "\\n",
-    ord("\r"): "\\r",
-    ord("\t"): "\\t",
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-}
-
-
-def one_line(text: str, limit: int = MAX_RECORD_CHARS) -> str:
-    """`text` with its control characters escaped, cut in the middle to at most `limit`."""
-    text = text.translate(_ESCAPES)
-    if len(text) <= limit:
-        return text
-    marker = f" [... {len(text) - limit} characters cut ...] "
-    head = (limit - len(marker)) * 3 // 4
-    tail = limit - len(marker) - head
-    return f"{text[:head]}{marker}{text[-tail:]}"
 
 
 class OneLineFormatter(logging.Formatter):

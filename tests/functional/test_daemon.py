@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from resource_tracker.db import schema
 from tests.support.daemon import Daemon
 from tests.support.libvirtd import Libvirtd, domain_xml
 from tests.support.mariadb import free_port
@@ -66,6 +67,26 @@ def test_audits_every_interval(synced, daemons, sqlite_url):
     assert daemon.process.poll() is None
     assert daemon.count(AUDITED) >= 3
     assert daemon.count(r"row updated") == 1, daemon.log  # written once, unchanged afterwards
+
+
+def set_schema_revision(sqlite_url: str, revision: str) -> None:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+
+def test_a_schema_moved_on_under_the_daemon_is_never_written(synced, daemons, sqlite_url):
+    daemon = daemons(synced(extra="update_resources_interval = 1"))
+    assert daemon.wait_for_log(AUDITED)
+
+    set_schema_revision(sqlite_url, "9999")  # a newer release's db sync, while we run
+    assert daemon.wait_for_log(r"WARNING .*audit failed: database .* revision 9999, which this")
+    beats = report_count(sqlite_url)
+    time.sleep(4)  # failed audits at +1 s and +3 s (backoff), logged at debug
+    assert report_count(sqlite_url) == beats  # not even the heartbeat was written
+    set_schema_revision(sqlite_url, schema.head())
+
+    assert daemon.wait_for_log(r"audit succeeded after [2-9] failed attempt", timeout_s=20)
+    assert daemon.count(r"WARNING .*audit failed") == 1, daemon.log  # once for the outage
 
 
 def test_failing_audits_are_logged_once_and_retried(synced, daemons):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -10,6 +11,8 @@ import pytest
 
 from resource_tracker import schedule, service
 from resource_tracker.db.api import Database
+from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.systemd import Notifier
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.driver import ComputeDriver
@@ -86,3 +89,58 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
     real.close()
     # 0.5 s of 10 ms ticks: the hub ran them while the audit's thread was blocked
     assert len(ticks_while_blocked) >= 25
+
+
+class StuckDriver(ComputeDriver):
+    """A driver whose call does not return until released: a hung libvirt call, on purpose."""
+
+    def __init__(self):
+        self.calls = 0
+        self.release = threading.Event()
+
+    def get_host_resources(self):
+        self.calls += 1
+        self.release.wait(timeout=30)
+        raise HypervisorUnavailable("libvirt answered at last, with an error")
+
+    def waiting_on(self) -> str:
+        return "libvirt XMLDesc of domain stuck"
+
+
+def test_a_stuck_call_is_abandoned_and_never_started_twice(sqlite_url, caplog):
+    database = Database(sqlite_url)
+    database.sync_schema()
+    driver = StuckDriver()
+    tracker = ResourceTracker("compute-1", driver, database)
+    settings = schedule.Settings(
+        interval_s=0.05, fuzzy_delay_s=0, policy=HostPolicy(), debug=False
+    )
+    notifier = Notifier({"WATCHDOG_USEC": "400000"})  # calls are abandoned after 0.2 s
+    loop = service.Service(tracker, settings, lambda: settings, notifier=notifier)
+    caplog.set_level(logging.DEBUG, logger="resource_tracker.service")
+
+    running = eventlet.spawn(loop.run)
+    eventlet.sleep(1.2)
+    failed_while_stuck = [r for r in caplog.records if "audit failed" in r.getMessage()]
+    calls_while_stuck = driver.calls
+    driver.release.set()
+    for _ in range(300):
+        if driver.calls >= 2:
+            break
+        eventlet.sleep(0.01)
+    loop.stop()
+    assert running.wait() == 0
+    driver.release.set()
+
+    # backoff: attempts at 0, 0.05, 0.15, 0.35, 0.75 s; the call started once only
+    assert len(failed_while_stuck) >= 4 and calls_while_stuck == 1
+    first, *again = failed_while_stuck
+    assert first.levelno == logging.WARNING
+    assert "measurement not finished after 0.2 s, waiting on libvirt XMLDesc of domain stuck" in (
+        first.getMessage()
+    )
+    assert all(r.levelno == logging.DEBUG for r in again)  # one warning for the run of them
+    assert any(
+        "the abandoned measurement returned after" in r.getMessage() for r in caplog.records
+    )
+    assert driver.calls >= 2  # once it returned, the next audit called again

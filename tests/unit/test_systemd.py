@@ -33,6 +33,18 @@ def test_notify_sends_one_datagram(listener, tmp_path):
     assert listener.recv(4096) == b"READY=1\nSTATUS=up"
 
 
+def test_a_value_cannot_add_a_field(listener, tmp_path):
+    listener.bind(str(tmp_path / "notify"))
+
+    Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")}).notify(
+        "STATUS=audit failed: disk /i/a\nWATCHDOG=1\nREADY=1", "WATCHDOG=1"
+    )
+
+    assert (
+        listener.recv(4096) == b"STATUS=audit failed: disk /i/a\\nWATCHDOG=1\\nREADY=1\nWATCHDOG=1"
+    )
+
+
 def test_notify_to_an_abstract_socket(listener):
     name = f"rt-test-{os.getpid()}"
     listener.bind("\0" + name)

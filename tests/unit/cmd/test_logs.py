@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine
 
-from resource_tracker.cmd.logs import MAX_RECORD_CHARS, setup_logging
+from resource_tracker.cmd.logs import setup_logging
+from resource_tracker.text import MAX_RECORD_CHARS
 
 LOG = logging.getLogger("resource_tracker.test")
 
