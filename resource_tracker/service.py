@@ -7,10 +7,11 @@ pool under a deadline while the hub stays free for signals, timers and the watch
 - Audits start every `interval_s`, the first after a random delay of up to `fuzzy_delay_s`
   (a fleet restarted at once does not hit the database in step). An audit that overruns
   skips the ticks it missed; two audits never overlap.
-- A half still running after an interval says once what it waits on; one still running at
-  its deadline (timeouts.CALL_DEADLINE_S) is abandoned: the audit fails naming the call and
-  the dependency, the thread is left to finish on its own, and that half is not started
-  again until it has (audits meanwhile fail at once), so stuck threads never pile up.
+- A half still running after an interval (or half its deadline) says once what it waits
+  on; one still running at its deadline (timeouts.CALL_DEADLINE_S) is abandoned: the audit
+  fails naming the call and the dependency, the thread is left to finish on its own, and
+  that half is not started again until it has (audits meanwhile fail at once), so stuck
+  threads never pile up.
 - A failed audit is logged once per kind of failure, not once per period, and retried with
   exponential backoff: the next period, then twice that, up to max(interval, 5 minutes).
 - SIGTERM or SIGINT: an audit still measuring is abandoned (nothing was written yet); one
@@ -26,6 +27,7 @@ pool under a deadline while the hub stays free for signals, timers and the watch
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -62,7 +64,7 @@ class _Half:
         self.name = name
         self.writing = writing
         self.started: float | None = None  # while a thread runs it, abandoned or not
-        self.abandoned = False
+        self.abandoned: int | None = None  # the call left to finish on its own
 
 
 class Service:
@@ -83,7 +85,7 @@ class Service:
         self._metrics = metrics
         watchdog_s = self._notifier.watchdog_s
         self._ping_every = watchdog_s / 2 if watchdog_s else None
-        self._deadline_s = min(timeouts.CALL_DEADLINE_S, watchdog_s / 2 if watchdog_s else 1e9)
+        self._deadline_s = min(timeouts.CALL_DEADLINE_S, self._ping_every or math.inf)
         self._next_ping = 0.0
         self._measuring = _Half("measurement", writing=False)
         self._writing = _Half("write", writing=True)
@@ -160,7 +162,6 @@ class Service:
         self._calls += 1
         call = self._calls
         started = half.started = time.monotonic()
-        half.abandoned = False
 
         def runner():
             try:
@@ -173,12 +174,12 @@ class Service:
 
         eventlet.spawn_n(runner)
         deadline = started + self._deadline_s
-        # an audit that outlasts its own interval says once what it is waiting on
-        slow_at = started + self._settings.interval_s
+        # a call that outlasts the interval (or half its deadline) says once what it waits on
+        slow_at = started + min(self._settings.interval_s, self._deadline_s / 2)
         grace_ends = None
         while True:
             if self._stopping and not half.writing:
-                half.abandoned = True
+                half.abandoned = call
                 raise _Abandoned("audit abandoned before it wrote anything")
             if self._stopping and grace_ends is None:
                 grace_ends = time.monotonic() + timeouts.STOP_GRACE_S
@@ -191,12 +192,12 @@ class Service:
                 raise value
             now = time.monotonic()
             if grace_ends is not None and now >= grace_ends:
-                half.abandoned = True
+                half.abandoned = call
                 raise _Abandoned(
                     f"write not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
                 )
             if now >= deadline:
-                half.abandoned = True
+                half.abandoned = call
                 raise self._not_answering(
                     half, f"{half.name} not finished after {self._deadline_s:g} s"
                 )
@@ -240,8 +241,8 @@ class Service:
         if not message:
             return
         if message[0] == "done":
-            _, _, (succeeded, value), half, started = message
-            if half.abandoned:
+            _, call, (succeeded, value), half, started = message
+            if half.abandoned == call:
                 LOG.info(
                     "the abandoned %s returned after %.0f s%s",
                     half.name,
