@@ -5,8 +5,9 @@ read-only socket (world-readable under libvirt's default policy) on a compute ho
 
 A connection is known dead when libvirt's close callback fired or isAlive() says so; the
 next get() then opens a new one. Close callbacks and keepalives (a peer that stops answering
-for KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT seconds is dropped) need libvirt's event loop
-(events.py) running when the connection opens.
+for the keepalive time of timeouts.py is dropped) need libvirt's event loop (events.py)
+running when the connection opens; the open itself has no time limit (the daemon abandons
+an audit that waits on it).
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from collections.abc import Callable
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.timeouts import LIBVIRT_KEEPALIVE_COUNT, LIBVIRT_KEEPALIVE_INTERVAL_S
 from resource_tracker.virt.libvirt import events
 
 LOG = logging.getLogger(__name__)
 
-KEEPALIVE_INTERVAL_S = 5
-KEEPALIVE_COUNT = 3
 CLOSE_REASONS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "I/O error",
     libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "libvirtd went away",
@@ -103,7 +103,7 @@ class LibvirtConnection:
         with contextlib.suppress(libvirt.libvirtError):  # drivers without close events
             conn.registerCloseCallback(self._on_close, None)
         with contextlib.suppress(libvirt.libvirtError):  # in-process drivers: no keepalive
-            conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+            conn.setKeepAlive(LIBVIRT_KEEPALIVE_INTERVAL_S, LIBVIRT_KEEPALIVE_COUNT)
 
     def _on_close(self, _conn, reason: int, _opaque) -> None:
         """Called in libvirt's event thread: only mark the connection dead."""
