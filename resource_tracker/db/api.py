@@ -66,13 +66,16 @@ class Database:
         """Make the host's live rows hold `reported` and soft-delete its other rows, in one
         transaction (retried when other writers were in the way); True if any row changed.
 
-        The transaction first checks the schema's revision (SchemaNotCurrent, nothing
-        written), so a daemon never writes into a schema it does not know, whether it started
-        while the database was down or the schema moved on while it ran."""
+        The heartbeat, the transaction's first write, checks the schema's revision
+        (SchemaNotCurrent, nothing written), so a daemon never writes into a schema it does
+        not know, whether it started while the database was down or the schema moved on
+        while it ran."""
 
         def work(connection: Connection) -> bool:
-            schema.require_head(connection, self.masked_url)
-            return reconcile.reconcile_host(connection, host, reported)
+            guard = reconcile.Guard(
+                schema.at_head(), lambda: schema.check(connection, self.masked_url)
+            )
+            return reconcile.reconcile_host(connection, host, reported, guard)
 
         with self._errors():
             return in_transaction(self.engine, work, self.retry, self._count_retry)

@@ -1,6 +1,7 @@
 """One host's reconcile, as statements inside one transaction.
 
-The services row is written first, every audit: it is the heartbeat, and its row lock
+The services row is written first, every audit: it is the heartbeat, written only under a
+Guard (the schema at this program's revision, read in the same statement), and its row lock
 serializes two trackers of the same host (the second waits for the first to commit, then
 reads what the first wrote), so they cannot both insert or revive a compute node. The unique
 key (host, hypervisor_hostname, deleted) backs that up: a compute node is inserted by an
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     CursorResult,
     Integer,
@@ -53,11 +55,19 @@ INT_RANGES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A condition the reconcile writes under, and what raises (why) when it does not hold."""
+
+    holds: ColumnElement[bool]
+    explain: Callable[[], None]
+
+
 def reconcile_host(
-    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+    connection: Connection, host: str, reported: Sequence[ComputeNodeValues], guard: Guard
 ) -> bool:
     """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
-    service_id = beat(connection, host)
+    service_id = beat(connection, host, guard)
     wanted = {
         values.hypervisor_hostname: fit(dataclasses.asdict(values)) | {"service_id": service_id}
         for values in reported
@@ -124,7 +134,7 @@ def fit(columns: Mapping[str, Any]) -> dict[str, Any]:
     return fitted
 
 
-def beat(connection: Connection, host: str) -> int:
+def beat(connection: Connection, host: str, guard: Guard) -> int:
     """Bump the tracker's services row (creating it the first time); return its id."""
     this_service = and_(
         services.c.host == host, services.c.binary == BINARY, services.c.deleted == 0
@@ -132,9 +142,10 @@ def beat(connection: Connection, host: str) -> int:
     bump = {"report_count": services.c.report_count + 1, "updated_at": utc_now()}
     # An UPDATE first: the row exists on every audit but the first, and an upsert that finds
     # it would still use up an AUTO_INCREMENT value, every period, on thousands of hosts.
-    service_id = update_returning_id(connection, services, this_service, bump)
+    service_id = update_returning_id(connection, services, and_(this_service, guard.holds), bump)
     if service_id is not None:
         return service_id
+    guard.explain()  # raises, unless the guard holds and the row is simply not there yet
     new = {
         "host": host,
         "binary": BINARY,

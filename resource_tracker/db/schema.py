@@ -11,8 +11,8 @@ import functools
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, column, exists, inspect, table, text
+from sqlalchemy.sql.expression import ColumnElement
 
 from resource_tracker.exception import SchemaNotCurrent
 
@@ -20,6 +20,7 @@ SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
 FIRST_TABLES = {"services", "compute_nodes"}
 VERSION_TABLE = "alembic_version"
+VERSIONS = table(VERSION_TABLE, column("version_num"))
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -75,18 +76,12 @@ def check(connection: Connection, masked_url: str) -> None:
     raise SchemaNotCurrent(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
 
 
-def require_head(connection: Connection, masked_url: str) -> None:
-    """check(), at the cost of one read by primary key when the schema is current: inside
-    every reconcile's transaction, so a daemon never writes into a schema that moved to a
-    revision it does not know (db sync of a newer release) while it was running."""
-    try:
-        found = connection.execute(
-            text(f"SELECT 1 FROM {VERSION_TABLE} WHERE version_num = :head"), {"head": head()}
-        ).first()
-    except DBAPIError:
-        found = None  # no version table: check() says what is there, or raises what failed
-    if found is None:
-        check(connection, masked_url)
+def at_head() -> ColumnElement[bool]:
+    """True while the database is at this program's head revision: one read of
+    alembic_version by primary key, for the WHERE of a statement a transaction sends anyway
+    (the reconcile's heartbeat), so a daemon never writes into a schema that moved on (the
+    db sync of a newer release) while it ran, at the cost of no extra round trip."""
+    return exists().where(VERSIONS.c.version_num == head())
 
 
 def _scripts() -> ScriptDirectory:
