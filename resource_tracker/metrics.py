@@ -2,8 +2,10 @@
 
 Names carry base units (bytes, seconds), as Prometheus asks; the values are the audit's
 own, before the table's MB/GB flooring, so `resource_tracker_memory_bytes // 2**20` is the
-row's memory_mb. `/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS
-intervals (or the first audit is not due yet) and 503 otherwise.
+row's memory_mb. Per NUMA cell (label `cell`, and `page_size_bytes` for pages): the numbers
+of the row's numa_topology, and the free pages the kernel reports. `/healthz` answers 200
+while audits succeed within HEALTHY_INTERVALS intervals (or the first audit is not due yet)
+and 503 otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
+from resource_tracker.shape import HostShape
 from resource_tracker.tracker import AuditResult
 
 HEALTHY_INTERVALS = 3
@@ -63,6 +66,29 @@ class Metrics:
         self.overcommit = gauge("disk_overcommit_bytes", "What thin disks may still grow into")
         self.least = gauge("disk_available_least_bytes", "Free local disk minus over-commit")
         self.running_vms = gauge("running_vms", "Active domains")
+        self.pcpus = gauge("pcpus", "Dedicated CPUs online ([compute] cpu_dedicated_set)")
+        self.pcpus_used = gauge("pcpus_used", "Dedicated CPUs pinned by active domains")
+
+        def per_cell(name: str, help_text: str, *labels: str) -> Gauge:
+            return Gauge(
+                f"resource_tracker_numa_{name}",
+                help_text,
+                ["cell", *labels],
+                registry=self.registry,
+            )
+
+        self.cell_gauges = {
+            "cpus": per_cell("cpus", "Shared CPUs of the cell"),
+            "cpus_used": per_cell("cpus_used", "Shared vCPUs placed on the cell"),
+            "pcpus": per_cell("pcpus", "Dedicated CPUs of the cell"),
+            "pcpus_pinned": per_cell("pcpus_pinned", "Dedicated CPUs of the cell pinned"),
+            "memory": per_cell("memory_bytes", "Memory of the cell"),
+            "memory_used": per_cell("memory_used_bytes", "Memory placed on the cell"),
+        }
+        self.page_gauges = {
+            field: per_cell(f"pages_{field}", f"Pages of the cell, {field}", "page_size_bytes")
+            for field in ("total", "used", "reserved", "free")
+        }
         self.last_success = gauge(
             "last_success_timestamp_seconds", "Unix time of the last successful audit"
         )
@@ -97,11 +123,34 @@ class Metrics:
         self.overcommit.set(resources.disk_overcommit_bytes)
         self.least.set(resources.storage.free_bytes - resources.disk_overcommit_bytes)
         self.running_vms.set(resources.running_vms)
+        if result.shape is not None:
+            self._cells(result.shape)
         self.duration.observe(result.duration_s)
         self.last_success.set(time.time())
         self.libvirt_up.set(1)
         self.database_up.set(1)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
+
+    def _cells(self, shape: HostShape) -> None:
+        self.pcpus.set(shape.pcpus)
+        self.pcpus_used.set(shape.pcpus_used)
+        for gauge in (*self.cell_gauges.values(), *self.page_gauges.values()):
+            gauge.clear()  # a cell or size gone since the last audit is gone here too
+        cells = self.cell_gauges
+        for cell in shape.cells:
+            label = str(cell.id)
+            cells["cpus"].labels(label).set(len(cell.shared_cpus))
+            cells["cpus_used"].labels(label).set(cell.vcpus_used)
+            cells["pcpus"].labels(label).set(len(cell.dedicated_cpus))
+            cells["pcpus_pinned"].labels(label).set(len(cell.pinned_cpus))
+            cells["memory"].labels(label).set(cell.memory_bytes)
+            cells["memory_used"].labels(label).set(cell.memory_used_bytes)
+            for pages in cell.pages:
+                size = str(pages.size_bytes)
+                for field, gauge in self.page_gauges.items():
+                    value = getattr(pages, field)
+                    if value is not None:  # free pages: only where libvirt says
+                        gauge.labels(label, size).set(value)
 
     def audit_failed(self, error: Exception) -> None:
         reason = next((name for kinds, name in FAILURE_REASONS if isinstance(error, kinds)), None)
