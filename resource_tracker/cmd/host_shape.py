@@ -29,7 +29,7 @@ def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
     shared, option = compute.shared_set(conf)
     if conf.vcpu_pin_set:
         LOG.warning("[DEFAULT] vcpu_pin_set is deprecated: use [compute] cpu_shared_set")
-    reserved = (default.reserved_huge_pages(value) for value in conf.reserved_huge_pages)
+    reserved = (default.reserved_huge_pages(value) for value in conf.reserved_huge_pages or ())
     return ShapePolicy(
         shared_cpus=shared,
         dedicated_cpus=compute.dedicated_set(conf),
@@ -61,7 +61,8 @@ def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
     except HypervisorUnavailable as error:
         if not daemon:
             raise
-        LOG.warning("%s; CPU sets and reserved huge pages are checked at each audit", error)
+        # the first audit reports the outage; it checks the sets once libvirt answers
+        LOG.debug("%s; CPU sets and reserved huge pages are checked at each audit", error)
         return
     if problems:
         fail("; ".join(problems), status=2)

@@ -140,7 +140,6 @@ opts = [
     cfg.MultiOpt(
         "reserved_huge_pages",
         item_type=Checked(reserved_huge_pages, "node:N,size:S,count:C"),
-        default=[],
         help="Pages of one NUMA cell and size kept for the host (e.g. for OVS-DPDK), as "
         "node:0,size:2048,count:64 (size in KiB, or with a unit: 2M, 1G, 1GB); repeat the "
         "option for each cell and size. Stored as the mempages' reserved in numa_topology.",
