@@ -16,7 +16,12 @@ from oslo_config import cfg
 from resource_tracker.cmd import fail
 from resource_tracker.conf import compute, default
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.shape import ReservedPages, ShapePolicy
+from resource_tracker.shape import (
+    LEGACY_SHARED_OPTION,
+    SHARED_OPTION,
+    ReservedPages,
+    ShapePolicy,
+)
 from resource_tracker.tracker import ResourceTracker
 
 LOG = logging.getLogger(__name__)
@@ -27,8 +32,6 @@ ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
 
 def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
     shared, option = compute.shared_set(conf)
-    if conf.vcpu_pin_set:
-        LOG.warning("[DEFAULT] vcpu_pin_set is deprecated: use [compute] cpu_shared_set")
     reserved = (default.reserved_huge_pages(value) for value in conf.reserved_huge_pages or ())
     return ShapePolicy(
         shared_cpus=shared,
@@ -66,3 +69,5 @@ def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
         return
     if problems:
         fail("; ".join(problems), status=2)
+    if tracker.shape_policy.shared_option == LEGACY_SHARED_OPTION:
+        LOG.warning("%s is deprecated: name the CPUs in %s", LEGACY_SHARED_OPTION, SHARED_OPTION)

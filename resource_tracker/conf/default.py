@@ -133,9 +133,8 @@ opts = [
     cfg.Opt(
         "vcpu_pin_set",
         type=Checked(cpuset.parse, "CPU set"),
-        deprecated_for_removal=True,
-        deprecated_reason="Nova's older name: use [compute] cpu_shared_set.",
-        help="Deprecated name of [compute] cpu_shared_set; setting both stops start-up.",
+        help="Deprecated (Nova's older name of [compute] cpu_shared_set, which takes its "
+        "place): the daemon warns when it is set, and setting both stops start-up.",
     ),
     cfg.MultiOpt(
         "reserved_huge_pages",
