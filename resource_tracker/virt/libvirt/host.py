@@ -79,7 +79,7 @@ def expanded_features(conn: libvirt.virConnect, cpu: capabilities.HostCpu) -> tu
         return cpu.features
     try:
         answer = conn.baselineCPU([cpu.element], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
-        return tuple(sorted(set(capabilities.baseline_features(answer)) | set(cpu.features)))
+        return capabilities.baseline_features(answer)
     except (libvirt.libvirtError, ValueError) as error:
         LOG.warning(
             "cannot expand the CPU model's features (%s): cpu_info lists only the "
