@@ -20,7 +20,8 @@ host cells puts its memory there, its pages (huge pages of `<memoryBacking>`, el
 cell's smallest) and its vCPUs that are not pinned into dedicated CPUs; bound to several
 cells, it is divided evenly among them. pinned_cpus are the dedicated CPUs that any active
 domain's vCPU or emulator thread is pinned to (`<vcpupin>`, `<vcpu cpuset>`,
-`<emulatorpin>`); those in cpu_dedicated_set make pcpus_used.
+`<emulatorpin>`); those in cpu_dedicated_set make pcpus_used. vCPUs pinned into
+cpu_dedicated_set are not in vcpus_used, which, like vcpus, is about the shared CPUs.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class HostShape:
     vcpus: int
     pcpus: int
     pcpus_used: int
+    dedicated_vcpus: int  # vCPUs of active domains pinned into cpu_dedicated_set
     unused_huge_page_bytes: int  # huge page pools no domain uses: closed to other guests
     problems: tuple[str, ...]  # set members that are not online, reservations that fit nothing
 
@@ -159,6 +161,12 @@ def host_shape(
         else len(shared),
         pcpus=len(dedicated),
         pcpus_used=len(pinned & dedicated),
+        dedicated_vcpus=sum(
+            1
+            for placement in placements
+            for _vcpu, cpus in placement.vcpu_pins
+            if dedicated and cpus <= dedicated
+        ),
         unused_huge_page_bytes=use.unused_huge_page_bytes(),
         problems=problems,
     )

@@ -97,7 +97,7 @@ def compute_node_values(
         hypervisor_version=resources.hypervisor_version,
         cpu_info=nova_format.dumps(resources.cpu_info.as_dict()),
         vcpus=shape.vcpus,
-        vcpus_used=resources.vcpus_used,
+        vcpus_used=max(0, resources.vcpus_used - shape.dedicated_vcpus),
         memory_mb=memory_mb,
         memory_mb_used=memory_mb_used,
         local_gb=local_gb,
