@@ -206,6 +206,8 @@ class _Use:
 
     def __init__(self, cells: Sequence[NumaCell], placements, dedicated: frozenset[int]):
         self.cells = {cell.id: cell for cell in cells}
+        self.sizes = {cell.id: [pool.size_bytes for pool in cell.pages] for cell in cells}
+        self.host_sizes = sorted({size for sizes in self.sizes.values() for size in sizes})
         self.vcpus: dict[int, int] = defaultdict(int)
         self.memory: dict[int, int] = defaultdict(int)
         self.pages: dict[tuple[int, int], int] = defaultdict(int)
@@ -213,13 +215,15 @@ class _Use:
         for placement in placements:
             pins = dict(placement.vcpu_pins)
             for guest in placement.numa:
-                shared = sum(1 for v in guest.vcpus if not (pins.get(v) and pins[v] <= dedicated))
+                shared = len(guest.vcpus)
+                if pins:
+                    shared -= sum(1 for v in guest.vcpus if (p := pins.get(v)) and p <= dedicated)
                 self._place(guest, shared)
 
     def _place(self, guest: GuestNumaCell, shared_vcpus: int) -> None:
-        targets = sorted(guest.host_cells & self.cells.keys())
+        targets = sorted(guest.host_cells & self.cells.keys()) if guest.host_cells else ()
         if not targets:
-            size = self._page_size(guest.page_size_bytes, list(self.cells.values()))
+            size = _page_size(guest.page_size_bytes, self.host_sizes)
             if size:
                 self.unbound_pages[size] += -(-guest.memory_bytes // size)
             return
@@ -227,20 +231,9 @@ class _Use:
             memory = _share(guest.memory_bytes, len(targets), index)
             self.vcpus[cell_id] += _share(shared_vcpus, len(targets), index)
             self.memory[cell_id] += memory
-            size = self._page_size(guest.page_size_bytes, [self.cells[cell_id]])
+            size = _page_size(guest.page_size_bytes, self.sizes[cell_id])
             if size:
                 self.pages[cell_id, size] += -(-memory // size)
-
-    @staticmethod
-    def _page_size(requested: int | None, cells: Sequence[NumaCell]) -> int | None:
-        sizes = sorted({pool.size_bytes for cell in cells for pool in cell.pages})
-        if not sizes:
-            return None
-        if requested is None:
-            return sizes[0]
-        if requested == DEFAULT_HUGE_PAGES:
-            return sizes[1] if len(sizes) > 1 else None
-        return requested
 
     def unused_huge_page_bytes(self) -> int:
         free_by_size: dict[int, int] = defaultdict(int)
@@ -250,6 +243,18 @@ class _Use:
         return sum(
             max(0, free - self.unbound_pages[size]) * size for size, free in free_by_size.items()
         )
+
+
+def _page_size(requested: int | None, sizes: Sequence[int]) -> int | None:
+    """The page size a guest's memory takes from `sizes` (sorted): the smallest for ordinary
+    pages, the next for the default huge pages."""
+    if not sizes:
+        return None
+    if requested is None:
+        return sizes[0]
+    if requested == DEFAULT_HUGE_PAGES:
+        return sizes[1] if len(sizes) > 1 else None
+    return requested
 
 
 def _share(amount: int, parts: int, index: int) -> int:

@@ -75,6 +75,18 @@ def test_shared_vcpus_and_ordinary_pages_of_a_floating_guest_bound_to_two_cells(
     assert [cell.pinned_cpus for cell in shape.cells] == [set(), set()]
 
 
+def test_only_vcpus_pinned_into_dedicated_cpus_leave_the_shared_count():
+    guest = Placement(
+        numa=(GuestNumaCell(frozenset({0, 1, 2, 3}), GiB, frozenset({1})),),
+        vcpu_pins=((0, frozenset({4})), (1, frozenset({0, 4}))),  # vCPU 1 may run on shared 0
+    )
+
+    shape = host_shape(TWO_SOCKETS, [guest], SPLIT, online_count=16)
+
+    assert shape.cells[1].vcpus_used == 3
+    assert (shape.dedicated_vcpus, shape.pcpus_used) == (1, 1)
+
+
 def test_an_unbound_guest_uses_no_cell():
     guest = Placement(numa=(GuestNumaCell(frozenset({0, 1}), GiB),))
 
