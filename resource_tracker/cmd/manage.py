@@ -6,6 +6,7 @@ import json
 
 from oslo_config import cfg
 
+from resource_tracker import last_audit
 from resource_tracker.cmd import fail, last_audit_file, load_config, open_database, render
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError
@@ -64,12 +65,17 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         fail(f"no compute node for host {host}")
     (service,) = database.services(host) or [None]
     now = database.now()
-    recorded = last_audit_file(conf).read(host)
+    try:
+        recorded, unreadable = last_audit_file(conf).read(host), None
+    except last_audit.Unreadable as error:
+        recorded, unreadable = None, str(error)
     shown = []
     for node in nodes:
         entry = _node_json(conf, node, service, now)
         same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
         entry["last_audit"] = recorded if same_node else None
+        if unreadable:
+            entry["last_audit_problem"] = unreadable
         shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
@@ -117,7 +123,8 @@ def _node_text(entry: dict) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
     numa_topology = entry.pop("numa_topology", None)
-    last_audit = entry.pop("last_audit", None)
+    recorded = entry.pop("last_audit", None)
+    unreadable = entry.pop("last_audit_problem", None)
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
     lines = [f"{name:<{width}}  {_value_text(value)}" for name, value in entry.items()]
@@ -125,7 +132,7 @@ def _node_text(entry: dict) -> str:
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
     lines += [render.numa_cells(numa_topology), ""]
-    lines += _disks_text(last_audit)
+    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded)
     return "\n".join(lines)
 
 

@@ -44,7 +44,7 @@ def test_cells_and_pages_are_labelled_gauges():
         'resource_tracker_numa_pcpus{cell="1"} 8.0',
         'resource_tracker_numa_pcpus_pinned{cell="1"} 5.0',
         'resource_tracker_numa_memory_used_bytes{cell="0"} 6.442450944e+09',
-        'resource_tracker_numa_pages_total{cell="1",page_size_bytes="2097152"} 512.0',
+        'resource_tracker_numa_pages{cell="1",page_size_bytes="2097152"} 512.0',
         'resource_tracker_numa_pages_used{cell="0",page_size_bytes="2097152"} 3072.0',
         'resource_tracker_numa_pages_free{cell="1",page_size_bytes="2097152"} 500.0',
     } <= lines
