@@ -18,6 +18,7 @@ CONNECTION_TIMEOUT_S in all to send its request and take the answer.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import queue
@@ -163,7 +164,12 @@ class Metrics:
         self._healthy_until = deadline_monotonic
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
-        self._host.succeeded(result.resources, time.time(), result.shape)
+        # vcpus and vcpus_used as the row has them: the shared CPUs, when CPU sets are given
+        values = result.values
+        resources = dataclasses.replace(
+            result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
+        )
+        self._host.succeeded(resources, time.time(), result.shape)
         self.duration.observe(result.duration_s)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
 
