@@ -94,3 +94,10 @@ class ComputeNode(SoftDeleteMixin, Base):
     cpu_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     ram_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     disk_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    # The host's shape (revision 0003): Nova's JSON columns, and our dedicated CPU counts.
+    numa_topology: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    supported_instances: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    host_ip: Mapped[str | None] = mapped_column(String(45))
+    pcpus: Mapped[int | None] = mapped_column(Integer)
+    pcpus_used: Mapped[int | None] = mapped_column(Integer)
