@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from resource_tracker.cmd.logs import setup_logging  # noqa: F401 - for both commands
 from resource_tracker.exception import ConfigError
 from resource_tracker.signals import SignalPipe
 from resource_tracker.text import one_line
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from oslo_config import cfg
@@ -32,6 +36,29 @@ def start_daemon() -> int:
     from resource_tracker.cmd import daemon
 
     return daemon.main(signals=signals)
+
+
+def within(limit_s: float, call: Callable[[], T], timed_out: Callable[[], Exception]) -> T:
+    """call() in a thread of its own, waited for at most `limit_s`: its result, or what it
+    raised (SystemExit included); if it has not returned by then, timed_out() is raised and
+    the thread is left to finish on its own (it holds no lock anyone waits for)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="bounded-call", daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    if not outcome:
+        raise timed_out()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
 
 
 def load_config(argv: list[str] | None, cli_opts=(), description: str | None = None):

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import signal
 import sys
-import threading
 
 from oslo_config import cfg
 
@@ -18,15 +17,22 @@ from resource_tracker.cmd import (
     open_database,
     render,
     setup_logging,
+    within,
 )
+from resource_tracker.cmd.host_shape import check_host, shape_policy
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.db.api import Database
-from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent, StorageUnavailable
+from resource_tracker.exception import (
+    DatabaseUnavailable,
+    ResourceTrackerError,
+    SchemaNotCurrent,
+    StorageUnavailable,
+)
 from resource_tracker.metrics import Metrics
 from resource_tracker.schedule import Settings
 from resource_tracker.signals import SignalPipe
 from resource_tracker.systemd import Notifier
-from resource_tracker.timeouts import START_CHECK_S
+from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
@@ -35,6 +41,8 @@ from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
 
 LOG = logging.getLogger(__name__)
+
+ONCE_LIMIT_S = 2 * CALL_DEADLINE_S  # --once: the measurement and the write, as the daemon
 
 cli_opts = [
     cfg.BoolOpt(
@@ -93,8 +101,11 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
     check_schema_at_start(database)
     libvirt_events.start()  # before the first connection opens, so it gets close events
     driver = libvirt_driver(conf)
+    tracker = ResourceTracker(
+        conf.host, driver, database, last_audit_file(conf), shape_policy(conf)
+    )
+    check_host(tracker, daemon=True)
     metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
-    tracker = ResourceTracker(conf.host, driver, database, last_audit_file(conf))
 
     def reload() -> Settings:
         return loop_settings(reload_config(conf, argv))
@@ -105,18 +116,31 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
 
 
 def run_once(conf: cfg.ConfigOpts) -> int:
-    """One audit (or, with --dry-run, what it would write), one line, exit."""
+    """One audit (or, with --dry-run, what it would write), one line, exit; within the time
+    the daemon gives both halves of an audit."""
     database = open_database(conf)
     driver = libvirt_driver(conf)
-    tracker = ResourceTracker(conf.host, driver, database, last_audit_file(conf))
-    try:
+    tracker = ResourceTracker(
+        conf.host, driver, database, last_audit_file(conf), shape_policy(conf)
+    )
+
+    def once() -> str:
         database.check_schema()
-        if conf.dry_run:
-            measurement = tracker.measure(host_policy(conf))
-            plans = database.plan_compute_nodes(conf.host, [measurement.values])
-            print(render.planned_changes(conf.host, plans))
-        else:
-            print(tracker.audit(host_policy(conf)).summary())
+        check_host(tracker)
+        if not conf.dry_run:
+            return tracker.audit(host_policy(conf)).summary()
+        measurement = tracker.measure(host_policy(conf))
+        plans = database.plan_compute_nodes(conf.host, [measurement.values])
+        return render.planned_changes(conf.host, plans)
+
+    def timed_out() -> ResourceTrackerError:
+        waiting = tracker.waiting_on(writing=True) or tracker.waiting_on(writing=False)
+        return ResourceTrackerError(
+            f"no answer within {ONCE_LIMIT_S:.0f} s; waiting on {waiting or 'an unknown call'}"
+        )
+
+    try:
+        print(within(ONCE_LIMIT_S, once, timed_out))
     except ResourceTrackerError as error:
         fail(error)
     finally:
@@ -134,10 +158,16 @@ def local_storage(conf: cfg.ConfigOpts) -> Storage:
         return LvmStorage(conf.libvirt.images_volume_group)
     storage = FileStorage(conf.instances_path)
     try:
-        storage.measure()  # a typo must stop start-up, not fail every audit from then on
+        # a typo must stop start-up, not fail every audit from then on; a hung file system
+        # (no answer within START_CHECK_S) is left to the audits
+        within(START_CHECK_S, storage.measure, TimeoutError)
     except StorageUnavailable as error:
         reason = str(error).rpartition(": ")[2]
         fail(f"[DEFAULT] instances_path = {conf.instances_path}: {reason}", status=2)
+    except TimeoutError:
+        LOG.warning(
+            "instances_path %s did not answer within %.0f s", conf.instances_path, START_CHECK_S
+        )
     return storage
 
 
@@ -158,29 +188,19 @@ def check_schema_at_start(database: Database) -> None:
     """Stop at a schema that is behind or unknown. A database that is down, or does not
     answer within START_CHECK_S, is left to the audits (each checks the schema), so a hung
     server holds READY=1 no longer than that."""
-    outcome: list[ResourceTrackerError | None] = []
 
-    def check() -> None:
-        try:
-            database.check_schema()
-        except ResourceTrackerError as error:
-            outcome.append(error)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=check, name="schema-check", daemon=True)
-    thread.start()
-    thread.join(START_CHECK_S)
-    if not outcome:
-        LOG.warning(
-            "database %s did not answer the schema check within %.0f s; audits will retry",
-            database.masked_url,
-            START_CHECK_S,
+    def no_answer() -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"database {database.masked_url} did not answer the schema check within "
+            f"{START_CHECK_S:.0f} s"
         )
-    elif isinstance(outcome[0], SchemaNotCurrent):
-        fail(outcome[0])
-    elif outcome[0] is not None:
-        LOG.warning("%s; audits will retry", outcome[0])
+
+    try:
+        within(START_CHECK_S, database.check_schema, no_answer)
+    except SchemaNotCurrent as error:
+        fail(error)
+    except ResourceTrackerError as error:
+        LOG.warning("%s; audits will retry", error)
 
 
 def serve_metrics(listen: str) -> Metrics:

@@ -14,6 +14,7 @@ import os
 
 from oslo_config import cfg
 
+from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
@@ -76,6 +77,7 @@ def check(conf: cfg.ConfigOpts) -> None:
             except SUBSTITUTION_ERRORS as error:
                 raise ConfigError(f"[{group}] {opt.name}: {_substitution(error)}") from None
     _libvirt.check(conf)
+    _compute.check(conf)
     _database.check(conf)
 
 

@@ -3,7 +3,7 @@
 compute_nodes keeps every column of the table operators know (Nova's), with its names and
 meanings, so their SQL keeps working; the additions come after the seed's columns. Sizes
 are BIGINT where a host that can exist overflows INT (8 EiB file systems; over-commit of
-exabyte-sized sparse images), since revision 0003. `deleted`
+exabyte-sized sparse images), since revision 0004. `deleted`
 is 0 for a live row and the row's id once soft-deleted (Nova's convention), so a unique key
 that includes it allows one live row per (host, hypervisor_hostname) and any history.
 """
@@ -100,3 +100,10 @@ class ComputeNode(SoftDeleteMixin, Base):
     cpu_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     ram_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     disk_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    # The host's shape (revision 0003): Nova's JSON columns, and our dedicated CPU counts.
+    numa_topology: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    supported_instances: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    host_ip: Mapped[str | None] = mapped_column(String(45))
+    pcpus: Mapped[int | None] = mapped_column(Integer)
+    pcpus_used: Mapped[int | None] = mapped_column(Integer)

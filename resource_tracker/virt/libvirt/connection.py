@@ -66,9 +66,15 @@ class LibvirtConnection:
         self._open = open_connection
         self._conn: libvirt.virConnect | None = None
         self._closed = threading.Event()
+        # one open at a time: a caller abandoned while an open hangs must not race another
+        self._opening = threading.Lock()
 
     def get(self) -> libvirt.virConnect:
         """The current connection if it is alive, else a new one; HypervisorUnavailable if not."""
+        with self._opening:
+            return self._get()
+
+    def _get(self) -> libvirt.virConnect:
         if self._conn is not None and (self._closed.is_set() or not self._is_alive(self._conn)):
             LOG.info("libvirt connection to %s is gone; reconnecting", self.uri)
             self.reset()

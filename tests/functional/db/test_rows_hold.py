@@ -17,6 +17,7 @@ from tests.functional.db.test_reconcile import all_rows
 from tests.functional.db.test_schema import migrate
 from tests.support.nodes import StatementLog, node
 
+PREVIOUS = "0003"  # the revision before 0004 (BIGINT sizes, binary names)
 BIGINT_MAX = 2**63 - 1
 BIGINT_MIN = -(2**63)
 INT_MAX = 2**31 - 1
@@ -25,10 +26,10 @@ EXABYTE_OVERCOMMIT_GB = -(2 * 2**61) // 2**30
 
 
 @pytest.fixture
-def at_0002(db_url):
-    """A database at revision 0002, the one before sizes became BIGINT, with a row in it."""
+def at_previous(db_url):
+    """A database at the revision before sizes became BIGINT, with a row in it."""
     database = Database(db_url)
-    migrate(database, "0002")
+    migrate(database, PREVIOUS)
     with database.engine.begin() as connection:
         connection.execute(
             insert(Service.__table__).values(
@@ -50,13 +51,13 @@ def at_0002(db_url):
     database.dispose()
 
 
-def test_0003_widens_the_sizes_and_keeps_the_rows(at_0002):
-    before = all_rows(at_0002, "compute-1")
+def test_0004_widens_the_sizes_and_keeps_the_rows(at_previous):
+    before = all_rows(at_previous, "compute-1")
 
-    assert at_0002.sync_schema() == ("0002", schema.head())
+    assert at_previous.sync_schema() == (PREVIOUS, schema.head())
 
-    assert all_rows(at_0002, "compute-1") == before
-    (row,) = at_0002.compute_nodes("compute-1")
+    assert all_rows(at_previous, "compute-1") == before
+    (row,) = at_previous.compute_nodes("compute-1")
     assert (row.uuid, row.memory_mb, row.disk_available_least) == ("uuid-1", INT_MAX, -5)
     # what the row could not hold before: the reconcile writes it, and reads it back
     exabytes = node(
@@ -68,8 +69,8 @@ def test_0003_widens_the_sizes_and_keeps_the_rows(at_0002):
         memory_mb=2**40,
         free_ram_mb=-(2**40),
     )
-    assert at_0002.reconcile_compute_nodes("compute-1", [exabytes]) is True
-    (row,) = at_0002.compute_nodes("compute-1")
+    assert at_previous.reconcile_compute_nodes("compute-1", [exabytes]) is True
+    (row,) = at_previous.compute_nodes("compute-1")
     assert (row.id, row.local_gb, row.disk_available_least, row.free_ram_mb) == (
         1,
         2**33,
@@ -79,7 +80,7 @@ def test_0003_widens_the_sizes_and_keeps_the_rows(at_0002):
 
 
 @pytest.mark.mysql
-def test_0003_makes_the_names_binary_on_mysql(mysql_url):
+def test_0004_makes_the_names_binary_on_mysql(mysql_url):
     database = Database(mysql_url)
     database.sync_schema()
     with database.engine.connect() as connection:
