@@ -30,6 +30,8 @@ class DomainDisk:
 
     `source_type` is the disk's `type` attribute (file, block, network, volume, dir);
     `format` is the `<driver type=...>` attribute, the only source of truth for the format.
+    `path` is the source's file or device, or for a network disk its name (`pool/image`
+    with `protocol` rbd).
     """
 
     domain: str
@@ -38,6 +40,7 @@ class DomainDisk:
     device: str
     path: str | None
     format: str | None
+    protocol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,16 @@ class CpuInfo:
 
 @dataclass(frozen=True, slots=True)
 class LocalStorage:
-    """The local storage that instance disks live on, in bytes."""
+    """The storage that instance disks live on, in bytes.
+
+    `shared_id` names a storage that other hosts may share (a network file system, a Ceph
+    pool); None for this host's own.
+    """
 
     total_bytes: int
     free_bytes: int
     used_bytes: int
+    shared_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
