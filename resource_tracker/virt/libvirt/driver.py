@@ -75,6 +75,8 @@ class LibvirtDriver(ComputeDriver):
         activity.note("measuring local storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
+        activity.note("measuring the storage's images")
+        disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
         active = [domain for domain in domains if domain.active]
@@ -95,6 +97,7 @@ class LibvirtDriver(ComputeDriver):
 
     def close(self) -> None:
         self._connection.reset()
+        self._storage.close()
         self._identity = None
 
     def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
