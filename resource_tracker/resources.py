@@ -129,7 +129,11 @@ class HostResources:
 
 @dataclass(frozen=True, slots=True)
 class ComputeNodeValues:
-    """One compute_nodes row's values, in the table's units (MB, GB, counts)."""
+    """One compute_nodes row's values, in the table's units (MB, GB, counts).
+
+    `storage_id` names a storage other hosts may share (None: this host's own, stored as
+    'local:HOST'); `disk_overcommit_bytes` is this host's domains' over-commit on it.
+    """
 
     hypervisor_hostname: str
     hypervisor_type: str
@@ -152,3 +156,5 @@ class ComputeNodeValues:
     cpu_allocation_ratio: float
     ram_allocation_ratio: float
     disk_allocation_ratio: float
+    storage_id: str | None = None
+    disk_overcommit_bytes: int = 0

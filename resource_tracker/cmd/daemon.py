@@ -139,7 +139,9 @@ def dry_run(tracker: ResourceTracker) -> int:
     try:
         tracker.store.check_schema()
         measurement = tracker.measure()
-        plans = tracker.store.plan_compute_nodes(tracker.host, [measurement.values])
+        plans = tracker.store.plan_compute_nodes(
+            tracker.host, [measurement.values], measurement.shared
+        )
     except ResourceTrackerError as error:
         fail(error)
     finally:

@@ -4,6 +4,7 @@ limit on every call when a monitor or the OSD stops answering."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from resource_tracker.resources import DomainDisk
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.rbd import RbdStorage
+from tests.functional.test_cli import run
 from tests.support import hosts, images
 from tests.support.ceph import POOL, TRACKER_USER
 from tests.support.hosts import SHUT_OFF
@@ -275,3 +277,60 @@ def test_an_audit_of_a_host_on_rbd(ceph, image, tmp_path):
         (20 * GiB - 12 * MiB) + 10 * GiB + (40 * GiB - 4 * MiB) + drive_overcommit
     )
     assert resources.storage.shared_id == f"rbd:{ceph.fsid}/{POOL}"
+
+
+def test_two_hosts_on_one_pool_count_each_others_images(ceph, image, tmp_path, db_url):
+    disks = {"compute-a": image("20G", "8M"), "compute-b": image("30G", "4M")}
+    confs = {}
+    for host, name in disks.items():
+        domain = domain_xml(f"{host}-vm", virt_type="test").replace(
+            "<devices>", "<devices>" + network_disk_xml(name, "vda")
+        )
+        state = tmp_path / host
+        state.mkdir()
+        confs[host] = tmp_path / f"{host}.conf"
+        confs[host].write_text(
+            f"[DEFAULT]\nhost = {host}\nstate_path = {state}\n"
+            f"[libvirt]\nconnection_uri = {hosts.write(tmp_path, [domain], f'{host}.xml')}\n"
+            f"images_type = rbd\nimages_rbd_pool = {POOL}\n"
+            f"images_rbd_ceph_conf = {ceph.conf}\nrbd_user = {TRACKER_USER}\n"
+            f"[database]\nconnection = {db_url}\n"
+        )
+    sync = run("resource-tracker-manage", "--config-file", str(confs["compute-a"]), "db", "sync")
+    assert sync.returncode == 0, sync.stderr
+    before = settled_df(ceph, 12 * MiB)
+
+    audits = [
+        run("resource-tracker", "--config-file", str(confs[host]), "--once")
+        for host in ("compute-a", "compute-b", "compute-a")
+    ]
+
+    after = ceph.df()
+    assert [a.returncode for a in audits] == [0, 0, 0], audits[-1].stderr
+    total = sum(
+        rbd_du(ceph, n)["provisioned_size"] - rbd_du(ceph, n)["used_size"] for n in disks.values()
+    )
+    listed = run(
+        "resource-tracker-manage",
+        "--config-file",
+        str(confs["compute-a"]),
+        "nodes",
+        "list",
+        "--format",
+        "json",
+    )
+    rows = {entry["host"]: entry for entry in json.loads(listed.stdout)}
+    frees = [pool_stats(df)["max_avail"] for df in (before, after)]
+    for entry in rows.values():
+        assert entry["storage_id"] == f"rbd:{ceph.fsid}/{POOL}"
+        assert (
+            (min(frees) - total) // GiB
+            <= entry["disk_available_least"]
+            <= (max(frees) - total) // GiB
+        )
+    assert rows["compute-b"]["disk_overcommit_bytes"] == 30 * GiB - 4 * MiB
+    pool = pool_stats(after)
+    assert rows["compute-a"]["local_gb"] == (pool["stored"] + pool["max_avail"]) // GiB
+    assert (
+        f"disk_available_least {rows['compute-a']['disk_available_least']} GB" in audits[-1].stdout
+    )
