@@ -6,12 +6,23 @@ import json
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, last_audit_file, load_config, open_database, render
+from resource_tracker.cmd import (
+    capacity,
+    fail,
+    housekeeping,
+    last_audit_file,
+    load_config,
+    open_database,
+    render,
+    storage,
+)
 from resource_tracker.db.api import Database
+from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.exception import ResourceTrackerError
 
 FORMATS = ("table", "json")
 LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
+SHARED_LEGEND = "* shared storage (one row in storage list); LEAST counts all its hosts' disks"
 
 
 def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -41,7 +52,7 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
             node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
             f"{node.free_ram_mb / 1024:.1f}/{node.memory_mb / 1024:.0f}",
-            node.free_disk_gb,
+            f"{node.free_disk_gb}{_shared_mark(node)}",
             node.disk_available_least,
             node.running_vms,
             render.age(render.heartbeat_age(service, now)),
@@ -52,6 +63,8 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
     header = ("HOST", "HYPERVISOR", "VCPUS", "RAM", "DISK", "LEAST", "VMS", "SEEN", "STATE")
     print(render.table(header, rows, right=range(2, 8), shrink=(0, 1)))
     print(LIST_LEGEND)
+    if any(_shared_mark(node) for node, _ in entries):
+        print(SHARED_LEGEND)
 
 
 def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -96,6 +109,10 @@ def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
     ]
     header = ("HOST", "BINARY", "REPORTS", "SEEN", "STATE", "DISABLED")
     print(render.table(header, rows, right=(2, 3), shrink=(0,)))
+
+
+def _shared_mark(node) -> str:
+    return "" if node.storage_id.startswith(LOCAL_STORAGE) else "*"
 
 
 def _node_json(conf, node, service, now) -> dict:
@@ -155,7 +172,7 @@ def _disks_text(recorded: dict | None) -> list[str]:
 
 
 def _add_commands(subparsers) -> None:
-    db = subparsers.add_parser("db", help="database schema").add_subparsers(
+    db = subparsers.add_parser("db", help="database schema and old rows").add_subparsers(
         dest="action", required=True
     )
     db.add_parser("sync", help="create or upgrade the schema").set_defaults(run=db_sync)
@@ -175,13 +192,16 @@ def _add_commands(subparsers) -> None:
     )
     show.set_defaults(run=nodes_show)
 
-    services = subparsers.add_parser("services", help="the trackers' heartbeats")
-    services_listing = services.add_subparsers(dest="action", required=True).add_parser(
-        "list", help="one line per tracker daemon: up or down"
+    services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(
+        dest="action", required=True
     )
+    services_listing = services.add_parser("list", help="one line per tracker daemon: up or down")
     services_listing.set_defaults(run=services_list)
     for parser in (listing, show, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
+    housekeeping.add_commands(db, nodes, services)
+    storage.add_commands(subparsers, FORMATS)
+    capacity.add_command(subparsers, FORMATS)
 
 
 def main(argv: list[str] | None = None) -> int:
