@@ -78,11 +78,18 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     (service,) = database.services(host) or [None]
     now = database.now()
     recorded = last_audit_file(conf).read(host)
+    pools = {}
+    if any(_shared_mark(node) for node in nodes):
+        pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
     shown = []
     for node in nodes:
         entry = _node_json(conf, node, service, now)
         same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
         entry["last_audit"] = recorded if same_node else None
+        if node.storage_id in pools:  # what every live host's disks may grow into there
+            entry["storage_overcommit_bytes"] = int(
+                pools[node.storage_id]["disk_overcommit_bytes"]
+            )
         shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
@@ -142,11 +149,11 @@ def _node_text(entry: dict) -> str:
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
-    lines += _disks_text(last_audit)
+    lines += _disks_text(last_audit, entry.get("storage_overcommit_bytes"))
     return "\n".join(lines)
 
 
-def _disks_text(recorded: dict | None) -> list[str]:
+def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[str]:
     if recorded is None:
         return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
     free, overcommit = recorded["free_bytes"], recorded["overcommit_bytes"]
@@ -154,6 +161,12 @@ def _disks_text(recorded: dict | None) -> list[str]:
         f"disks at the last audit ({recorded['audited_at']}): free {render.gib(free)} GiB"
         f" - over-commit {render.gib(overcommit)} GiB = {render.gib(free - overcommit)} GiB"
     ]
+    if storage_overcommit is not None:
+        others = storage_overcommit - overcommit
+        lines.append(
+            f"shared storage: the row also subtracts the other hosts' over-commit, "
+            f"{render.gib(others)} GiB: {render.gib(free - overcommit - others)} GiB"
+        )
     rows = [
         (
             disk["domain"],

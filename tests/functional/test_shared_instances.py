@@ -91,6 +91,10 @@ def test_trackers_on_one_share_count_each_others_disks_and_the_share_once(tmp_pa
     assert (pool["storage_id"], pool["hosts"], pool["shared"]) == (storage_id, 3, True)
     assert pool["local_gb"] == statvfs.f_blocks * statvfs.f_frsize // GiB
     assert pool["disk_overcommit_bytes"] == total
+    # on the host itself, nodes show explains the row's arithmetic with the others' disks
+    shown = manage(confs["compute-a"], "nodes", "show").stdout
+    others = total - sum(overcommit(share / f"{d}.qcow2") for d in DISKS["compute-a"])
+    assert f"the other hosts' over-commit, {others / GiB:.1f} GiB" in shown
 
 
 def test_a_marker_copied_to_another_file_system_does_not_join_the_share(tmp_path, share, db_url):
