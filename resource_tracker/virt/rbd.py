@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable
 
 from resource_tracker.exception import StorageUnavailable
@@ -131,8 +132,8 @@ class RbdStorage:
         self._connect()
         command = json.dumps({"prefix": "df", "format": "json"})
         status, out, error = self._cluster.mon_command(command, b"", timeout=self.timeout_s)
-        if status != 0:
-            raise StorageUnavailable(f"ceph df failed: {error or status}")
+        if status != 0:  # a monitor that does not answer in time: -ETIMEDOUT
+            raise OSError(-status, error or os.strerror(-status))
         return json.loads(out)
 
     def _connect(self) -> None:

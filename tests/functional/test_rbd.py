@@ -20,6 +20,7 @@ from resource_tracker.virt.rbd import RbdStorage
 from tests.functional.test_cli import run
 from tests.support import hosts, images
 from tests.support.ceph import POOL, TRACKER_USER
+from tests.support.daemon import Daemon
 from tests.support.hosts import SHUT_OFF
 from tests.support.libvirtd import domain_xml
 from tests.support.waiting import wait_for
@@ -334,3 +335,38 @@ def test_two_hosts_on_one_pool_count_each_others_images(ceph, image, tmp_path, d
     assert (
         f"disk_available_least {rows['compute-a']['disk_available_least']} GB" in audits[-1].stdout
     )
+
+
+def test_the_daemon_logs_a_ceph_outage_once_and_recovers(ceph, image, tmp_path, sqlite_url):
+    name = image("10G", "4M")
+    domain = domain_xml("vm", virt_type="test").replace(
+        "<devices>", "<devices>" + network_disk_xml(name, "vda")
+    )
+    conf = tmp_path / "rt.conf"
+    conf.write_text(
+        f"[DEFAULT]\nhost = compute-1\nstate_path = {tmp_path}\nperiodic_fuzzy_delay = 0\n"
+        "update_resources_interval = 2\n"  # above the 1 s limit: no audit outlasts it
+        f"[libvirt]\nconnection_uri = {hosts.write(tmp_path, [domain])}\nimages_type = rbd\n"
+        f"images_rbd_pool = {POOL}\nimages_rbd_ceph_conf = {ceph.conf}\n"
+        f"rbd_user = {TRACKER_USER}\nrbd_connect_timeout = 1\n"
+        f"[database]\nconnection = {sqlite_url}\n"
+    )
+    assert run("resource-tracker-manage", "--config-file", str(conf), "db", "sync").returncode == 0
+    daemon = Daemon(str(conf))
+    try:
+        assert daemon.wait_for_log(r"INFO .*audit: compute-1"), daemon.log
+        ceph.pause("mon.a")
+        try:
+            assert daemon.wait_for_log(r"WARNING .*audit failed: Ceph pool", timeout_s=30)
+            time.sleep(7)  # more audits fail meanwhile (retried after 2, 4 s)
+        finally:
+            ceph.resume("mon.a")
+        assert daemon.wait_for_log(r"audit succeeded after \d+ failed attempt", timeout_s=60)
+        assert daemon.process.poll() is None
+    finally:
+        daemon.stop()
+    warnings = [line for line in daemon.lines if "WARNING" in line and "audit failed" in line]
+    assert len(warnings) == 1, daemon.log  # one for the whole outage
+    assert "reading the pool's usage failed" in warnings[0]
+    (recovered,) = [line for line in daemon.lines if "audit succeeded after" in line]
+    assert int(recovered.split("after ")[1].split()[0]) >= 2, daemon.log

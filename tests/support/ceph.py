@@ -10,7 +10,6 @@ grant. Needs the Debian packages ceph-mon, ceph-mgr, ceph-osd and ceph-common (t
 
 from __future__ import annotations
 
-import ctypes
 import json
 import shutil
 import signal
@@ -24,7 +23,6 @@ from tests.support.mariadb import free_port
 from tests.support.waiting import wait_for
 
 SEARCH_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-PR_SET_PDEATHSIG = 1
 OSD_BYTES = 2**30
 POOL = "vms"
 TRACKER_USER = "tracker"
@@ -64,6 +62,10 @@ mgr disabled modules = balancer crash devicehealth orchestrator pg_autoscaler pr
 mon mgr digest period = 1
 # one monitor: no quorum to batch proposals for (the default waits 1 s per map change)
 paxos propose interval = 0.01
+# the monitor creates a new pool's placement groups on its tick, and a client resends an
+# operation that found them not yet there on its own tick (both every 5 s by default)
+mon tick interval = 1
+objecter tick interval = 0.5
 mgr tick period = 1
 [mon.a]
 public addr = v2:127.0.0.1:{port}
@@ -77,11 +79,6 @@ def _binary(name: str) -> str:
             f"{name} not found: run tools/setup.sh --test to install the ceph packages"
         )
     return path
-
-
-def _die_with_parent() -> None:
-    """A test process that crashes (a segfault skips every finally) takes the cluster along."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def missing() -> str | None:
@@ -235,13 +232,17 @@ class CephCluster:
     def _daemon(self, name: str, binary: str, *args: str) -> None:
         log = open(self.base / "log" / f"{name}.out", "ab")  # noqa: SIM115 - the daemon's own
         with log:
+            # setpriv --pdeathsig: a test process that crashes (a segfault skips every
+            # finally) takes the cluster along; a preexec_fn would make eventlet warn on fork
             self.processes[name] = subprocess.Popen(
-                [_binary(binary), "-f", "-c", str(self.conf), *args],
+                [
+                    _binary("setpriv"), "--pdeathsig", "KILL", "--",
+                    _binary(binary), "-f", "-c", str(self.conf), *args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            )  # fmt: skip
 
     def _tool(self, binary: str, *args: str, timeout_s: float = 60) -> str:
         result = subprocess.run(

@@ -72,7 +72,7 @@ class LibvirtDriver(ComputeDriver):
             raise HypervisorUnavailable(
                 f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
             ) from error
-        activity.note("measuring local storage")
+        activity.note("measuring the storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
         activity.note("measuring the storage's images")
