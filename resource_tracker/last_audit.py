@@ -2,16 +2,21 @@
 
 compute_nodes holds one row per host. The per-disk breakdown behind its disk_available_least
 would be thousands of rows per host rewritten every period in the fleet's database, so each
-daemon keeps its own last one locally, replaced atomically after every audit it committed.
+daemon keeps its own last one locally, replaced atomically after every audit it committed:
+written to a temporary file in the same directory (removed again if the write fails, on a
+full disk say), flushed to the disk, renamed over the old one, and the directory flushed,
+so that a power cut leaves the old file or the new one, never an empty one. It is created
+0644 less the umask, like the SQLite database, for operators who read it with `nodes show`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
-import tempfile
+import secrets
 from datetime import datetime, timezone
 
 from resource_tracker.resources import DiskUsage, HostResources
@@ -41,13 +46,8 @@ class LastAuditFile:
                 {name: getattr(disk, name) for name in DISK_FIELDS} for disk in resources.disks
             ],
         }
-        directory = os.path.dirname(self.path) or "."
         try:
-            with tempfile.NamedTemporaryFile(
-                "w", dir=directory, prefix=".last-audit-", delete=False
-            ) as temporary:
-                temporary.write(json.dumps(record))
-            os.replace(temporary.name, self.path)
+            replace_durably(self.path, json.dumps(record).encode())
         except OSError as error:
             message = f"cannot record the last audit in {self.path}: {error.strerror}"
             if message != self._last_error:
@@ -57,10 +57,43 @@ class LastAuditFile:
         self._last_error = None
 
     def read(self, host: str) -> dict | None:
-        """The last audit recorded here for `host`, or None if there is none."""
+        """The last audit recorded here for `host`, or None if none is; Unreadable if the file
+        is there but cannot be read (permissions, say) or is not a record."""
         try:
-            with open(self.path) as recorded:
+            with open(self.path, "rb") as recorded:
                 record = json.load(recorded)
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return None
+        except OSError as error:
+            raise Unreadable(f"cannot read {self.path}: {error.strerror}") from error
+        except ValueError as error:
+            raise Unreadable(f"{self.path} is not a last-audit record: {error}") from error
+        if not isinstance(record, dict):
+            raise Unreadable(f"{self.path} is not a last-audit record")
         return record if record.get("host") == host else None
+
+
+class Unreadable(Exception):
+    """The last-audit file exists but cannot be read; the message says why."""
+
+
+def replace_durably(path: str, data: bytes) -> None:
+    """Make `path` hold `data`, or leave it as it was: never half written, never empty."""
+    directory = os.path.dirname(path) or "."
+    temporary = os.path.join(directory, f".{os.path.basename(path)}-{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory_fd)  # the rename itself reaches the disk
+    finally:
+        os.close(directory_fd)

@@ -1,21 +1,38 @@
-"""Prometheus metrics and a health check, served over HTTP from a thread of their own.
+"""Prometheus metrics and a health check, served over HTTP by a small fixed pool of threads.
 
 Names carry base units (bytes, seconds), as Prometheus asks; the values are the audit's
-own, before the table's MB/GB flooring, so `resource_tracker_memory_bytes // 2**20` is the
-row's memory_mb. `/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS
-intervals (or the first audit is not due yet) and 503 otherwise.
+own, before the table's MB/GB flooring (README, "Metrics and health", says which column
+each one becomes and how). The host's gauges appear with the first successful audit: a
+gauge at 0 would claim a host with no CPUs or disk, where the truth is "not known yet".
+Every failure reason has its series from the start, so rate() sees the first failure.
+`/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS intervals (or the
+first audit is not due yet) and 503 otherwise; any other path is 404.
+
+The server cannot be made to hold what the daemon needs: WORKERS threads serve one
+connection each, a connection is accepted only when one of them is free (the rest wait in
+the kernel's listen queue, costing this process no descriptor), and each connection has
+CONNECTION_TIMEOUT_S in all to send its request and take the answer.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import queue
 import re
 import socket
 import threading
 import time
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    make_wsgi_app,
+)
+from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker.conf.metrics import LISTEN_PATTERN
 from resource_tracker.exception import (
@@ -24,15 +41,63 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
+from resource_tracker.resources import HostResources
 from resource_tracker.tracker import AuditResult
+
+LOG = logging.getLogger(__name__)
 
 HEALTHY_INTERVALS = 3
 DEFAULT_ADDRESS = "127.0.0.1"
+WORKERS = 4
+CONNECTION_TIMEOUT_S = 10.0
+LISTEN_BACKLOG = 64
 
 FAILURE_REASONS = (
     (HypervisorUnavailable, "libvirt"),
     ((DatabaseUnavailable, SchemaNotCurrent), "database"),
     (StorageUnavailable, "storage"),
+)
+OTHER_FAILURE = "error"
+
+# name (after resource_tracker_), help, value from an audit's HostResources
+HOST_GAUGES = (
+    ("vcpus", "Host CPUs online", lambda r: r.vcpus),
+    ("vcpus_used", "vCPUs of active domains", lambda r: r.vcpus_used),
+    ("memory_bytes", "Host memory (node memory stats total)", lambda r: r.memory_total_bytes),
+    ("memory_used_bytes", "Memory of active domains", lambda r: r.memory_used_bytes),
+    (
+        "local_disk_bytes",
+        "Size of local storage: f_frsize*f_blocks of instances_path, or the VG's size",
+        lambda r: r.storage.total_bytes,
+    ),
+    (
+        "local_disk_used_bytes",
+        "Used local storage: f_frsize*(f_blocks-f_bfree), or the VG's size less its free",
+        lambda r: r.storage.used_bytes,
+    ),
+    (
+        "local_disk_avail_bytes",
+        "Local storage new disks may take: f_frsize*f_bavail (node_exporter's avail; root's "
+        "reserve excluded), or the VG's free space",
+        lambda r: r.storage.free_bytes,
+    ),
+    (
+        "local_disk_free_bytes",
+        "Deprecated: the same value as resource_tracker_local_disk_avail_bytes, under the "
+        "name it had first; will be removed",
+        lambda r: r.storage.free_bytes,
+    ),
+    (
+        "disk_overcommit_bytes",
+        "What the thin file disks of every domain may still grow into",
+        lambda r: r.disk_overcommit_bytes,
+    ),
+    (
+        "disk_available_least_bytes",
+        "Local storage available less disk over-commit; may be negative",
+        lambda r: r.storage.free_bytes - r.disk_overcommit_bytes,
+    ),
+    ("running_vms", "Active domains", lambda r: r.running_vms),
 )
 
 
@@ -49,25 +114,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._exposition = make_wsgi_app(self.registry)
         self._healthy_until = float("inf")
-
-        def gauge(name: str, help_text: str) -> Gauge:
-            return Gauge(f"resource_tracker_{name}", help_text, registry=self.registry)
-
-        self.vcpus = gauge("vcpus", "Host CPUs online")
-        self.vcpus_used = gauge("vcpus_used", "vCPUs of active domains")
-        self.memory = gauge("memory_bytes", "Host memory")
-        self.memory_used = gauge("memory_used_bytes", "Memory of active domains")
-        self.disk = gauge("local_disk_bytes", "Size of the instances file system or VG")
-        self.disk_used = gauge("local_disk_used_bytes", "Used space of local storage")
-        self.disk_free = gauge("local_disk_free_bytes", "Free space of local storage")
-        self.overcommit = gauge("disk_overcommit_bytes", "What thin disks may still grow into")
-        self.least = gauge("disk_available_least_bytes", "Free local disk minus over-commit")
-        self.running_vms = gauge("running_vms", "Active domains")
-        self.last_success = gauge(
-            "last_success_timestamp_seconds", "Unix time of the last successful audit"
-        )
-        self.libvirt_up = gauge("libvirt_up", "1 if the last audit reached libvirt")
-        self.database_up = gauge("database_up", "1 if the last audit reached the database")
+        self._host = _HostCollector()
+        self.registry.register(self._host)
+        ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
         self.duration = Histogram(
             "resource_tracker_audit_duration_seconds",
             "Time an audit took, from the first libvirt call to the commit",
@@ -80,62 +129,155 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        for _, reason in (*FAILURE_REASONS, (None, OTHER_FAILURE)):
+            self.failed.labels(reason)
 
     def expect_audit_by(self, deadline_monotonic: float) -> None:
         """Healthy until `deadline` even without a success (the first audit is not due yet)."""
         self._healthy_until = deadline_monotonic
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
-        resources = result.resources
-        self.vcpus.set(resources.vcpus)
-        self.vcpus_used.set(resources.vcpus_used)
-        self.memory.set(resources.memory_total_bytes)
-        self.memory_used.set(resources.memory_used_bytes)
-        self.disk.set(resources.storage.total_bytes)
-        self.disk_used.set(resources.storage.used_bytes)
-        self.disk_free.set(resources.storage.free_bytes)
-        self.overcommit.set(resources.disk_overcommit_bytes)
-        self.least.set(resources.storage.free_bytes - resources.disk_overcommit_bytes)
-        self.running_vms.set(resources.running_vms)
+        self._host.succeeded(result.resources, time.time())
         self.duration.observe(result.duration_s)
-        self.last_success.set(time.time())
-        self.libvirt_up.set(1)
-        self.database_up.set(1)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
 
     def audit_failed(self, error: Exception) -> None:
         reason = next((name for kinds, name in FAILURE_REASONS if isinstance(error, kinds)), None)
-        self.failed.labels(reason or "error").inc()
+        self.failed.labels(reason or OTHER_FAILURE).inc()
         if reason == "libvirt":
-            self.libvirt_up.set(0)
+            self._host.reached(libvirt=0)
         elif reason == "database":
-            self.libvirt_up.set(1)  # the database is written after libvirt answered
-            self.database_up.set(0)
+            self._host.reached(libvirt=1, database=0)  # written after libvirt answered
 
     def healthy(self) -> bool:
         return time.monotonic() <= self._healthy_until
 
-    def serve(self, listen: str) -> ThreadingWSGIServer:
-        """Serve /metrics and /healthz on `listen` from a daemon thread; return the server."""
+    def serve(self, listen: str) -> WSGIServer:
+        """Serve /metrics and /healthz on `listen` from daemon threads; return the server."""
         address, port = parse_listen(listen)
-        server_class = _V6Server if ":" in address else ThreadingWSGIServer
-        server = make_server(address, port, self._app, server_class, _QuietHandler)
+        server_class = _V6Server if ":" in address else _Server
+        server = make_server(address, port, self._app, server_class, _Handler)
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return server
 
     def _app(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/healthz":
-            healthy = self.healthy()
-            status = "200 OK" if healthy else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n" if healthy else b"no successful audit recently\n"]
-        return self._exposition(environ, start_response)
+        path = environ.get("PATH_INFO")
+        if path == "/metrics":
+            return self._exposition(environ, start_response)
+        text = [("Content-Type", "text/plain; charset=utf-8")]
+        if path == "/healthz":
+            if self.healthy():
+                start_response("200 OK", text)
+                return [b"ok\n"]
+            start_response("503 Service Unavailable", text)
+            return [b"no successful audit recently\n"]
+        start_response("404 Not Found", text)
+        return [b"not found: try /metrics or /healthz\n"]
 
 
-class _V6Server(ThreadingWSGIServer):
+class _HostCollector:
+    """The host's gauges: absent until an audit tells them, then as the last one left them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._resources: HostResources | None = None
+        self._last_success: float | None = None
+        self._up: dict[str, int] = {}
+
+    def succeeded(self, resources: HostResources, now: float) -> None:
+        with self._lock:
+            self._resources, self._last_success = resources, now
+            self._up = {"libvirt": 1, "database": 1}
+
+    def reached(self, **up: int) -> None:
+        with self._lock:
+            self._up.update(up)
+
+    def collect(self):
+        with self._lock:
+            resources, last_success, up = self._resources, self._last_success, dict(self._up)
+        if resources is not None:
+            for name, help_text, value in HOST_GAUGES:
+                yield _gauge(name, help_text, value(resources))
+            yield _gauge(
+                "last_success_timestamp_seconds",
+                "Unix time of the last successful audit",
+                last_success,
+            )
+        for name, value in sorted(up.items()):
+            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", value)
+
+
+def _gauge(name: str, help_text: str, value) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"resource_tracker_{name}", help_text, value=value)
+
+
+class _Server(WSGIServer):
+    """Serves each connection in one of WORKERS threads; accepts only when one is free."""
+
+    request_queue_size = LISTEN_BACKLOG
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._free = threading.Semaphore(WORKERS)
+        self._accepted: queue.SimpleQueue = queue.SimpleQueue()
+        for number in range(WORKERS):
+            threading.Thread(target=self._work, name=f"metrics-{number}", daemon=True).start()
+
+    def get_request(self):
+        self._free.acquire()  # leave the connection in the listen queue until a thread is free
+        try:
+            return super().get_request()
+        except BaseException:
+            self._free.release()
+            raise
+
+    def process_request(self, request, client_address) -> None:
+        self._accepted.put((request, client_address))
+
+    def _work(self) -> None:
+        while True:
+            request, client_address = self._accepted.get()
+            try:
+                self.finish_request(request, client_address)
+            except Exception as error:  # a client that timed out or went away
+                LOG.debug("metrics request from %s ended: %r", client_address, error)
+            finally:
+                self.shutdown_request(request)
+                self._free.release()
+
+
+class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _Handler(WSGIRequestHandler):
+    def setup(self) -> None:
+        self.timeout = CONNECTION_TIMEOUT_S
+        super().setup()
+        self.rfile.close()  # replaced: every read of the request is held to one deadline
+        deadline = time.monotonic() + self.timeout
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+
     def log_message(self, *args) -> None:
         """Scrapes every few seconds would drown the audit lines."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's input whose every read ends by `deadline`, and so does the answer's
+    write (the socket keeps the last timeout): a client sending a byte at a time gets no
+    more time than one sending nothing."""
+
+    def __init__(self, connection: socket.socket, deadline: float):
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("connection deadline passed")
+        self._connection.settimeout(remaining)
+        return self._connection.recv_into(buffer)

@@ -20,7 +20,7 @@ python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || packages+=(python3-dev)
 if $want_tests; then
-    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2
+    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace
                ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
 fi
 

@@ -18,7 +18,7 @@ from resource_tracker.cmd import (
     setup_logging,
 )
 from resource_tracker.conf.opts import list_opts
-from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
+from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent, StorageUnavailable
 from resource_tracker.metrics import Metrics
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
@@ -77,7 +77,13 @@ def local_storage(conf: cfg.ConfigOpts) -> Storage:
             )
         except ImportError as error:
             fail(f"[libvirt] images_type = rbd: {error}", status=2)
-    return FileStorage(conf.instances_path)
+    storage = FileStorage(conf.instances_path)
+    try:
+        storage.measure()  # a typo must stop start-up, not fail every audit from then on
+    except StorageUnavailable as error:
+        reason = str(error).rpartition(": ")[2]
+        fail(f"[DEFAULT] instances_path = {conf.instances_path}: {reason}", status=2)
+    return storage
 
 
 def host_policy(conf: cfg.ConfigOpts) -> HostPolicy:

@@ -6,6 +6,7 @@ import json
 
 from oslo_config import cfg
 
+from resource_tracker import last_audit
 from resource_tracker.cmd import (
     capacity,
     fail,
@@ -77,7 +78,10 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         fail(f"no compute node for host {host}")
     (service,) = database.services(host) or [None]
     now = database.now()
-    recorded = last_audit_file(conf).read(host)
+    try:
+        recorded, unreadable = last_audit_file(conf).read(host), None
+    except last_audit.Unreadable as error:
+        recorded, unreadable = None, str(error)
     pools = {}
     if any(_shared_mark(node) for node in nodes):
         pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
@@ -86,10 +90,11 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         entry = _node_json(conf, node, service, now)
         same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
         entry["last_audit"] = recorded if same_node else None
-        if node.storage_id in pools:  # what every live host's disks may grow into there
-            entry["storage_overcommit_bytes"] = int(
-                pools[node.storage_id]["disk_overcommit_bytes"]
-            )
+        if unreadable:
+            entry["last_audit_problem"] = unreadable
+        pool = pools.get(node.storage_id)
+        if pool is not None:  # what every live host's disks may grow into there
+            entry["storage_overcommit_bytes"] = int(pool["disk_overcommit_bytes"])
         shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
@@ -140,7 +145,8 @@ def _service_json(conf, service, now) -> dict:
 def _node_text(entry: dict) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
-    last_audit = entry.pop("last_audit", None)
+    recorded = entry.pop("last_audit", None)
+    unreadable = entry.pop("last_audit_problem", None)
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
     lines = [
@@ -149,7 +155,8 @@ def _node_text(entry: dict) -> str:
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
-    lines += _disks_text(last_audit, entry.get("storage_overcommit_bytes"))
+    storage_overcommit = entry.get("storage_overcommit_bytes")
+    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
 
 

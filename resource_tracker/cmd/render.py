@@ -24,7 +24,7 @@ def table(
     ellipsis, widest first, until the table fits `width` (never below their heading); the
     `keep_end` ones (paths) lose their start rather than their end."""
     cells = [tuple(header)] + [
-        tuple("-" if cell is None else str(cell) for cell in row) for row in rows
+        tuple("-" if cell is None else printable(str(cell)) for cell in row) for row in rows
     ]
     widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
     shrink, right, keep_end = list(shrink), set(right), set(keep_end)
@@ -41,6 +41,21 @@ def table(
             fitted.append(cut.rjust(cell_width) if index in right else cut.ljust(cell_width))
         lines.append("  ".join(fitted).rstrip())
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """`text` with what a terminal would act on escaped: control characters as \\n or \\x1b,
+    bytes that were not UTF-8 (names read from image headers) as \\xff."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's surrogateescape: the byte it stands for
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(char)[1:-1]
 
 
 def _cut(cell: str, width: int, from_start: bool = False) -> str:

@@ -51,6 +51,7 @@ class Database:
         if directory:
             os.makedirs(directory, exist_ok=True)
         with self._errors():
+            db_engine.use_rollback_journal(self.engine)
             return schema.sync(self.engine, self.masked_url)
 
     def schema_revision(self) -> str | None:

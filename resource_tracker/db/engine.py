@@ -49,10 +49,22 @@ def sqlite_directory(url: str | URL) -> str | None:
     return os.path.dirname(os.path.abspath(url.database))
 
 
+def use_rollback_journal(engine: Engine) -> None:
+    """Put a SQLite database in rollback-journal mode, once, where it is created or synced.
+
+    Not WAL: a WAL database can be read only by whoever may create its -shm file, or while a
+    writer has it open, so an operator with read access to a 0644 file could not read it
+    with the daemon stopped. The daemon's one write a minute has no use for WAL's readers
+    that never wait; a reader waits a few milliseconds for a commit (busy_timeout).
+    """
+    if engine.url.get_backend_name() == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+
+
 def _tune_sqlite(dbapi_connection, _record) -> None:
+    # connection settings only: nothing here may need write access (read-only readers)
     cursor = dbapi_connection.cursor()
-    # WAL lets `resource-tracker-manage nodes list` read while the daemon writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

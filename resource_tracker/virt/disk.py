@@ -13,14 +13,22 @@ The rules, in bytes:
   network disk or a disk without a source cannot grow into local storage.
 
 The daemon measures the same disks every minute for months, so a DiskMeter remembers, for
-the files of its last audit only, what their qcow2 headers said and which problems it logged.
-An audit costs one stat per file disk; a header is read again only when the file's stat
-signature changed; a problem (vanished file, refused header) is a warning when it appears or
-changes, and a debug line in the audits after.
+the files of its last audit only, what their qcow2 headers said, what each disk counted and
+which problems it logged. An audit costs one stat per file disk; a header is read again only
+when the file's stat signature changed, from a descriptor checked to be the file that was
+stat'ed; a problem (vanished file, refused header) is a warning when it appears or changes,
+and a debug line in the audits after.
+
+Unknown is never optimistic: a disk that cannot be measured now (an error that may pass, or
+an exception nobody foresaw) keeps its last known usage, or, never measured, counts the most
+its header allows; only a disk that is gone is skipped, and only a header refused as hostile
+or unreadable by permission counts 0. No exception from one disk leaves `measure()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import logging
 import os
 import stat
@@ -31,6 +39,7 @@ from typing import Protocol
 from resource_tracker.exception import ImageError, StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, ImageInfo, LocalStorage
 from resource_tracker.virt import qcow2, shared
+from resource_tracker.virt.problems import ProblemLog
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +48,14 @@ HEADER_PREFETCH_BYTES = 4096  # holds the header, extensions and backing name of
 # A header read within this long of the file's last change may predate a second change that
 # keeps size and time stamps (they tick coarsely): such a read is not cached (cf. "racy git").
 RACY_CHANGE_NS = 2 * 10**9
+
+# How an error reading a disk counts. The path names no file (gone): the disk is skipped.
+# EACCES and EPERM: skipped too (the daemon is not meant to see it). Any other error (EMFILE,
+# ENFILE, ENOMEM, EIO, EAGAIN, ETIMEDOUT, EINTR, ...) may pass: the disk keeps its last
+# known usage, since counting it as 0 would make disk_available_least optimistic.
+GONE = frozenset({errno.ENOENT, errno.ESTALE, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+DENIED = frozenset({errno.EACCES, errno.EPERM})
+MEASURE_ATTEMPTS = 3  # a file replaced between its stat and its header read is measured again
 
 Signature = tuple[int, int, int, int, int]
 
@@ -64,7 +81,11 @@ class FileStorage:
         self._problem: str | None = None
 
     def measure(self) -> LocalStorage:
+        """statvfs of the directory; StorageUnavailable if it is missing or not a directory
+        (statvfs of a regular file would measure the file system it happens to be on)."""
         try:
+            if not stat.S_ISDIR(os.stat(self.path).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
             fs = os.statvfs(self.path)
             identity = self.identifier.identify()
         except OSError as error:
@@ -94,42 +115,96 @@ class DiskMeter:
     def __init__(self, racy_window_ns: int = RACY_CHANGE_NS):
         self._racy_window_ns = racy_window_ns
         self._headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
+        self._usages: dict[str, DiskUsage] = {}
         self._problems = ProblemLog(LOG)
 
     def measure(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
-        """The usage of every file disk in `disks`; a disk that cannot be read is skipped."""
-        audit = _Audit(self._headers, self._problems, time.time_ns() - self._racy_window_ns)
+        """The usage of every file disk in `disks`; never raises for one disk's sake.
+
+        A disk that is gone (or may not be read) is skipped; one that cannot be read for a
+        reason that may pass, or that fails in a way nobody foresaw, keeps its last known
+        usage (or the most its header allows), with a warning saying so.
+        """
+        audit = _Audit(
+            self._headers,
+            self._usages,
+            self._problems,
+            time.time_ns() - self._racy_window_ns,
+        )
         usages = tuple(filter(None, map(audit.measure, disks)))
-        self._headers = audit.headers
+        self._headers, self._usages = audit.headers, audit.known
         self._problems.end_audit()
         return usages
+
+
+class _Gone(Exception):
+    """The disk's path names no file any more: skip it."""
+
+
+class _Unknown(Exception):
+    """The disk could not be measured now, for a reason that may pass.
+
+    `bound` is the most the disk can over-commit, when what was read tells (the header's
+    virtual size, with a data file whose allocation is unknown).
+    """
+
+    def __init__(self, reason: str, bound: DiskUsage | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.bound = bound
+
+
+class _Changed(Exception):
+    """The file was replaced between its stat and its header read: measure it again."""
 
 
 class _Audit:
     """One pass over the disks: what it read, so the next audit can reuse it."""
 
-    def __init__(self, previous: dict, problems: ProblemLog, settled_ns: int):
+    def __init__(self, headers: dict, usages: dict, problems: ProblemLog, settled_ns: int):
         self.headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
-        self._previous = previous
+        self.known: dict[str, DiskUsage] = {}  # measured, or kept from a measurement
+        self._counted: set[str] = set()
+        self._previous_headers = headers
+        self._previous_usages = usages
         self._problems = problems
         self._settled_ns = settled_ns
         self._seen: set[tuple[int, int]] = set()
 
     def measure(self, disk: DomainDisk) -> DiskUsage | None:
-        if disk.source_type != "file" or not disk.path:
+        """One disk's usage, or None if it is not a local file or was counted already.
+
+        The per-disk boundary: whatever happens here costs this disk, never the audit.
+        """
+        if disk.source_type != "file" or not disk.path or disk.path in self._counted:
             return None
         try:
-            st = os.stat(disk.path)
-        except OSError as error:
-            self._problems.report(
-                disk.path,
-                "skipping disk %s of domain %s: %s: %s",
-                disk.target,
-                disk.domain,
-                disk.path,
-                error.strerror,
-            )
+            usage = self._measure_settled(disk)
+            if usage is not None:
+                self.known[disk.path] = usage
+        except _Gone as gone:
+            skipping = "skipping disk %s of domain %s: %s: %s"
+            self._problems.report(disk.path, skipping, disk.target, disk.domain, disk.path, gone)
             return None
+        except _Unknown as unknown:
+            usage = self._last_known(disk, unknown.reason, unknown.bound)
+        except Exception as error:  # a bug, or an input nobody foresaw: this disk only
+            LOG.debug("measuring disk %s failed", disk.path, exc_info=True)
+            usage = self._last_known(disk, f"unexpected {type(error).__name__}: {error}")
+        if usage is not None:
+            self._counted.add(disk.path)
+        return usage
+
+    def _measure_settled(self, disk: DomainDisk) -> DiskUsage | None:
+        for _ in range(MEASURE_ATTEMPTS):
+            try:
+                return self._measure(disk)
+            except _Changed:
+                continue
+        raise _Unknown("the file kept changing while it was read")
+
+    def _measure(self, disk: DomainDisk) -> DiskUsage | None:
+        st = _stat(disk.path)
         if not self._first_sight(st):
             return None
         image_format = disk.format or "raw"  # what QEMU assumes when libvirt names no format
@@ -148,9 +223,13 @@ class _Audit:
             data_st = os.stat(data_file)
         except OSError as error:
             problem = f"data file {data_file}: {error.strerror}"
-            return self._unmeasured(disk, image_format, allocated, problem)
-        self._first_sight(data_st)  # counted here; not again if a domain attaches it too
-        allocated += data_st.st_blocks * SECTOR_BYTES
+            if error.errno in GONE or error.errno in DENIED:
+                return self._unmeasured(disk, image_format, allocated, problem)
+            # its allocation is unknown: at most the whole virtual size less the image's
+            bound = _usage(disk, image_format, info.virtual_size, allocated, data_file)
+            raise _Unknown(problem, bound) from error
+        if self._first_sight(data_st):  # shared, or the image itself: its blocks count once
+            allocated += data_st.st_blocks * SECTOR_BYTES
         return _usage(disk, image_format, info.virtual_size, allocated, data_file)
 
     def _first_sight(self, st: os.stat_result) -> bool:
@@ -164,16 +243,20 @@ class _Audit:
     def _header(self, path: str, st: os.stat_result) -> ImageInfo | str:
         """The image's header facts, or why they cannot be had."""
         signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        cached = self._previous.get(path)
+        cached = self._previous_headers.get(path)
         if cached is not None and cached[0] == signature:
             self.headers[path] = cached
             return cached[1]
         try:
-            result: ImageInfo | str = read_qcow2(path)
+            result: ImageInfo | str = read_qcow2(path, identity=(st.st_dev, st.st_ino))
         except ImageError as error:
             result = f"qcow2 header refused: {error}"
         except OSError as error:
-            return f"cannot read its header: {error.strerror}"  # may pass: not remembered
+            if error.errno in GONE:
+                raise _Gone(error.strerror) from error
+            if error.errno in DENIED:
+                return f"cannot read its header: {error.strerror}"
+            raise _Unknown(f"cannot read its header: {error.strerror}") from error
         if st.st_ctime_ns < self._settled_ns:
             self.headers[path] = (signature, result)
         return result
@@ -187,6 +270,38 @@ class _Audit:
             image_format,
         )
         return _usage(disk, image_format, None, allocated, problem=problem)
+
+    def _last_known(
+        self, disk: DomainDisk, reason: str, bound: DiskUsage | None = None
+    ) -> DiskUsage:
+        """What to count for a disk that could not be measured: never less than it may take."""
+        last = self._previous_usages.get(disk.path)
+        if last is not None:
+            counted = last
+            how = f"over-commit kept from the last audit: {last.overcommit_bytes} B"
+        elif bound is not None:
+            counted = bound
+            how = f"over-commit counted as {bound.overcommit_bytes} B, the most its header allows"
+        else:
+            counted = _usage(disk, disk.format or "raw", None, 0)
+            how = "over-commit unknown (never measured), counted as 0"
+        self._problems.report(disk.path, "disk %s: %s; %s", disk.path, reason, how)
+        kept = dataclasses.replace(
+            counted, domain=disk.domain, target=disk.target, problem=f"{reason}; {how}"
+        )
+        if last is not None:
+            self.known[disk.path] = kept  # still the last value measured, for the next audit
+        return kept
+
+
+def _stat(path: str) -> os.stat_result:
+    """The file's stat; _Gone if it is not there (or may not be seen), else _Unknown."""
+    try:
+        return os.stat(path)
+    except OSError as error:
+        if error.errno in GONE or error.errno in DENIED:
+            raise _Gone(error.strerror) from error
+        raise _Unknown(error.strerror) from error
 
 
 def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None) -> DiskUsage:
@@ -203,33 +318,19 @@ def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None)
     )
 
 
-class ProblemLog:
-    """Warns of a file's problem when it first appears or changes, not at every audit.
+def read_qcow2(path: str, identity: tuple[int, int] | None = None) -> ImageInfo:
+    """Read and decode a qcow2 header, fetching past the first block only when it asks to.
 
-    A problem still there at the next audit is logged at debug level only; one that went
-    away and came back is a warning again. Only the last audit's problems are remembered.
+    `identity` is the (st_dev, st_ino) of the stat that chose to read the file: if the file
+    opened is another one (replaced in between), _Changed is raised, not its header read.
     """
-
-    def __init__(self, logger: logging.Logger):
-        self._logger = logger
-        self._last: set[tuple[str, str]] = set()
-        self._current: set[tuple[str, str]] = set()
-
-    def report(self, path: str, message: str, *args) -> None:
-        key = (path, message % args)
-        level = logging.DEBUG if key in self._last else logging.WARNING
-        self._current.add(key)
-        self._logger.log(level, key[1])
-
-    def end_audit(self) -> None:
-        self._last, self._current = self._current, set()
-
-
-def read_qcow2(path: str) -> ImageInfo:
-    """Read and decode a qcow2 header, fetching past the first block only when it asks to."""
     # O_NONBLOCK: a FIFO swapped in for the file since it was stat'ed must not block the audit
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
+        if identity is not None:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != identity:
+                raise _Changed(path)
         head = os.pread(fd, HEADER_PREFETCH_BYTES, 0)
 
         def read(offset: int, size: int) -> bytes:

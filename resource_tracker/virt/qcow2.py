@@ -11,6 +11,14 @@ beyond QEMU's own limits (a name of at most 1023 bytes, an extension within the 
 cluster), and the extension walk has a fixed bound, so a hostile header costs microseconds
 and ends in an ImageError naming the reason.
 
+Names (backing file, backing format, external data file) are read as QEMU reads them: as C
+strings, so a name ends at its first NUL byte ("d.raw\0junk" names d.raw, which is the file
+QEMU opens and writes to); a name that is empty up to its NUL is no name. The bytes are
+decoded with the file system's encoding and `surrogateescape`, so a name that is not UTF-8
+still names the very file QEMU would open (os.stat encodes it back unchanged); whoever
+shows a name to a person must escape it. A backing format name of 16 bytes or more is
+refused, as QEMU refuses it.
+
 Why our own decoder and not oslo.utils' imageutils.format_inspector (the inspector Nova and
 Glance use), measured with `python -m bench.header_parsers` (oslo.utils 10.2, QEMU 7.2):
 - Correctness on hostile headers: we refuse all 18 cases of tests/support/hostile.py, QEMU
@@ -49,8 +57,10 @@ MAX_CLUSTER_BITS = 21  # QEMU cannot open images with clusters above 2 MiB
 MIN_EXTENDED_L2_CLUSTER_BITS = 14
 MAX_L1_ENTRIES = 32 * 1024 * 1024 // 8  # QEMU's 32 MiB limit on the L1 table
 MAX_VIRTUAL_SIZE = 2**63 - 1
+SECTOR_BYTES = 512
 MAX_BACKING_NAME = 1023
 MAX_EXTENSION_NAME = 4096  # PATH_MAX: a longer data file or format name is not a real one
+MAX_BACKING_FORMAT = 15  # QEMU's backing_format buffer holds 16 bytes with the NUL
 MAX_EXTENSIONS = 128  # real images carry a handful; the bound keeps a hostile chain short
 MAX_REFCOUNT_ORDER = 6
 
@@ -125,7 +135,7 @@ def inspect(read: Reader) -> ImageInfo:
             raise ImageError("external data file bit set but the header names no data file")
     return ImageInfo(
         format="qcow2",
-        virtual_size=virtual_size,
+        virtual_size=virtual_size // SECTOR_BYTES * SECTOR_BYTES,  # QEMU counts whole sectors
         cluster_size=cluster_size,
         version=version,
         backing_file=backing_file,
@@ -197,7 +207,8 @@ def _read_extensions(read: Reader, start: int, end: int) -> dict[int, str]:
         if length > end - offset:
             raise ImageError(f"header extension {kind:#x} runs past the first cluster")
         if kind in (EXT_BACKING_FORMAT, EXT_DATA_FILE):
-            if length > MAX_EXTENSION_NAME:
+            longest = MAX_BACKING_FORMAT if kind == EXT_BACKING_FORMAT else MAX_EXTENSION_NAME
+            if length > longest:
                 raise ImageError(f"header extension {kind:#x} name of {length} bytes")
             found[kind] = _read_name(read, offset, length, "header extension")
         offset += (length + 7) & ~7
@@ -209,11 +220,12 @@ def _backing_name(read: Reader, offset: int, size: int, cluster_size: int) -> st
         return None
     if size > MAX_BACKING_NAME or offset + size > cluster_size:
         raise ImageError("backing file name out of bounds")
-    return _read_name(read, offset, size, "backing file name")
+    return _read_name(read, offset, size, "backing file name") or None
 
 
 def _read_name(read: Reader, offset: int, size: int, what: str) -> str:
+    """A name as QEMU sees it: up to its first NUL byte ("" if it starts with one)."""
     data = read(offset, size)
     if len(data) < size:
         raise ImageError(f"truncated {what} at byte {offset}")
-    return os.fsdecode(data)
+    return os.fsdecode(data.partition(b"\0")[0])

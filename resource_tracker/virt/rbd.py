@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, LocalStorage
-from resource_tracker.virt.disk import ProblemLog
+from resource_tracker.virt.problems import ProblemLog
 
 LOG = logging.getLogger(__name__)
 

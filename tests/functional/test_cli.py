@@ -177,3 +177,25 @@ def test_dry_run_needs_once(config):
 
     assert_one_line_error(result, "--dry-run goes with --once")
     assert result.returncode == 2
+
+
+@pytest.mark.parametrize("kind", ["regular-file", "missing"])
+@pytest.mark.parametrize("once", [True, False])
+def test_an_instances_path_that_is_no_directory_stops_start_up(config, tmp_path, kind, once):
+    """statvfs of a regular file measures whatever file system it is on: refused at once."""
+    conf = config()
+    wrong = tmp_path / kind
+    if kind == "regular-file":
+        wrong.write_text("")
+    with open(conf) as original:
+        text = re.sub(r"instances_path = .*", f"instances_path = {wrong}", original.read())
+    with open(conf, "w") as changed:
+        changed.write(text)
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    result = run("resource-tracker", "--config-file", conf, *(["--once"] if once else []))
+
+    assert_one_line_error(result, f"resource-tracker: [DEFAULT] instances_path = {wrong}: ")
+    assert result.returncode == 2
+    reason = "Not a directory" if kind == "regular-file" else "No such file or directory"
+    assert result.stderr.rstrip().endswith(reason)

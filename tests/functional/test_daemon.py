@@ -321,3 +321,33 @@ def test_metrics_port_in_use_stops_start_up(synced):
 
     assert result.returncode == 1
     assert result.stderr.strip().endswith(f"[metrics] listen = {port}: Address already in use")
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_thousand_idle_clients_cannot_exhaust_the_daemons_descriptors(synced, daemons):
+    """The campaign's 1,017 idle connections left the daemon without a descriptor for its
+    disks: now they wait in the kernel's listen queue, not in the daemon."""
+    port = free_port()
+    daemon = daemons(synced(extra=f"update_resources_interval = 3600\n[metrics]\nlisten = {port}"))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+    assert scrape(port)[0] == 200
+    before = open_descriptors(daemon.process.pid)
+    idle = []
+    try:
+        for _ in range(1000):
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+            idle.append(client)
+        time.sleep(2)  # time enough to accept them all, had the daemon wanted to
+        during = open_descriptors(daemon.process.pid)
+    finally:
+        for client in idle:
+            client.close()
+
+    assert during <= before + 4 + 2, (before, during)  # the 4 worker threads' connections
+    assert wait_for(lambda: scrape(port)[0] == 200, timeout_s=20)
+    assert daemon.process.poll() is None

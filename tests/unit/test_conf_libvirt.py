@@ -26,13 +26,16 @@ def test_lvm_measures_the_volume_group(tmp_path):
 
 @pytest.mark.parametrize("images_type", ["default", "qcow2", "raw", "flat"])
 def test_file_types_measure_the_instances_path(tmp_path, images_type):
+    instances = tmp_path / "instances"
+    instances.mkdir()
     conf, _ = load(
-        tmp_path, f"[DEFAULT]\ninstances_path = /srv/i\n[libvirt]\nimages_type = {images_type}\n"
+        tmp_path,
+        f"[DEFAULT]\ninstances_path = {instances}\n[libvirt]\nimages_type = {images_type}\n",
     )
 
     storage = local_storage(conf)
 
-    assert isinstance(storage, FileStorage) and storage.path == "/srv/i"
+    assert isinstance(storage, FileStorage) and storage.path == str(instances)
 
 
 def test_rbd_measures_the_pool_with_novas_options(tmp_path):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
+import re
+import shutil
+import subprocess
+import sys
 
-from resource_tracker.last_audit import LastAuditFile
+import pytest
+
+from resource_tracker.last_audit import LastAuditFile, Unreadable
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,
@@ -13,6 +21,8 @@ from resource_tracker.resources import (
     HostResources,
     LocalStorage,
 )
+from tests.support.devices import skip_unless_root
+from tests.support.paths import ROOT
 
 RESOURCES = HostResources(
     hypervisor_hostname="hv-1",
@@ -50,11 +60,87 @@ def test_another_hosts_record_is_not_shown(tmp_path):
     assert record.read("compute-2") is None
 
 
-def test_missing_or_corrupt_file_reads_as_none(tmp_path):
+def test_a_missing_file_reads_as_none(tmp_path):
+    assert LastAuditFile(str(tmp_path / "last-audit.json")).read("compute-1") is None
+
+
+def test_a_file_that_cannot_be_read_says_why(tmp_path):
+    """Not "no breakdown recorded": the operator must learn the file is there."""
+    corrupt, directory = tmp_path / "corrupt.json", tmp_path / "directory.json"
+    corrupt.write_text("{not json")
+    directory.mkdir()
+
+    with pytest.raises(Unreadable, match=r"corrupt.json is not a last-audit record"):
+        LastAuditFile(str(corrupt)).read("compute-1")
+    with pytest.raises(Unreadable, match=r"cannot read .*directory.json: Is a directory"):
+        LastAuditFile(str(directory)).read("compute-1")
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A 256 KiB tmpfs of the test's own, filled but for a few bytes (needs root)."""
+    skip_unless_root("mounting a tmpfs")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "rt-test", mount], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", mount], check=True)
+
+
+def test_a_write_to_a_full_disk_leaves_no_temporary_file_and_the_old_record(full_tmpfs, caplog):
+    record = LastAuditFile(str(full_tmpfs / "last-audit.json"))
+    record.write("compute-1", RESOURCES)
+    with open(full_tmpfs / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"x" * 512)
+    bigger = dataclasses.replace(RESOURCES, disks=RESOURCES.disks * 200)
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(8):
+            record.write("compute-1", bigger)
+
+    assert sorted(os.listdir(full_tmpfs)) == ["filler", "last-audit.json"]
+    assert len(record.read("compute-1")["disks"]) == 1  # the old record, whole
+    (warning,) = caplog.records
+    assert "No space left on device" in warning.getMessage()
+
+
+TRACED = "openat,fsync,fdatasync,rename,renameat,renameat2"
+WRITE_UNDER_STRACE = """
+import sys
+from resource_tracker.last_audit import LastAuditFile
+from tests.unit.test_last_audit import RESOURCES
+LastAuditFile(sys.argv[1]).write("compute-1", RESOURCES)
+"""
+
+
+def test_the_record_reaches_the_disk_before_it_replaces_the_old_one(tmp_path):
+    """fsync the file, rename it over the old one, fsync the directory: seen by strace."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not found: run tools/setup.sh --test")
+    trace = tmp_path / "trace"
     path = tmp_path / "last-audit.json"
-    assert LastAuditFile(str(path)).read("compute-1") is None
-    path.write_text("{not json")
-    assert LastAuditFile(str(path)).read("compute-1") is None
+    subprocess.run(
+        ["strace", "-f", "-o", trace, "-e", f"trace={TRACED}",
+         sys.executable, "-c", WRITE_UNDER_STRACE, path],
+        check=True, cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+
+    calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines()]
+    opened = {}
+    steps = []
+    for call in calls:
+        if call.startswith("openat(") and f"{tmp_path}" in call and "= " in call:
+            name, fd = re.search(r'"([^"]+)".*= (\d+)$', call).groups()
+            opened[fd] = name
+        elif call.startswith(("fsync(", "fdatasync(")):
+            steps.append(("fsync", opened.get(re.search(r"\((\d+)", call)[1])))
+        elif call.startswith("rename") and str(path) in call:
+            steps.append(("rename", re.findall(r'"([^"]+)"', call)[0]))
+    temporary = next(name for kind, name in steps if kind == "rename")
+    assert steps == [("fsync", temporary), ("rename", temporary), ("fsync", str(tmp_path))]
 
 
 def test_an_unwritable_directory_warns_once(tmp_path, caplog):

@@ -176,7 +176,8 @@ def test_the_daemon_refuses_a_database_behind_with_one_line(tmp_path, empty):
     migrate(empty, SHIPPED)
     conf = tmp_path / "rt.conf"
     conf.write_text(
-        f"[DEFAULT]\nhost = compute-1\n[libvirt]\nconnection_uri = test:///default\n"
+        f"[DEFAULT]\nhost = compute-1\ninstances_path = {tmp_path}\n"
+        f"[libvirt]\nconnection_uri = test:///default\n"
         f"[database]\nconnection = {empty.url}\n"
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from resource_tracker.cmd import render
@@ -45,3 +47,13 @@ def test_missing_values_show_as_a_dash():
 )  # fmt: skip
 def test_age(seconds, shown):
     assert render.age(seconds) == shown
+
+
+def test_names_from_image_headers_are_shown_escaped_on_one_line():
+    """A data file name may hold a newline, a terminal escape or bytes that are not UTF-8."""
+    name = os.fsdecode(b"/i/d\n<3>forged\x1b[31m\xff.raw")
+
+    shown = render.table(("PATH",), [(name,)])
+
+    assert shown.splitlines() == ["PATH", "/i/d\\n<3>forged\\x1b[31m\\xff.raw"]
+    shown.encode("utf-8")  # strict, as a UTF-8 terminal takes it

@@ -194,3 +194,11 @@ def test_file_storage_is_statvfs_of_the_instances_path(tmp_path):
 def test_missing_instances_path_is_a_clear_error(tmp_path):
     with pytest.raises(StorageUnavailable, match=r"instances_path .*nowhere"):
         disk.FileStorage(str(tmp_path / "nowhere")).measure()
+
+
+def test_instances_path_that_became_a_regular_file_fails_the_audit(tmp_path):
+    """statvfs would measure the file system the file is on: the audit fails instead."""
+    (tmp_path / "instances").write_text("")
+
+    with pytest.raises(StorageUnavailable, match=r"instances_path .*instances: Not a directory"):
+        disk.FileStorage(str(tmp_path / "instances")).measure()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -187,3 +188,81 @@ def test_any_real_header_with_bytes_changed_gives_info_or_error(made, data):
         return
     assert isinstance(info, ImageInfo)
     assert 0 <= info.virtual_size <= qcow2.MAX_VIRTUAL_SIZE
+
+
+def _with_name_replaced(path, old: bytes, new: bytes) -> bytes:
+    """The image's bytes with the name `old` overwritten in place by `new` (same length)."""
+    assert len(old) == len(new)
+    data = bytearray(_file_bytes(path))
+    at = data.index(old)
+    data[at : at + len(old)] = new
+    return bytes(data)
+
+
+def test_names_end_at_their_first_nul_as_in_qemu(tmp_path):
+    """QEMU reads header names as C strings: what follows a NUL is not part of the name."""
+    base = images.create(tmp_path / "base.qcow2", "qcow2", "1G")
+    overlay = images.create(
+        tmp_path / "overlay.qcow2", "qcow2", "1G", "-b", "base.qcow2", "-F", "qcow2",
+        "-o", f"data_file={tmp_path}/data.raw",
+    )  # fmt: skip
+    data = _with_name_replaced(overlay, b"data.raw", b"d\0\n<3>\xff\x00")
+    data = data.replace(b"base.qcow2", b"base\0.junk", 1)
+    (tmp_path / "overlay.qcow2").write_bytes(data)
+    images.create(tmp_path / "d", "raw", "1G")
+    os.rename(base, tmp_path / "base")
+    qemu = images.info(tmp_path / "overlay.qcow2", "qcow2")
+
+    info = qcow2.parse(data)
+
+    assert info.data_file == qemu["format-specific"]["data"]["data-file"] == f"{tmp_path}/d"
+    assert info.backing_file == qemu["backing-filename"] == "base"
+
+
+def test_a_name_that_is_not_utf8_names_the_file_qemu_opens(tmp_path):
+    name = os.fsencode(tmp_path) + b"/d\xff\xfe.raw"
+    subprocess.run(
+        [b"qemu-img", b"create", b"-q", b"-f", b"qcow2", b"-o", b"data_file=" + name,
+         os.fsencode(tmp_path / "d.qcow2"), b"1G"],
+        check=True,
+    )  # fmt: skip
+
+    info = qcow2.parse(_file_bytes(tmp_path / "d.qcow2"))
+
+    assert os.fsencode(info.data_file) == name
+    assert os.stat(info.data_file).st_ino == os.stat(name).st_ino
+
+
+def test_a_name_that_is_empty_before_its_nul_is_no_name(tmp_path):
+    data_file = f"data_file={tmp_path}/data.raw"
+    path = images.create(tmp_path / "d.qcow2", "qcow2", "1G", "-o", data_file)
+    data = _with_name_replaced(path, os.fsencode(tmp_path), b"\0" * len(os.fsencode(tmp_path)))
+
+    with pytest.raises(ImageError, match="names no data file"):
+        qcow2.parse(data)
+
+
+def test_a_backing_format_name_of_16_bytes_is_refused_as_qemu_refuses_it(tmp_path):
+    base = images.create(tmp_path / "base.qcow2", "qcow2", "1G")
+    path = images.create(tmp_path / "o.qcow2", "qcow2", "1G", "-b", base, "-F", "qcow2")
+    data = bytearray(_file_bytes(path))
+    at = data.index(struct.pack(">II", qcow2.EXT_BACKING_FORMAT, 5))
+    struct.pack_into(">I", data, at + 4, 16)  # the next extension is read as name bytes
+    (tmp_path / "o.qcow2").write_bytes(data)
+
+    with pytest.raises(ImageError, match="name of 16 bytes"):
+        qcow2.parse(bytes(data))
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        images.info(tmp_path / "o.qcow2", "qcow2")
+    assert "ext_backing_format: len=16 too large" in refused.value.stderr
+
+
+def test_a_size_in_part_sectors_is_taken_in_whole_sectors_as_qemu_takes_it(made, tmp_path):
+    data = bytearray(_file_bytes(made["v3"]))
+    struct.pack_into(">Q", data, 24, 5 * 2**30 - 1)
+    (tmp_path / "odd.qcow2").write_bytes(data)
+
+    info = qcow2.parse(bytes(data))
+
+    assert info.virtual_size == images.info(tmp_path / "odd.qcow2", "qcow2")["virtual-size"]
+    assert info.virtual_size == 5 * 2**30 - 512

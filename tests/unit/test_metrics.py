@@ -1,0 +1,173 @@
+"""The metrics endpoint in-process: what it serves, what it leaves out, what it will not hold."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from resource_tracker import metrics as metrics_module
+from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
+from resource_tracker.metrics import Metrics
+from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values
+from tests.support.paths import ROOT
+from tests.unit.test_last_audit import RESOURCES
+
+HOST_GAUGES = {
+    f"resource_tracker_{name}"
+    for name in (
+        "vcpus", "vcpus_used", "memory_bytes", "memory_used_bytes", "local_disk_bytes",
+        "local_disk_used_bytes", "local_disk_avail_bytes", "local_disk_free_bytes",
+        "disk_overcommit_bytes", "disk_available_least_bytes", "running_vms",
+    )
+}  # fmt: skip
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """A Metrics served on a free loopback port whose connections get 1 s in all."""
+    monkeypatch.setattr(metrics_module, "CONNECTION_TIMEOUT_S", 1.0, raising=False)
+    metrics = Metrics()
+    server = metrics.serve("127.0.0.1:0")
+    yield metrics, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def samples(port: int) -> dict[str, float]:
+    status, text = get(port, "/metrics")
+    assert status == 200
+    return {
+        sample.name + "".join(f"{{{k}={v}}}" for k, v in sample.labels.items()): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def audit_result() -> AuditResult:
+    values = compute_node_values(RESOURCES, HostPolicy())
+    return AuditResult("compute-1", RESOURCES, values, changed=True, duration_s=0.01)
+
+
+def test_only_metrics_and_healthz_are_served(served):
+    _, port = served
+
+    assert get(port, "/metrics")[0] == 200
+    assert get(port, "/healthz") == (200, "ok\n")
+    for path in ("/", "/metrics/x", "/favicon.ico", "/healthz/", "/../etc/passwd"):
+        assert get(port, path)[0] == 404, path
+
+
+def test_host_gauges_are_absent_until_an_audit_succeeds(served):
+    metrics, port = served
+
+    before = samples(port)
+    metrics.audit_failed(HypervisorUnavailable("down"))
+    after_failure = samples(port)
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    after_success = samples(port)
+
+    assert not HOST_GAUGES & before.keys()
+    assert "resource_tracker_last_success_timestamp_seconds" not in before
+    assert "resource_tracker_libvirt_up" not in before  # not known before the first audit
+    assert not HOST_GAUGES & after_failure.keys()
+    assert after_failure["resource_tracker_libvirt_up"] == 0
+    assert after_success.keys() >= HOST_GAUGES
+    assert after_success["resource_tracker_vcpus"] == RESOURCES.vcpus
+    assert after_success["resource_tracker_local_disk_avail_bytes"] == 60
+    assert after_success["resource_tracker_disk_available_least_bytes"] == 60 - 20
+    assert after_success["resource_tracker_libvirt_up"] == 1
+
+
+def test_every_failure_reason_has_a_series_from_the_start(served):
+    metrics, port = served
+
+    before = samples(port)
+    metrics.audit_failed(DatabaseUnavailable("gone"))
+    after = samples(port)
+
+    for reason in ("libvirt", "database", "storage", "error"):
+        assert before[f"resource_tracker_audits_failed_total{{reason={reason}}}"] == 0
+    assert after["resource_tracker_audits_failed_total{reason=database}"] == 1
+    assert after["resource_tracker_database_up"] == 0
+
+
+def test_process_metrics_are_exported(served):
+    _, port = served
+
+    found = samples(port)
+
+    assert found["process_open_fds"] > 0
+    assert found["process_resident_memory_bytes"] > 0
+
+
+def closed_by_server(client: socket.socket, within_s: float) -> bool:
+    """True if the server closed the connection within `within_s` (reads then see EOF)."""
+    client.settimeout(within_s)
+    try:
+        while client.recv(4096):
+            pass
+    except (TimeoutError, ConnectionResetError) as error:
+        return isinstance(error, ConnectionResetError)
+    return True
+
+
+def test_an_idle_connection_is_closed_after_its_time(served):
+    _, port = served
+
+    with socket.create_connection(("127.0.0.1", port)) as idle:
+        started = time.monotonic()
+        assert closed_by_server(idle, within_s=5)
+    assert time.monotonic() - started < 3
+
+
+def test_a_client_sending_a_byte_at_a_time_gets_no_more_time(served):
+    _, port = served
+
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        started = time.monotonic()
+        try:
+            for byte in b"GET /metrics HTTP/1.1\r\nHost: x\r\n":
+                slow.send(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            pass  # closed on us: the point
+        assert closed_by_server(slow, within_s=5)
+    assert time.monotonic() - started < 3
+
+
+def readme_metric_names() -> set[str]:
+    with open(os.path.join(ROOT, "README.md")) as readme:
+        section = readme.read().split("### Metrics and health", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `resource_tracker_")]
+    cells = [row.split("|")[1] for row in rows]
+    names = {name for cell in cells for name in re.findall(r"`(resource_tracker_\w+)", cell)}
+    return {name.removesuffix("_total") for name in names}
+
+
+def test_the_readme_names_every_metric_exported_and_no_other():
+    metrics = Metrics()
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    metrics.audit_failed(DatabaseUnavailable("gone"))
+
+    exported = {
+        family.name
+        for family in metrics.registry.collect()
+        if family.name.startswith("resource_tracker_")
+    }
+
+    assert readme_metric_names() == exported
