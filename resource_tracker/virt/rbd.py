@@ -10,6 +10,8 @@ An image's over-commit is its provisioned size minus what it has allocated, coun
 objects from its object map (what `rbd du` shows), so it costs one image open and a read of
 the object map, never a scan of its objects; an image without fast-diff counts 0, with a
 warning. A clone counts only its own objects: writing to it copies objects from its parent.
+An image that is gone is skipped; one the user may not read counts 0; one that fails
+otherwise (EIO) keeps its last known over-commit, or counts its whole size.
 
 Ceph's own Python binding (python3-rados, python3-rbd) is used in-process: one `df` costs
 0.4 ms where the `ceph df` command costs 190 ms, one image 5 ms where `rbd du` costs 40 ms
@@ -20,6 +22,7 @@ the storage unavailable for this audit, which the daemon logs once per outage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -55,6 +58,7 @@ class RbdStorage:
         self._cluster = None
         self._ioctx = None
         self._problems = ProblemLog(LOG)
+        self._known: dict[str, DiskUsage] = {}  # last read usage of the last audit's images
 
     def measure(self) -> LocalStorage:
         """The pool's size and free space, and the cluster's id."""
@@ -75,20 +79,22 @@ class RbdStorage:
     def measure_images(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
         """The over-commit of the domains' RBD disks that live in this pool."""
         self._call("connecting", self._connect)
-        usages = []
-        seen = set()
+        usages: dict[str, DiskUsage] = {}
         for disk in disks:
             image = self._image_name(disk)
-            if image is None or image in seen:
+            if image is None or f"{self.pool}/{image}" in usages:
                 continue
-            seen.add(image)
             usage = self._call(
                 f"reading image {self.pool}/{image}", self._image_usage, disk, image
             )
             if usage is not None:
-                usages.append(usage)
+                usages[usage.path] = usage
         self._problems.end_audit()
-        return tuple(usages)
+        # what each image of this audit last counted when it could be read
+        known = {path: self._known.get(path) for path in usages}
+        known |= {path: usage for path, usage in usages.items() if usage.problem is None}
+        self._known = {path: usage for path, usage in known.items() if usage is not None}
+        return tuple(usages.values())
 
     def close(self) -> None:
         if self._cluster is not None:
@@ -123,10 +129,24 @@ class RbdStorage:
             return None
         except (rbd.Timeout, rbd.ConnectionShutdown):
             raise
+        except rbd.PermissionError as error:
+            problem = f"not allowed to read it: {error}"
         except rbd.Error as error:
-            problem = f"cannot read it: {error}"
+            return self._unknown(disk, path, size, f"cannot read it: {error}")
         self._problems.report(path, "disk %s: %s; over-commit counted as 0", path, problem)
         return _usage(disk, path, size, 0, 0, problem)
+
+    def _unknown(self, disk: DomainDisk, path: str, size: int | None, problem: str) -> DiskUsage:
+        """An image that fails in a way that may pass: never counted optimistically."""
+        usage = self._known.get(path)
+        if usage is not None:
+            counted = "counting its last known over-commit"
+        elif size is not None:  # never read: all of it may still be written
+            counted, usage = "counting its whole size", _usage(disk, path, size, 0, size)
+        else:
+            counted, usage = "its size is unknown: counted as 0", _usage(disk, path, None, 0, 0)
+        self._problems.report(path, "disk %s: %s; %s", path, problem, counted)
+        return dataclasses.replace(usage, domain=disk.domain, target=disk.target, problem=problem)
 
     def _df(self) -> dict:
         self._connect()

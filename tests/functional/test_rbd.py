@@ -370,3 +370,33 @@ def test_the_daemon_logs_a_ceph_outage_once_and_recovers(ceph, image, tmp_path, 
     assert "reading the pool's usage failed" in warnings[0]
     (recovered,) = [line for line in daemon.lines if "audit succeeded after" in line]
     assert int(recovered.split("after ")[1].split()[0]) >= 2, daemon.log
+
+
+def corrupt_header(ceph, name: str) -> None:
+    """Make the image's header undecodable, as a damaged object would be: opening it is EIO."""
+    import rados
+
+    info = json.loads(ceph.rbd("info", "--format", "json", name))
+    with ceph.admin.open_ioctx(POOL) as ioctx, rados.WriteOpCtx() as operation:
+        ioctx.set_omap(operation, ("features",), (b"garbage",))
+        ioctx.operate_write_op(operation, f"rbd_header.{info['id']}")
+
+
+def test_an_image_that_fails_to_open_is_never_counted_optimistically(ceph, storage, image, caplog):
+    known = image("10G", "8M")
+    (before,) = storage.measure_images([rbd_disk(known)])
+    corrupt_header(ceph, known)
+    never_read = image("5G")
+    corrupt_header(ceph, never_read)
+    caplog.set_level(logging.DEBUG, "resource_tracker.virt")
+
+    audits = [storage.measure_images([rbd_disk(known), rbd_disk(never_read)]) for _ in range(2)]
+
+    for kept, unknown in audits:
+        # the image read before keeps what it counted; the other cannot say its size: 0
+        assert kept.overcommit_bytes == before.overcommit_bytes == 10 * GiB - 8 * MiB
+        assert "I/O error" in kept.problem
+        assert unknown.overcommit_bytes == 0 and "I/O error" in unknown.problem
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # once per image, not once per audit
+    assert any("counting its last known over-commit" in w for w in warnings)
