@@ -1,21 +1,32 @@
 """The audit: ask the driver for the host's resources, convert them, write the row.
 
 All unit conversion happens here, once: the driver speaks bytes, the table MB and GB, and
-every MB/GB column is floor(bytes / 2**20) or floor(bytes / 2**30).
+every MB/GB column is floor(bytes / 2**20) or floor(bytes / 2**30). The host's shape (NUMA
+cells, CPU sets, pages) is worked out by shape.py and written in Nova's formats by
+nova_format.py.
+
+Memory in huge page pools is not free RAM: a guest without huge pages cannot use it. So
+free_ram_mb = memory_mb - memory_mb_used - reserved_host_memory_mb - the pools' memory that
+no domain uses (memory_mb_used counts every active domain, huge page backed or not); what
+huge page guests can still get is in numa_topology's mempages.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from resource_tracker import nova_format
 from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.virt.driver import ComputeDriver
+
+LOG = logging.getLogger(__name__)
 
 MiB = 2**20
 GiB = 2**30
@@ -71,6 +82,7 @@ class AuditResult:
     values: ComputeNodeValues
     changed: bool
     duration_s: float
+    shape: HostShape | None = None
 
     def summary(self) -> str:
         values = self.values
@@ -84,7 +96,15 @@ class AuditResult:
         )
 
 
-def compute_node_values(resources: HostResources, policy: HostPolicy) -> ComputeNodeValues:
+def compute_node_values(
+    resources: HostResources,
+    policy: HostPolicy,
+    shape_policy: ShapePolicy | None = None,
+    shape: HostShape | None = None,
+) -> ComputeNodeValues:
+    shape_policy = shape_policy or ShapePolicy()
+    if shape is None:
+        shape = shape_of(resources, shape_policy)
     storage = resources.storage
     memory_mb = resources.memory_total_bytes // MiB
     memory_mb_used = resources.memory_used_bytes // MiB
@@ -92,23 +112,33 @@ def compute_node_values(resources: HostResources, policy: HostPolicy) -> Compute
     local_gb_used = storage.used_bytes // GiB
     # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
     reserved_disk_gb = -(-policy.reserved_host_disk_mb // 1024)
+    huge_pages_mb = -(-shape.unused_huge_page_bytes // MiB)
+    topology = resources.topology
     return ComputeNodeValues(
         hypervisor_hostname=resources.hypervisor_hostname,
         hypervisor_type=resources.hypervisor_type,
         hypervisor_version=resources.hypervisor_version,
-        cpu_info=json.dumps(resources.cpu_info.as_dict(), sort_keys=True),
-        vcpus=resources.vcpus,
-        vcpus_used=resources.vcpus_used,
+        cpu_info=nova_format.dumps(resources.cpu_info.as_dict()),
+        vcpus=shape.vcpus,
+        vcpus_used=max(0, resources.vcpus_used - shape.dedicated_vcpus),
         memory_mb=memory_mb,
         memory_mb_used=memory_mb_used,
         local_gb=local_gb,
         local_gb_used=local_gb_used,
-        free_ram_mb=memory_mb - memory_mb_used - policy.reserved_host_memory_mb,
+        free_ram_mb=memory_mb - memory_mb_used - policy.reserved_host_memory_mb - huge_pages_mb,
         free_disk_gb=local_gb - local_gb_used - reserved_disk_gb,
         disk_available_least=(storage.free_bytes - resources.disk_overcommit_bytes) // GiB,
         current_workload=resources.busy_vms,
         running_vms=resources.running_vms,
         **dataclasses.asdict(policy),
+        numa_topology=nova_format.numa_topology(shape.cells),
+        supported_instances=nova_format.supported_instances(topology.guests)
+        if topology is not None
+        else None,
+        stats=nova_format.stats(dict(resources.domain_states), resources.busy_vms),
+        host_ip=shape_policy.host_ip,
+        pcpus=shape.pcpus,
+        pcpus_used=shape.pcpus_used,
         storage_id=storage.shared_id,
         disk_overcommit_bytes=resources.disk_overcommit_bytes,
     )
@@ -121,6 +151,10 @@ def shared_storage(resources: HostResources) -> SharedStorage | None:
     return SharedStorage(storage.shared_id, storage.free_bytes, resources.disk_overcommit_bytes)
 
 
+def shape_of(resources: HostResources, shape_policy: ShapePolicy) -> HostShape:
+    return host_shape(resources.topology, resources.placements, shape_policy, resources.vcpus)
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """An audit's first half: what the host has, converted, not yet written."""
@@ -128,6 +162,7 @@ class Measurement:
     resources: HostResources
     values: ComputeNodeValues
     started: float
+    shape: HostShape | None = None
     shared: SharedStorage | None = None
 
 
@@ -141,12 +176,15 @@ class ResourceTracker:
         store: NodeStore,
         policy: HostPolicy,
         last_audit: LastAuditFile | None = None,
+        shape_policy: ShapePolicy | None = None,
     ):
         self.host = host
         self.driver = driver
         self.store = store
         self.policy = policy
         self.last_audit = last_audit
+        self.shape_policy = shape_policy or ShapePolicy()
+        self._problems: tuple[str, ...] = ()
 
     def audit(self) -> AuditResult:
         return self.record(self.measure())
@@ -155,8 +193,18 @@ class ResourceTracker:
         """Ask the driver and convert; touches no database."""
         started = time.perf_counter()
         resources = self.driver.get_host_resources()
-        values = compute_node_values(resources, self.policy)
-        return Measurement(resources, values, started, shared_storage(resources))
+        shape = shape_of(resources, self.shape_policy)
+        if shape.problems != self._problems:  # said once, not every period
+            for problem in shape.problems:
+                LOG.warning("%s; left out", problem)
+            self._problems = shape.problems
+        values = compute_node_values(resources, self.policy, self.shape_policy, shape)
+        return Measurement(resources, values, started, shape, shared_storage(resources))
+
+    def check_host(self) -> tuple[str, ...]:
+        """What the shape policy names that the host does not have (asks the driver)."""
+        topology, online_count = self.driver.host_topology()
+        return host_shape(topology, (), self.shape_policy, online_count).problems
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
@@ -173,4 +221,5 @@ class ResourceTracker:
             values=values,
             changed=changed,
             duration_s=time.perf_counter() - measurement.started,
+            shape=measurement.shape,
         )

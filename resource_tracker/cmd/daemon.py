@@ -17,6 +17,7 @@ from resource_tracker.cmd import (
     render,
     setup_logging,
 )
+from resource_tracker.cmd.host_shape import check_host, shape_policy
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent, StorageUnavailable
 from resource_tracker.metrics import Metrics
@@ -61,6 +62,7 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
         store=open_database(conf),
         policy=host_policy(conf),
         last_audit=last_audit_file(conf),
+        shape_policy=shape_policy(conf),
     )
 
 
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from resource_tracker import service  # eventlet is imported only when the loop runs
 
     libvirt_events.start()  # before the first connection opens, so it gets close events
+    check_host(tracker, daemon=True)
 
     def reload() -> service.Settings:
         return service_settings(reload_config(conf, argv))
@@ -133,6 +136,7 @@ def serve_metrics(listen: str) -> Metrics:
 def run_once(tracker: ResourceTracker) -> int:
     try:
         tracker.store.check_schema()
+        check_host(tracker)
         print(tracker.audit().summary())
     except ResourceTrackerError as error:
         fail(error)
@@ -144,6 +148,7 @@ def run_once(tracker: ResourceTracker) -> int:
 def dry_run(tracker: ResourceTracker) -> int:
     try:
         tracker.store.check_schema()
+        check_host(tracker)
         measurement = tracker.measure()
         plans = tracker.store.plan_compute_nodes(
             tracker.host, [measurement.values], measurement.shared

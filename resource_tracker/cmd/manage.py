@@ -145,19 +145,25 @@ def _service_json(conf, service, now) -> dict:
 def _node_text(entry: dict) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
+    numa_topology = entry.pop("numa_topology", None)
     recorded = entry.pop("last_audit", None)
     unreadable = entry.pop("last_audit_problem", None)
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
-    lines = [
-        f"{name:<{width}}  {'-' if value is None else value}" for name, value in entry.items()
-    ]
+    lines = [f"{name:<{width}}  {_value_text(value)}" for name, value in entry.items()]
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
+    lines += [render.numa_cells(numa_topology), ""]
     storage_overcommit = entry.get("storage_overcommit_bytes")
     lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
+
+
+def _value_text(value) -> str:
+    if value is None:
+        return "-"
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
 def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[str]:

@@ -11,6 +11,7 @@ import os
 
 from oslo_config import cfg
 
+from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
 from resource_tracker.exception import ConfigError
@@ -61,6 +62,7 @@ def check(conf: cfg.ConfigOpts) -> None:
             except (cfg.ConfigFileValueError, ValueError) as error:
                 raise ConfigError(f"[{group}] {opt.name}: {error}") from None
     _libvirt.check(conf)
+    _compute.check(conf)
 
 
 def value_of(conf: cfg.ConfigOpts, group: str, name: str):

@@ -1,10 +1,49 @@
 """[DEFAULT]: this host, where it keeps its state and disks, and what it holds back."""
 
+import re
 import socket
 
-from oslo_config import cfg
+from oslo_config import cfg, types
+
+from resource_tracker import cpuset
 
 ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
+
+
+class Checked(types.String):
+    """A string checked by `parse` when the file is read (ValueError: one line naming the
+    option); kept as written, and parsed again by the same function where it is used."""
+
+    def __init__(self, parse, type_name: str):
+        super().__init__(type_name=type_name)
+        self._parse = parse
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if value.strip():
+            self._parse(value)
+        return value
+
+
+def _size(text: str) -> int:
+    match = re.match(r"^(\d+)\s*([KMGT]?)(i?B)?$", text, re.I)
+    if not match:
+        raise ValueError(f"size {text!r} is neither KiB nor a size like 2M or 1G")
+    return int(match.group(1)) * 2 ** (10 * " KMGT".index(match.group(2).upper() or "K"))
+
+
+def reserved_huge_pages(value: str) -> tuple[int, int, int]:
+    """`node:0,size:2048,count:64` as (cell, page size in bytes, count); ValueError if not."""
+    fields = {}
+    for item in value.split(","):
+        key, colon, text = item.partition(":")
+        fields[key.strip()] = text.strip() if colon else None
+    if set(fields) != {"node", "size", "count"} or None in fields.values():
+        raise ValueError(f"expected node:N,size:S,count:C, got {value!r}")
+    if not (fields["node"].isdigit() and fields["count"].isdigit()):
+        raise ValueError(f"node and count must be whole numbers in {value!r}")
+    return int(fields["node"]), _size(fields["size"]), int(fields["count"])
+
 
 opts = [
     cfg.StrOpt(
@@ -84,6 +123,25 @@ opts = [
         min=0.0,
         help="Virtual disk schedulers may place per byte of local disk; stored with the row."
         + ON_SIGHUP,
+    ),
+    cfg.IPOpt(
+        "my_ip",
+        sample_default="<address of the interface holding the default route>",
+        help="IP address of this host, stored as host_ip. Default: the address of the "
+        "interface that holds the default route, IPv4 if there is one, else IPv6.",
+    ),
+    cfg.Opt(
+        "vcpu_pin_set",
+        type=Checked(cpuset.parse, "CPU set"),
+        help="Deprecated (Nova's older name of [compute] cpu_shared_set, which takes its "
+        "place): the daemon warns when it is set, and setting both stops start-up.",
+    ),
+    cfg.MultiOpt(
+        "reserved_huge_pages",
+        item_type=Checked(reserved_huge_pages, "node:N,size:S,count:C"),
+        help="Pages of one NUMA cell and size kept for the host (e.g. for OVS-DPDK), as "
+        "node:0,size:2048,count:64 (size in KiB, or with a unit: 2M, 1G, 1GB); repeat the "
+        "option for each cell and size. Stored as the mempages' reserved in numa_topology.",
     ),
     cfg.BoolOpt(
         "debug",

@@ -98,7 +98,14 @@ class ComputeNode(SoftDeleteMixin, Base):
     cpu_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     ram_allocation_ratio: Mapped[float | None] = mapped_column(Double)
     disk_allocation_ratio: Mapped[float | None] = mapped_column(Double)
-    # since revision 0003: the storage the host's instance disks are on ('local:HOST' for its
+    # The host's shape (revision 0003): Nova's JSON columns, and our dedicated CPU counts.
+    numa_topology: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    supported_instances: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    host_ip: Mapped[str | None] = mapped_column(String(45))
+    pcpus: Mapped[int | None] = mapped_column(Integer)
+    pcpus_used: Mapped[int | None] = mapped_column(Integer)
+    # since revision 0004: the storage the host's instance disks are on ('local:HOST' for its
     # own, else shared with every host naming it), and its domains' over-commit there
     storage_id: Mapped[str] = mapped_column(String(255), nullable=False)
     disk_overcommit_bytes: Mapped[int] = mapped_column(

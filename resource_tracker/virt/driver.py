@@ -6,7 +6,7 @@ import abc
 import time
 from collections.abc import Callable
 
-from resource_tracker.resources import HostResources
+from resource_tracker.resources import HostResources, HostTopology
 
 
 class Activity:
@@ -48,6 +48,11 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     def get_host_resources(self) -> HostResources:
         """Audit the host: its capacity, its domains' use, and its local disk."""
+
+    def host_topology(self) -> tuple[HostTopology, int]:
+        """The host's NUMA cells and guests, and how many CPUs are online (for start-up
+        checks, without auditing the domains)."""
+        return HostTopology((), ()), self.get_host_resources().vcpus
 
     def waiting_on(self) -> str | None:
         """The call an audit in progress is waiting on, if the driver keeps track."""

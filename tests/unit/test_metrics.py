@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from resource_tracker import metrics as metrics_module
 from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
 from resource_tracker.metrics import Metrics
-from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values
+from resource_tracker.shape import ShapePolicy
+from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values, shape_of
 from tests.support.paths import ROOT
 from tests.unit.test_last_audit import RESOURCES
 
@@ -59,8 +60,9 @@ def samples(port: int) -> dict[str, float]:
 
 
 def audit_result() -> AuditResult:
-    values = compute_node_values(RESOURCES, HostPolicy())
-    return AuditResult("compute-1", RESOURCES, values, changed=True, duration_s=0.01)
+    shape = shape_of(RESOURCES, ShapePolicy())  # as the tracker makes it
+    values = compute_node_values(RESOURCES, HostPolicy(), shape=shape)
+    return AuditResult("compute-1", RESOURCES, values, changed=True, duration_s=0.01, shape=shape)
 
 
 def test_only_metrics_and_healthz_are_served(served):

@@ -2,11 +2,14 @@
 
 It lives as long as the daemon, and so do the caches of its DomainLister (domain XML) and
 DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
-header, only one XMLDesc per domain and one stat per file disk.
+header, only one XMLDesc per domain and one stat per file disk. The host's capabilities
+(CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
+cell and size come from one virNodeGetFreePages call per audit.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +17,10 @@ from dataclasses import dataclass
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.resources import CpuInfo, DomainDisk, HostResources
+from resource_tracker.resources import CpuInfo, DomainDisk, HostResources, HostTopology
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
-from resource_tracker.virt.libvirt import host
+from resource_tracker.virt.libvirt import capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.domains import DomainLister
 
@@ -32,6 +35,7 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+    topology: HostTopology
 
 
 class LibvirtDriver(ComputeDriver):
@@ -66,6 +70,8 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
+            activity.note("libvirt free pages")
+            topology = host.with_free_pages(conn, identity.topology)
             domains = self._domains.list(conn, activity)
         except libvirt.libvirtError as error:
             self._connection.reset()
@@ -93,7 +99,21 @@ class LibvirtDriver(ComputeDriver):
             busy_vms=sum(domain.busy for domain in domains),
             storage=storage,
             disks=disks,
+            topology=topology,
+            placements=tuple(domain.placement for domain in active),
+            domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
         )
+
+    def host_topology(self) -> tuple[HostTopology, int]:
+        try:
+            conn = self._connection.get()
+            info = conn.getInfo()
+            return self._host_identity(conn, info).topology, host.vcpu_count(info)
+        except libvirt.libvirtError as error:
+            self._connection.reset()
+            raise HypervisorUnavailable(
+                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
+            ) from error
 
     def close(self) -> None:
         self._connection.reset()
@@ -102,11 +122,13 @@ class LibvirtDriver(ComputeDriver):
 
     def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
         if self._identity is None or self._identity[0] is not conn:
+            caps = capabilities.parse(conn.getCapabilities())
             identity = _HostIdentity(
                 hostname=conn.getHostname(),
                 hypervisor_type=conn.getType(),
                 hypervisor_version=conn.getVersion(),
-                cpu_info=host.cpu_info(conn.getCapabilities(), info),
+                cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
+                topology=caps.topology,
             )
             self._identity = (conn, identity)
         return self._identity[1]

@@ -1,6 +1,6 @@
 """Hosts on one storage, on SQLite and MariaDB: each row's disk_available_least counts every
 live host's over-commit there, read in the reconcile (one query, only on shared storage);
-the storage_pools view counts each storage once; revision 0003 on rows in place."""
+the storage_pools view counts each storage once; revision 0004 on rows in place."""
 
 from __future__ import annotations
 
@@ -136,12 +136,12 @@ def test_the_view_counts_each_storage_once(database):
     assert (int(fleet.size), int(fleet.hosts)) == (999 + 100, 3)
 
 
-def test_revision_0003_names_the_storage_of_rows_in_place(empty):
+def test_revision_0004_names_the_storage_of_rows_in_place(empty):
     migrate(empty, "0001")
     insert_shipped_rows(empty)  # a named row, and one without a name that 0002 soft-deletes
-    migrate(empty, "0002")
-
     migrate(empty, "0003")
+
+    migrate(empty, "0004")
 
     with empty.engine.connect() as connection:
         rows = connection.execute(

@@ -14,15 +14,15 @@ INVOKER), so it keeps working if the user that ran db sync is dropped.
 A later migration that makes SQLite copy compute_nodes (batch_alter_table) keeps this view
 working: env.py sets legacy_alter_table, so the rename at the end of the copy is allowed.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
