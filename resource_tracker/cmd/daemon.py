@@ -27,6 +27,7 @@ from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
+from resource_tracker.virt.rbd import RbdStorage
 
 LOG = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
     if conf.libvirt.images_type == "lvm":
         return LvmStorage(conf.libvirt.images_volume_group)
+    if conf.libvirt.images_type == "rbd":
+        try:
+            return RbdStorage(
+                conf.libvirt.images_rbd_pool,
+                conf.libvirt.images_rbd_ceph_conf,
+                conf.libvirt.rbd_user,
+                conf.libvirt.rbd_connect_timeout,
+            )
+        except ImportError as error:
+            fail(f"[libvirt] images_type = rbd: {error}", status=2)
     storage = FileStorage(conf.instances_path)
     try:
         storage.measure()  # a typo must stop start-up, not fail every audit from then on
@@ -139,7 +150,9 @@ def dry_run(tracker: ResourceTracker) -> int:
         tracker.store.check_schema()
         check_host(tracker)
         measurement = tracker.measure()
-        plans = tracker.store.plan_compute_nodes(tracker.host, [measurement.values])
+        plans = tracker.store.plan_compute_nodes(
+            tracker.host, [measurement.values], measurement.shared
+        )
     except ResourceTrackerError as error:
         fail(error)
     finally:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -23,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+LOCAL_STORAGE = "local:"  # storage_id of a host's own storage: 'local:' + its host name
 MEDIUMTEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
@@ -64,6 +67,7 @@ class ComputeNode(SoftDeleteMixin, Base):
             name="uniq_compute_nodes0host0hypervisor_hostname0deleted",
         ),
         UniqueConstraint("uuid", name="uniq_compute_nodes0uuid"),
+        Index("compute_nodes_storage_id_deleted_idx", "storage_id", "deleted"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -101,3 +105,9 @@ class ComputeNode(SoftDeleteMixin, Base):
     host_ip: Mapped[str | None] = mapped_column(String(45))
     pcpus: Mapped[int | None] = mapped_column(Integer)
     pcpus_used: Mapped[int | None] = mapped_column(Integer)
+    # since revision 0004: the storage the host's instance disks are on ('local:HOST' for its
+    # own, else shared with every host naming it), and its domains' over-commit there
+    storage_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    disk_overcommit_bytes: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default="0"
+    )

@@ -78,9 +78,11 @@ class LibvirtDriver(ComputeDriver):
             raise HypervisorUnavailable(
                 f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
             ) from error
-        activity.note("measuring local storage")
+        activity.note("measuring the storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
+        activity.note("measuring the storage's images")
+        disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
         active = [domain for domain in domains if domain.active]
@@ -115,6 +117,7 @@ class LibvirtDriver(ComputeDriver):
 
     def close(self) -> None:
         self._connection.reset()
+        self._storage.close()
         self._identity = None
 
     def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
