@@ -30,6 +30,8 @@ class DomainDisk:
 
     `source_type` is the disk's `type` attribute (file, block, network, volume, dir);
     `format` is the `<driver type=...>` attribute, the only source of truth for the format.
+    `path` is the source's file or device, or for a network disk its name (`pool/image`
+    with `protocol` rbd).
     """
 
     domain: str
@@ -38,6 +40,7 @@ class DomainDisk:
     device: str
     path: str | None
     format: str | None
+    protocol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +188,16 @@ class Placement:
 
 @dataclass(frozen=True, slots=True)
 class LocalStorage:
-    """The local storage that instance disks live on, in bytes."""
+    """The storage that instance disks live on, in bytes.
+
+    `shared_id` names a storage that other hosts may share (a network file system, a Ceph
+    pool); None for this host's own.
+    """
 
     total_bytes: int
     free_bytes: int
     used_bytes: int
+    shared_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +233,11 @@ class HostResources:
 
 @dataclass(frozen=True, slots=True)
 class ComputeNodeValues:
-    """One compute_nodes row's values, in the table's units (MB, GB, counts)."""
+    """One compute_nodes row's values, in the table's units (MB, GB, counts).
+
+    `storage_id` names a storage other hosts may share (None: this host's own, stored as
+    'local:HOST'); `disk_overcommit_bytes` is this host's domains' over-commit on it.
+    """
 
     hypervisor_hostname: str
     hypervisor_type: str
@@ -254,3 +266,5 @@ class ComputeNodeValues:
     host_ip: str | None = None
     pcpus: int | None = None
     pcpus_used: int | None = None
+    storage_id: str | None = None
+    disk_overcommit_bytes: int = 0

@@ -48,8 +48,31 @@ class HostPolicy:
     disk_allocation_ratio: float = 1.0
 
 
+class SharedStorage:
+    """A storage this host shares with others (a network file system, a Ceph pool): its row's
+    disk_available_least is the free space less what the disks of every live host on it may
+    still grow into. The others' over-commit is read in the reconcile's transaction, which
+    calls disk_available_least() with it."""
+
+    def __init__(self, storage_id: str, free_bytes: int, overcommit_bytes: int):
+        self.storage_id = storage_id
+        self.free_bytes = free_bytes
+        self.overcommit_bytes = overcommit_bytes
+        self.least_gb: int | None = None  # the last value given to the reconcile
+
+    def disk_available_least(self, others_overcommit_bytes: int) -> int:
+        free = self.free_bytes - self.overcommit_bytes - others_overcommit_bytes
+        self.least_gb = free // GiB
+        return self.least_gb
+
+
 class NodeStore(Protocol):
-    def reconcile_compute_nodes(self, host: str, reported: Sequence[ComputeNodeValues]) -> bool:
+    def reconcile_compute_nodes(
+        self,
+        host: str,
+        reported: Sequence[ComputeNodeValues],
+        shared: SharedStorage | None = None,
+    ) -> bool:
         """Write the rows of `reported`, soft-delete the host's other rows; True if any changed."""
 
 
@@ -117,7 +140,16 @@ def compute_node_values(
         host_ip=shape_policy.host_ip,
         pcpus=shape.pcpus,
         pcpus_used=shape.pcpus_used,
+        storage_id=storage.shared_id,
+        disk_overcommit_bytes=resources.disk_overcommit_bytes,
     )
+
+
+def shared_storage(resources: HostResources) -> SharedStorage | None:
+    storage = resources.storage
+    if storage.shared_id is None:
+        return None
+    return SharedStorage(storage.shared_id, storage.free_bytes, resources.disk_overcommit_bytes)
 
 
 def shape_of(resources: HostResources, shape_policy: ShapePolicy) -> HostShape:
@@ -132,6 +164,7 @@ class Measurement:
     values: ComputeNodeValues
     started: float
     shape: HostShape | None = None
+    shared: SharedStorage | None = None
 
 
 class ResourceTracker:
@@ -172,7 +205,7 @@ class ResourceTracker:
                 LOG.warning("%s; left out", problem)
             self._problems = shape.problems
         values = compute_node_values(resources, policy, self.shape_policy, shape)
-        return Measurement(resources, values, started, shape)
+        return Measurement(resources, values, started, shape, shared_storage(resources))
 
     def check_host(self) -> tuple[str, ...]:
         """What the shape policy names that the host does not have (asks the driver)."""
@@ -181,21 +214,24 @@ class ResourceTracker:
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
+        # the driver reports one node per host: every other row of this host is gone
+        values, shared = measurement.values, measurement.shared
         try:
             self._writing_to_database = True
             self._writing.note("the database, reconciling host", self.host)
-            # the driver reports one node per host: every other row of this host is gone
-            changed = self._store.reconcile_compute_nodes(self.host, [measurement.values])
+            changed = self._store.reconcile_compute_nodes(self.host, [values], shared)
             self._writing_to_database = False
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
         finally:
             self._writing.clear()
+        if shared is not None and shared.least_gb is not None:
+            values = dataclasses.replace(values, disk_available_least=shared.least_gb)
         return AuditResult(
             host=self.host,
             resources=measurement.resources,
-            values=measurement.values,
+            values=values,
             changed=changed,
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,

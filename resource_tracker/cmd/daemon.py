@@ -39,6 +39,7 @@ from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
+from resource_tracker.virt.rbd import RbdStorage
 
 LOG = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def run_once(conf: cfg.ConfigOpts) -> int:
         if not conf.dry_run:
             return tracker.audit(host_policy(conf)).summary()
         measurement = tracker.measure(host_policy(conf))
-        plans = database.plan_compute_nodes(conf.host, [measurement.values])
+        plans = database.plan_compute_nodes(conf.host, [measurement.values], measurement.shared)
         return render.planned_changes(conf.host, plans)
 
     def timed_out() -> ResourceTrackerError:
@@ -156,6 +157,16 @@ def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
     if conf.libvirt.images_type == "lvm":
         return LvmStorage(conf.libvirt.images_volume_group)
+    if conf.libvirt.images_type == "rbd":
+        try:
+            return RbdStorage(
+                conf.libvirt.images_rbd_pool,
+                conf.libvirt.images_rbd_ceph_conf,
+                conf.libvirt.rbd_user,
+                conf.libvirt.rbd_connect_timeout,
+            )
+        except ImportError as error:
+            fail(f"[libvirt] images_type = rbd: {error}", status=2)
     storage = FileStorage(conf.instances_path)
     try:
         # a typo must stop start-up, not fail every audit from then on; a hung file system

@@ -9,18 +9,23 @@ from oslo_config import cfg
 
 from resource_tracker import last_audit
 from resource_tracker.cmd import (
+    capacity,
     fail,
+    housekeeping,
     last_audit_file,
     load_config,
     open_database,
     render,
     setup_logging,
+    storage,
 )
 from resource_tracker.db.api import Database
+from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.exception import ResourceTrackerError
 
 FORMATS = ("table", "json")
 LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
+SHARED_LEGEND = "* shared storage (one row in storage list); LEAST counts all its hosts' disks"
 
 
 def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -50,7 +55,7 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
             node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
             f"{node.free_ram_mb / 1024:.1f}/{node.memory_mb / 1024:.0f}",
-            node.free_disk_gb,
+            f"{node.free_disk_gb}{_shared_mark(node)}",
             node.disk_available_least,
             node.running_vms,
             render.age(render.heartbeat_age(service, now)),
@@ -61,6 +66,8 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
     header = ("HOST", "HYPERVISOR", "VCPUS", "RAM", "DISK", "LEAST", "VMS", "SEEN", "STATE")
     print(render.table(header, rows, right=range(2, 8), shrink=(0, 1)))
     print(LIST_LEGEND)
+    if any(_shared_mark(node) for node, _ in entries):
+        print(SHARED_LEGEND)
 
 
 def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -77,6 +84,9 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         recorded, unreadable = last_audit_file(conf).read(host), None
     except last_audit.Unreadable as error:
         recorded, unreadable = None, str(error)
+    pools = {}
+    if any(_shared_mark(node) for node in nodes):
+        pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
     shown = []
     for node in nodes:
         entry = _node_json(conf, node, service, now)
@@ -84,6 +94,9 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         entry["last_audit"] = recorded if same_node else None
         if unreadable:
             entry["last_audit_problem"] = unreadable
+        pool = pools.get(node.storage_id)
+        if pool is not None:  # what every live host's disks may grow into there
+            entry["storage_overcommit_bytes"] = int(pool["disk_overcommit_bytes"])
         shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
@@ -110,6 +123,10 @@ def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
     ]
     header = ("HOST", "BINARY", "REPORTS", "SEEN", "STATE", "DISABLED")
     print(render.table(header, rows, right=(2, 3), shrink=(0,)))
+
+
+def _shared_mark(node) -> str:
+    return "" if node.storage_id.startswith(LOCAL_STORAGE) else "*"
 
 
 def _node_json(conf, node, service, now) -> dict:
@@ -140,7 +157,8 @@ def _node_text(entry: dict) -> str:
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
     lines += [render.numa_cells(numa_topology), ""]
-    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded)
+    storage_overcommit = entry.get("storage_overcommit_bytes")
+    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
 
 
@@ -150,7 +168,7 @@ def _value_text(value) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
-def _disks_text(recorded: dict | None) -> list[str]:
+def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[str]:
     if recorded is None:
         return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
     free, overcommit = recorded["free_bytes"], recorded["overcommit_bytes"]
@@ -158,6 +176,12 @@ def _disks_text(recorded: dict | None) -> list[str]:
         f"disks at the last audit ({recorded['audited_at']}): free {render.gib(free)} GiB"
         f" - over-commit {render.gib(overcommit)} GiB = {render.gib(free - overcommit)} GiB"
     ]
+    if storage_overcommit is not None:
+        others = storage_overcommit - overcommit
+        lines.append(
+            f"shared storage: the row also subtracts the other hosts' over-commit, "
+            f"{render.gib(others)} GiB: {render.gib(free - overcommit - others)} GiB"
+        )
     rows = [
         (
             disk["domain"],
@@ -176,7 +200,7 @@ def _disks_text(recorded: dict | None) -> list[str]:
 
 
 def _add_commands(subparsers) -> None:
-    db = subparsers.add_parser("db", help="database schema").add_subparsers(
+    db = subparsers.add_parser("db", help="database schema and old rows").add_subparsers(
         dest="action", required=True
     )
     db.add_parser("sync", help="create or upgrade the schema").set_defaults(run=db_sync)
@@ -196,13 +220,16 @@ def _add_commands(subparsers) -> None:
     )
     show.set_defaults(run=nodes_show)
 
-    services = subparsers.add_parser("services", help="the trackers' heartbeats")
-    services_listing = services.add_subparsers(dest="action", required=True).add_parser(
-        "list", help="one line per tracker daemon: up or down"
+    services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(
+        dest="action", required=True
     )
+    services_listing = services.add_parser("list", help="one line per tracker daemon: up or down")
     services_listing.set_defaults(run=services_list)
     for parser in (listing, show, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
+    housekeeping.add_commands(db, nodes, services)
+    storage.add_commands(subparsers, FORMATS)
+    capacity.add_command(subparsers, FORMATS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 compute_nodes keeps every column of the table operators know (Nova's), with its names and
 meanings, so their SQL keeps working; the additions come after the seed's columns. Sizes
 are BIGINT where a host that can exist overflows INT (8 EiB file systems; over-commit of
-exabyte-sized sparse images), since revision 0004. `deleted`
+exabyte-sized sparse images), since revision 0005. `deleted`
 is 0 for a live row and the row's id once soft-deleted (Nova's convention), so a unique key
 that includes it allows one live row per (host, hypervisor_hostname) and any history.
 """
@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+LOCAL_STORAGE = "local:"  # storage_id of a host's own storage: 'local:' + its host name
 MEDIUMTEXT = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 # Names in a unique key compare byte for byte, as Python and SQLite compare them: a
 # case-insensitive collation (MySQL's default) would make 'Node-1' and 'node-1' one key.
@@ -70,6 +72,7 @@ class ComputeNode(SoftDeleteMixin, Base):
             name="uniq_compute_nodes0host0hypervisor_hostname0deleted",
         ),
         UniqueConstraint("uuid", name="uniq_compute_nodes0uuid"),
+        Index("compute_nodes_storage_id_deleted_idx", "storage_id", "deleted"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -107,3 +110,9 @@ class ComputeNode(SoftDeleteMixin, Base):
     host_ip: Mapped[str | None] = mapped_column(String(45))
     pcpus: Mapped[int | None] = mapped_column(Integer)
     pcpus_used: Mapped[int | None] = mapped_column(Integer)
+    # since revision 0004: the storage the host's instance disks are on ('local:HOST' for its
+    # own, else shared with every host naming it), and its domains' over-commit there
+    storage_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    disk_overcommit_bytes: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default="0"
+    )

@@ -8,7 +8,8 @@ key (host, hypervisor_hostname, deleted) backs that up: a compute node is insert
 upsert on it.
 
 compute_nodes is written only where a value differs from the stored row. In steady state a
-reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows.
+reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows; a host on
+shared storage adds one: the sum of the other live hosts' over-commit on it.
 
 Every write checks how many rows it touched against what the SELECT found: a row another
 writer changed in between (an operator setting `deleted` by hand, say) makes the transaction
@@ -22,7 +23,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Integer,
     RowMapping,
     and_,
+    func,
     null,
     or_,
     select,
@@ -39,7 +41,7 @@ from sqlalchemy import (
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
 from resource_tracker.db.errors import ConcurrentChange
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
 from resource_tracker.resources import ComputeNodeValues
 
 BINARY = "resource-tracker"
@@ -63,14 +65,27 @@ class Guard:
     explain: Callable[[], None]
 
 
+class SharedStorage(Protocol):
+    """A storage other hosts use too, and how a row on it gets its disk_available_least once
+    the other hosts' over-commit there is known (the caller converts the units)."""
+
+    storage_id: str
+
+    def disk_available_least(self, others_overcommit_bytes: int) -> int: ...
+
+
 def reconcile_host(
-    connection: Connection, host: str, reported: Sequence[ComputeNodeValues], guard: Guard
+    connection: Connection,
+    host: str,
+    reported: Sequence[ComputeNodeValues],
+    guard: Guard,
+    shared: SharedStorage | None = None,
 ) -> bool:
     """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
     service_id = beat(connection, host, guard)
     wanted = {
-        values.hypervisor_hostname: fit(dataclasses.asdict(values)) | {"service_id": service_id}
-        for values in reported
+        name: columns | {"service_id": service_id}
+        for name, columns in _wanted(connection, host, reported, shared).items()
     }
     live, deleted = _stored_rows(connection, host, wanted)
     changed = False
@@ -101,10 +116,13 @@ class Planned:
 
 
 def plan_host(
-    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+    connection: Connection,
+    host: str,
+    reported: Sequence[ComputeNodeValues],
+    shared: SharedStorage | None = None,
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
-    wanted = {values.hypervisor_hostname: fit(dataclasses.asdict(values)) for values in reported}
+    wanted = _wanted(connection, host, reported, shared)
     live, deleted = _stored_rows(connection, host, wanted)
     plans = []
     for name, columns in wanted.items():
@@ -156,6 +174,27 @@ def beat(connection: Connection, host: str, guard: Guard) -> int:
         "updated_at": utc_now(),
     }
     return upsert(connection, services, new, key=("host", "binary", "deleted"), update=bump)
+
+
+def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
+    """The columns of each reported node, by name: its storage named, and on shared storage
+    its disk_available_least counting what every other live host's disks may grow into."""
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
+    wanted = {}
+    for values in reported:
+        columns = dataclasses.asdict(values)
+        columns["storage_id"] = columns["storage_id"] or f"{LOCAL_STORAGE}{host}"
+        if shared is not None and columns["storage_id"] == shared.storage_id:
+            columns["disk_available_least"] = shared.disk_available_least(others)
+        wanted[values.hypervisor_hostname] = fit(columns)
+    return wanted
+
+
+def _others_overcommit(connection: Connection, host: str, storage_id: str) -> int:
+    query = select(func.coalesce(func.sum(nodes.c.disk_overcommit_bytes), 0)).where(
+        nodes.c.storage_id == storage_id, nodes.c.deleted == 0, nodes.c.host != host
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def _stored_rows(connection: Connection, host: str, wanted: Mapping[str, Any]):

@@ -6,7 +6,9 @@ alembic_version: it holds revision 0001 exactly, so db sync stamps it 0001 and u
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -106,3 +108,19 @@ def _unversioned_first_schema(connection: Connection, masked_url: str) -> bool:
             "not a schema db sync can adopt"
         )
     return True
+
+
+@contextlib.contextmanager
+def views_kept_working(connection: Connection) -> Iterator[None]:
+    """Migrations run inside this (env.py). SQLite >= 3.26 refuses to rename a table while a
+    view names a table that is missing, which is what batch_alter_table does at the end of
+    copying compute_nodes (storage_pools names it): the legacy rule renames without checking,
+    and the view then reads the new table."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+    try:
+        yield
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA legacy_alter_table = OFF")

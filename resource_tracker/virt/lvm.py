@@ -29,6 +29,12 @@ class LvmStorage:
         size, free = self._vg_size_and_free()
         return LocalStorage(total_bytes=size, free_bytes=free, used_bytes=size - free)
 
+    def measure_images(self, disks) -> tuple:
+        return ()  # logical volumes are block devices: no over-commit
+
+    def close(self) -> None:
+        pass
+
     def _vg_size_and_free(self) -> tuple[int, int]:
         where = f"cannot measure volume group {self.volume_group}"
         env = os.environ | {"LC_ALL": "C", "LVM_SUPPRESS_FD_WARNINGS": "1"}

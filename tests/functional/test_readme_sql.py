@@ -22,7 +22,7 @@ def readme_queries() -> list[str]:
 
 
 def test_the_readme_offers_queries():
-    assert len(readme_queries()) >= 6
+    assert len(readme_queries()) >= 8
 
 
 GiB, MiB = 2**30, 2**20
@@ -71,6 +71,9 @@ def test_readme_query_runs(mysql_url, query):
         database.reconcile_compute_nodes(
             host, [node(hypervisor_hostname=host, numa_topology=topology)]
         )
+    for host in ("nfs-1", "nfs-2"):  # one share: 999 GB counted once
+        shared = node(hypervisor_hostname=host, storage_id="nfs:fs1:/nova", disk_available_least=7)
+        database.reconcile_compute_nodes(host, [shared])
     try:
         with database.engine.connect() as connection:
             rows = connection.execute(text(query)).all()
@@ -83,10 +86,20 @@ def test_readme_query_runs(mysql_url, query):
     elif "outgrow" in title:
         assert rows == []  # 'full' went negative, but that node is soft-deleted now
     elif "capacity" in title:
-        assert rows[0].hosts == 3 and rows[0].vcpus == 192
+        assert rows[0].hosts == 5 and rows[0].vcpus == 320
     elif "NUMA cell able to hold" in title:
         assert [
             (row.host, row.cell, row.size_kb, row.free_pcpus, row.free_huge_gib) for row in rows
         ] == [("roomy", 1, 1048576, 12, 16)]
     elif "retired" in title:
         assert [(row.host, row.hypervisor_hostname) for row in rows] == [("full", "full")]
+    elif "each storage counted once" in title:
+        (fleet,) = rows
+        assert (fleet.storages, fleet.disk_gb, fleet.free_gb) == (4, 4 * 999, 4 * 699)
+        assert (fleet.overcommit_gb, fleet.available_least_gb) == (0, 3 * 645 + 7)
+    elif "silent" in title:
+        assert rows == []  # every tracker here just reported
+    elif "Shared storages" in title:
+        assert [(row.storage_id, row.hosts) for row in rows] == [("nfs:fs1:/nova", 2)]
+    else:
+        raise AssertionError(f"a README query this test does not check: {title}")

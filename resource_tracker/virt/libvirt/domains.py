@@ -259,6 +259,13 @@ def _disk(domain: str, element) -> DomainDisk:
         target=target.get("dev", "") if target is not None else "",
         source_type=element.get("type", "file"),
         device=element.get("device", "disk"),
-        path=(source.get("file") or source.get("dev")) if source is not None else None,
+        path=_source_path(source),
         format=driver.get("type") if driver is not None else None,
+        protocol=source.get("protocol") if source is not None else None,
     )
+
+
+def _source_path(source) -> str | None:
+    if source is None:
+        return None
+    return source.get("file") or source.get("dev") or source.get("name")

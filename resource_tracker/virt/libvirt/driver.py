@@ -87,9 +87,11 @@ class LibvirtDriver(ComputeDriver):
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
         self._on_storage = True
-        activity.note("measuring local storage")
+        activity.note("measuring the storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
+        activity.note("measuring the storage's images")
+        disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
         active = [domain for domain in domains if domain.active]
@@ -121,6 +123,7 @@ class LibvirtDriver(ComputeDriver):
 
     def close(self) -> None:
         self._connection.reset()
+        self._storage.close()
         self._identity = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:

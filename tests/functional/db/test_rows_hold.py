@@ -17,7 +17,7 @@ from tests.functional.db.test_reconcile import all_rows
 from tests.functional.db.test_schema import migrate
 from tests.support.nodes import StatementLog, node
 
-PREVIOUS = "0003"  # the revision before 0004 (BIGINT sizes, binary names)
+PREVIOUS = "0004"  # the revision before 0005 (BIGINT sizes, binary names)
 BIGINT_MAX = 2**63 - 1
 BIGINT_MIN = -(2**63)
 INT_MAX = 2**31 - 1
@@ -41,9 +41,9 @@ def at_previous(db_url):
                 "INSERT INTO compute_nodes (id, service_id, uuid, host, deleted, "
                 "hypervisor_hostname, vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, "
                 "local_gb_used, hypervisor_type, hypervisor_version, cpu_info, "
-                "disk_available_least, free_ram_mb, free_disk_gb) VALUES (1, 1, 'uuid-1', "
-                "'compute-1', 0, 'Node-1', 64, :int_max, :int_max, 20, 1, 2, 'QEMU', 1, '{}', "
-                "-5, 7, 8)"
+                "disk_available_least, free_ram_mb, free_disk_gb, storage_id) VALUES (1, 1, "
+                "'uuid-1', 'compute-1', 0, 'Node-1', 64, :int_max, :int_max, 20, 1, 2, 'QEMU', 1, "
+                "'{}', -5, 7, 8, 'local:compute-1')"
             ),
             {"int_max": INT_MAX},
         )
@@ -51,7 +51,7 @@ def at_previous(db_url):
     database.dispose()
 
 
-def test_0004_widens_the_sizes_and_keeps_the_rows(at_previous):
+def test_0005_widens_the_sizes_and_keeps_the_rows(at_previous):
     before = all_rows(at_previous, "compute-1")
 
     assert at_previous.sync_schema() == (PREVIOUS, schema.head())
@@ -80,7 +80,7 @@ def test_0004_widens_the_sizes_and_keeps_the_rows(at_previous):
 
 
 @pytest.mark.mysql
-def test_0004_makes_the_names_binary_on_mysql(mysql_url):
+def test_0005_makes_the_names_binary_on_mysql(mysql_url):
     database = Database(mysql_url)
     database.sync_schema()
     with database.engine.connect() as connection:

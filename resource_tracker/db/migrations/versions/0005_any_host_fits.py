@@ -11,16 +11,16 @@
   utf8mb4_general_ci also equates 'e' and 'é'); going from case-insensitive to binary only
   makes keys more distinct, so no existing row can collide.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
