@@ -259,6 +259,8 @@ def test_rides_out_a_libvirtd_restart(own_libvirtd, synced, daemons, sqlite_url)
 
     assert wait_for(lambda: row(sqlite_url, "running_vms") == 1, timeout_s=60), daemon.log
     assert row(sqlite_url, "vcpus_used") == 2
+    # the row is committed a moment before the line saying so is logged and read
+    assert daemon.wait_for_log(r"audit succeeded after \d+ failed attempt"), daemon.log
     assert daemon.process.poll() is None
     assert daemon.count(r"closed \(libvirtd went away\)") == 1
     assert daemon.count(r"WARNING .*audit failed") == 1  # once for the whole outage
