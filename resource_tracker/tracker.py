@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from resource_tracker import nova_format
+from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.resources import ComputeNodeValues, HostResources
 from resource_tracker.shape import HostShape, ShapePolicy, host_shape
-from resource_tracker.virt.driver import ComputeDriver
+from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
 
@@ -167,52 +168,64 @@ class Measurement:
 
 
 class ResourceTracker:
-    """Audits one host into its compute_nodes row: measure(), then record()."""
+    """Audits one host into its compute_nodes row: measure(), then record().
+
+    The two halves may run in different threads, and a half that a caller abandoned may
+    still be running while the other half of a later audit runs; each half is run by one
+    thread at a time.
+    """
 
     def __init__(
         self,
         host: str,
         driver: ComputeDriver,
         store: NodeStore,
-        policy: HostPolicy,
         last_audit: LastAuditFile | None = None,
         shape_policy: ShapePolicy | None = None,
     ):
         self.host = host
-        self.driver = driver
-        self.store = store
-        self.policy = policy
-        self.last_audit = last_audit
+        self._driver = driver
+        self._store = store
+        self._last_audit = last_audit
         self.shape_policy = shape_policy or ShapePolicy()
         self._problems: tuple[str, ...] = ()
+        self._writing = Activity()
+        self._writing_to_database = False
 
-    def audit(self) -> AuditResult:
-        return self.record(self.measure())
+    def audit(self, policy: HostPolicy) -> AuditResult:
+        return self.record(self.measure(policy))
 
-    def measure(self) -> Measurement:
+    def measure(self, policy: HostPolicy) -> Measurement:
         """Ask the driver and convert; touches no database."""
         started = time.perf_counter()
-        resources = self.driver.get_host_resources()
+        resources = self._driver.get_host_resources()
         shape = shape_of(resources, self.shape_policy)
         if shape.problems != self._problems:  # said once, not every period
             for problem in shape.problems:
                 LOG.warning("%s; left out", problem)
             self._problems = shape.problems
-        values = compute_node_values(resources, self.policy, self.shape_policy, shape)
+        values = compute_node_values(resources, policy, self.shape_policy, shape)
         return Measurement(resources, values, started, shape, shared_storage(resources))
 
     def check_host(self) -> tuple[str, ...]:
         """What the shape policy names that the host does not have (asks the driver)."""
-        topology, online_count = self.driver.host_topology()
+        topology, online_count = self._driver.host_topology()
         return host_shape(topology, (), self.shape_policy, online_count).problems
 
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
         # the driver reports one node per host: every other row of this host is gone
         values, shared = measurement.values, measurement.shared
-        changed = self.store.reconcile_compute_nodes(self.host, [values], shared)
-        if self.last_audit is not None:
-            self.last_audit.write(self.host, measurement.resources)
+        try:
+            self._writing_to_database = True
+            self._writing.note("the database, reconciling host", self.host)
+            changed = self._store.reconcile_compute_nodes(self.host, [values], shared)
+            self._writing_to_database = False
+            if self._last_audit is not None:
+                self._writing.note("writing", self._last_audit.path)
+                self._last_audit.write(self.host, measurement.resources)
+        finally:
+            self._writing.clear()
         if shared is not None and shared.least_gb is not None:
             values = dataclasses.replace(values, disk_available_least=shared.least_gb)
         return AuditResult(
@@ -223,3 +236,16 @@ class ResourceTracker:
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
         )
+
+    def waiting_on(self, writing: bool) -> str | None:
+        """What the measurement (or, if `writing`, the write) in progress is waiting on."""
+        return self._writing.describe() if writing else self._driver.waiting_on()
+
+    def not_answering(self, writing: bool, message: str) -> ResourceTrackerError:
+        """The error for a half of the audit abandoned because it did not return: it names
+        the dependency it was waiting on (what metrics and /healthz report as down)."""
+        if not writing:
+            return self._driver.not_answering(message)
+        if self._writing_to_database:
+            return DatabaseUnavailable(message)
+        return ResourceTrackerError(message)

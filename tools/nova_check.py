@@ -54,8 +54,8 @@ def write(database_path: str, with_libvirtd: bool) -> None:
 
     def audit(host: str, uri: str, policy: ShapePolicy) -> None:
         driver = LibvirtDriver(LibvirtConnection(uri), FileStorage("/tmp"))
-        tracker = ResourceTracker(host, driver, database, HostPolicy(), shape_policy=policy)
-        print(tracker.audit().summary())
+        tracker = ResourceTracker(host, driver, database, shape_policy=policy)
+        print(tracker.audit(HostPolicy()).summary())
         driver.close()
 
     conn = libvirt.open("test:///default")  # held open: the test driver resets on last close

@@ -13,7 +13,7 @@ import socket
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail
+from resource_tracker.cmd import fail, within
 from resource_tracker.conf import compute, default
 from resource_tracker.exception import HypervisorUnavailable
 from resource_tracker.shape import (
@@ -22,6 +22,7 @@ from resource_tracker.shape import (
     ReservedPages,
     ShapePolicy,
 )
+from resource_tracker.timeouts import START_CHECK_S
 from resource_tracker.tracker import ResourceTracker
 
 LOG = logging.getLogger(__name__)
@@ -55,12 +56,17 @@ def default_route_address() -> str | None:
     return None
 
 
+def _no_answer() -> HypervisorUnavailable:
+    return HypervisorUnavailable(f"libvirt did not answer within {START_CHECK_S:.0f} s")
+
+
 def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
     """Exit 2 with one line if the shape policy names what the host does not have.
 
-    Without libvirt, the daemon goes on (HypervisorUnavailable is raised for --once)."""
+    Without libvirt (or with a libvirt that does not answer within START_CHECK_S), the
+    daemon goes on (HypervisorUnavailable is raised for --once)."""
     try:
-        problems = tracker.check_host()
+        problems = within(START_CHECK_S, tracker.check_host, _no_answer)
     except HypervisorUnavailable as error:
         if not daemon:
             raise

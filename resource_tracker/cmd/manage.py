@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from oslo_config import cfg
 
@@ -15,6 +16,7 @@ from resource_tracker.cmd import (
     load_config,
     open_database,
     render,
+    setup_logging,
     storage,
 )
 from resource_tracker.db.api import Database
@@ -233,6 +235,7 @@ def _add_commands(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     category = cfg.SubCommandOpt("category", title="commands", handler=_add_commands)
     conf = load_config(argv, [category], description=__doc__)
+    setup_logging(conf, default_level=logging.WARNING)
     database = open_database(conf)
     try:
         conf.category.run(conf, database)

@@ -1,5 +1,10 @@
-"""[DEFAULT]: this host, where it keeps its state and disks, and what it holds back."""
+"""[DEFAULT]: this host, where it keeps its state and disks, and what it holds back.
 
+Every number has a range: a typo (an extra digit or ten) stops start-up naming the option,
+rather than being accepted and failing every audit, or the daemon, later.
+"""
+
+import math
 import re
 import socket
 
@@ -8,6 +13,22 @@ from oslo_config import cfg, types
 from resource_tracker import cpuset
 
 ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
+DAY_S = 86400
+RESERVE_MAX = 2**31 - 1  # the reserves are stored in INT columns of compute_nodes
+RATIO_MAX = 1000.0
+
+
+class Ratio(types.Float):
+    """An allocation ratio from 0 to RATIO_MAX; NaN (which no bound refuses) is refused."""
+
+    def __init__(self):
+        super().__init__(min=0.0, max=RATIO_MAX)
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if math.isnan(value):
+            raise ValueError("not a number")
+        return value
 
 
 class Checked(types.String):
@@ -68,12 +89,14 @@ opts = [
         "update_resources_interval",
         default=60,
         min=1,
+        max=DAY_S,
         help="Seconds between the starts of two audits of this host." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "service_down_time",
         default=180,
         min=1,
+        max=7 * DAY_S,
         help="resource-tracker-manage shows a tracker as down once its last heartbeat "
         "(services.updated_at, on the database's clock) is older than this many seconds. "
         "Keep it above update_resources_interval.",
@@ -82,6 +105,7 @@ opts = [
         "periodic_fuzzy_delay",
         default=60,
         min=0,
+        max=3600,
         help="Wait a random number of seconds up to this before the first audit, so that a "
         "fleet restarted at once does not write to the database in step. 0 disables it.",
     ),
@@ -89,12 +113,14 @@ opts = [
         "reserved_host_memory_mb",
         default=512,
         min=0,
+        max=RESERVE_MAX,
         help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_disk_mb",
         default=0,
         min=0,
+        max=RESERVE_MAX,
         help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb."
         + ON_SIGHUP,
     ),
@@ -102,25 +128,26 @@ opts = [
         "reserved_host_cpus",
         default=0,
         min=0,
+        max=RESERVE_MAX,
         help="Host CPUs kept for the host itself; stored with the row for schedulers." + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "cpu_allocation_ratio",
+        type=Ratio(),
         default=4.0,
-        min=0.0,
         help="Virtual CPUs schedulers may place per host CPU; stored with the row." + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "ram_allocation_ratio",
+        type=Ratio(),
         default=1.0,
-        min=0.0,
         help="Virtual RAM schedulers may place per byte of host RAM; stored with the row."
         + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "disk_allocation_ratio",
+        type=Ratio(),
         default=1.0,
-        min=0.0,
         help="Virtual disk schedulers may place per byte of local disk; stored with the row."
         + ON_SIGHUP,
     ),

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import RowMapping, select, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, RowMapping, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
@@ -31,14 +31,13 @@ class Database:
         self,
         url: str,
         retry: RetryPolicy | None = None,
-        on_retry: Callable[[DBAPIError], None] | None = None,
+        on_retry: Callable[[Exception], None] | None = None,
     ):
         self.url = url
         self.engine = db_engine.make_engine(url)
         self.retry = retry or RetryPolicy()
         self._on_retry = on_retry
         self._lock = threading.Lock()
-        self._schema_checked = False
         self.retries = 0
 
     @property
@@ -62,7 +61,6 @@ class Database:
         """Raise SchemaNotCurrent unless the schema is at head; DatabaseUnavailable if down."""
         with self._errors(), self.engine.connect() as connection:
             schema.check(connection, self.masked_url)
-        self._schema_checked = True
 
     def reconcile_compute_nodes(
         self,
@@ -74,17 +72,19 @@ class Database:
         transaction (retried when other writers were in the way); True if any row changed.
         On `shared` storage, the row's disk_available_least counts the other hosts' disks.
 
-        The first call checks the schema, so a daemon started while the database was down
-        never writes into a schema it does not know."""
-        if not self._schema_checked:
-            self.check_schema()
-        with self._errors():
-            return in_transaction(
-                self.engine,
-                lambda connection: reconcile.reconcile_host(connection, host, reported, shared),
-                self.retry,
-                self._count_retry,
+        The heartbeat, the transaction's first write, checks the schema's revision
+        (SchemaNotCurrent, nothing written), so a daemon never writes into a schema it does
+        not know, whether it started while the database was down or the schema moved on
+        while it ran."""
+
+        def work(connection: Connection) -> bool:
+            guard = reconcile.Guard(
+                schema.at_head(), lambda: schema.check(connection, self.masked_url)
             )
+            return reconcile.reconcile_host(connection, host, reported, guard, shared)
+
+        with self._errors():
+            return in_transaction(self.engine, work, self.retry, self._count_retry)
 
     def plan_compute_nodes(
         self,
@@ -150,7 +150,7 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _count_retry(self, error: DBAPIError) -> None:
+    def _count_retry(self, error: Exception) -> None:
         with self._lock:
             self.retries += 1
         if self._on_retry is not None:

@@ -1,6 +1,7 @@
 """One host's reconcile, as statements inside one transaction.
 
-The services row is written first, every audit: it is the heartbeat, and its row lock
+The services row is written first, every audit: it is the heartbeat, written only under a
+Guard (the schema at this program's revision, read in the same statement), and its row lock
 serializes two trackers of the same host (the second waits for the first to commit, then
 reads what the first wrote), so they cannot both insert or revive a compute node. The unique
 key (host, hypervisor_hostname, deleted) backs that up: a compute node is inserted by an
@@ -9,19 +10,37 @@ upsert on it.
 compute_nodes is written only where a value differs from the stored row. In steady state a
 reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows; a host on
 shared storage adds one: the sum of the other live hosts' over-commit on it.
+
+Every write checks how many rows it touched against what the SELECT found: a row another
+writer changed in between (an operator setting `deleted` by hand, say) makes the transaction
+run again (ConcurrentChange), rather than report a change that did not happen. Values are
+clamped to their column's range, so a host reporting the absurd is stored, not refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, RowMapping, and_, func, null, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Integer,
+    RowMapping,
+    and_,
+    func,
+    null,
+    or_,
+    select,
+)
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
+from resource_tracker.db.errors import ConcurrentChange
 from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
 from resource_tracker.resources import ComputeNodeValues
 
@@ -29,6 +48,21 @@ BINARY = "resource-tracker"
 
 services = Service.__table__
 nodes = ComputeNode.__table__
+# what each integer column holds: BIGINT 64 bits, INT 32, both signed
+INT_RANGES = {
+    column.name: (-(2**bits), 2**bits - 1)
+    for column in nodes.c
+    if isinstance(column.type, Integer)
+    for bits in [63 if isinstance(column.type, BigInteger) else 31]
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A condition the reconcile writes under, and what raises (why) when it does not hold."""
+
+    holds: ColumnElement[bool]
+    explain: Callable[[], None]
 
 
 class SharedStorage(Protocol):
@@ -44,10 +78,11 @@ def reconcile_host(
     connection: Connection,
     host: str,
     reported: Sequence[ComputeNodeValues],
+    guard: Guard,
     shared: SharedStorage | None = None,
 ) -> bool:
     """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
-    service_id = beat(connection, host)
+    service_id = beat(connection, host, guard)
     wanted = {
         name: columns | {"service_id": service_id}
         for name, columns in _wanted(connection, host, reported, shared).items()
@@ -107,7 +142,17 @@ def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[s
     return {name: value for name, value in columns.items() if stored[name] != value}
 
 
-def beat(connection: Connection, host: str) -> int:
+def fit(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """`columns` with each integer clamped to its column's range (BIGINT or INT)."""
+    fitted = dict(columns)
+    for name, value in columns.items():
+        if type(value) is int:
+            low, high = INT_RANGES[name]
+            fitted[name] = min(max(value, low), high)
+    return fitted
+
+
+def beat(connection: Connection, host: str, guard: Guard) -> int:
     """Bump the tracker's services row (creating it the first time); return its id."""
     this_service = and_(
         services.c.host == host, services.c.binary == BINARY, services.c.deleted == 0
@@ -115,9 +160,10 @@ def beat(connection: Connection, host: str) -> int:
     bump = {"report_count": services.c.report_count + 1, "updated_at": utc_now()}
     # An UPDATE first: the row exists on every audit but the first, and an upsert that finds
     # it would still use up an AUTO_INCREMENT value, every period, on thousands of hosts.
-    service_id = update_returning_id(connection, services, this_service, bump)
+    service_id = update_returning_id(connection, services, and_(this_service, guard.holds), bump)
     if service_id is not None:
         return service_id
+    guard.explain()  # raises, unless the guard holds and the row is simply not there yet
     new = {
         "host": host,
         "binary": BINARY,
@@ -140,7 +186,7 @@ def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
         columns["storage_id"] = columns["storage_id"] or f"{LOCAL_STORAGE}{host}"
         if shared is not None and columns["storage_id"] == shared.storage_id:
             columns["disk_available_least"] = shared.disk_available_least(others)
-        wanted[values.hypervisor_hostname] = columns
+        wanted[values.hypervisor_hostname] = fit(columns)
     return wanted
 
 
@@ -174,21 +220,26 @@ def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping
     changed = differences(row, columns)
     if not changed:
         return False
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
         .values({**changed, "updated_at": utc_now()})
     )
+    _expect(result, 1, f"update of row {row['id']}")
     return True
 
 
 def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
-    """The row comes back under its id and uuid; its history of creation is kept."""
-    connection.execute(
+    """The row comes back under its id and uuid; its history of creation is kept.
+
+    Matched on the `deleted` value read, whatever it is: ours (the row's id), or another an
+    operator set by hand."""
+    result = connection.execute(
         nodes.update()
-        .where(nodes.c.id == row["id"], nodes.c.deleted == row["id"])
+        .where(nodes.c.id == row["id"], nodes.c.deleted == row["deleted"])
         .values({**columns, "deleted": 0, "deleted_at": null(), "updated_at": utc_now()})
     )
+    _expect(result, 1, f"revival of row {row['id']}")
 
 
 def _insert(connection: Connection, host: str, columns: Mapping) -> None:
@@ -209,7 +260,7 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> None:
 
 
 def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(
             nodes.c.host == host,
@@ -218,3 +269,14 @@ def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[st
         )
         .values(deleted=nodes.c.id, deleted_at=utc_now())
     )
+    _expect(
+        result, len(hypervisor_hostnames), f"soft delete of {len(hypervisor_hostnames)} row(s)"
+    )
+
+
+def _expect(result: CursorResult, rows: int, what: str) -> None:
+    if result.rowcount != rows:
+        raise ConcurrentChange(
+            f"compute_nodes changed during the reconcile: the {what} matched "
+            f"{result.rowcount} row(s), not {rows}; run again"
+        )

@@ -6,6 +6,7 @@ import abc
 import time
 from collections.abc import Callable
 
+from resource_tracker.exception import HypervisorUnavailable, ResourceTrackerError
 from resource_tracker.resources import HostResources, HostTopology
 
 
@@ -57,6 +58,11 @@ class ComputeDriver(abc.ABC):
     def waiting_on(self) -> str | None:
         """The call an audit in progress is waiting on, if the driver keeps track."""
         return None
+
+    def not_answering(self, message: str) -> ResourceTrackerError:
+        """The error for an audit abandoned while waiting on this driver: `message` says
+        why; the type names the dependency that does not answer."""
+        return HypervisorUnavailable(message)
 
     def close(self) -> None:  # noqa: B027 - drivers without resources to release need nothing
         """Release connections; the driver may be used again afterwards."""

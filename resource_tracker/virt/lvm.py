@@ -15,12 +15,13 @@ import subprocess
 
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import LocalStorage
+from resource_tracker.timeouts import LVM_VGS_S
 
 VGS = ("vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_size,vg_free")
 
 
 class LvmStorage:
-    def __init__(self, volume_group: str, timeout_s: float = 30.0):
+    def __init__(self, volume_group: str, timeout_s: float = LVM_VGS_S):
         self.volume_group = volume_group
         self.timeout_s = timeout_s
 

@@ -47,9 +47,11 @@ def default_host():
     conn.close()
 
 
-def tracker_for(database: Database, tmp_path, shape_policy=SHAPE) -> ResourceTracker:
+def tracker_for(
+    database: Database, tmp_path, shape_policy=SHAPE
+) -> tuple[ResourceTracker, LibvirtDriver]:
     driver = LibvirtDriver(LibvirtConnection("test:///default"), FileStorage(str(tmp_path)))
-    return ResourceTracker("compute-1", driver, database, HostPolicy(), shape_policy=shape_policy)
+    return ResourceTracker("compute-1", driver, database, shape_policy=shape_policy), driver
 
 
 def cells_of(node) -> list[dict]:
@@ -58,10 +60,10 @@ def cells_of(node) -> list[dict]:
 
 
 def test_the_default_test_host_has_two_cells(default_host, database, tmp_path):
-    tracker = tracker_for(database, tmp_path)
+    tracker, driver = tracker_for(database, tmp_path)
 
-    result = tracker.audit()
-    tracker.driver.close()
+    result = tracker.audit(HostPolicy())
+    driver.close()
 
     topology = result.resources.topology
     assert [cell.cpus for cell in topology.cells] == [set(range(8)), set(range(8, 16))]
@@ -86,14 +88,14 @@ def test_the_default_test_host_has_two_cells(default_host, database, tmp_path):
 def test_pinned_numa_bound_and_hugepage_domains_change_their_cells(
     default_host, database, tmp_path
 ):
-    tracker = tracker_for(database, tmp_path)
-    tracker.audit()
+    tracker, driver = tracker_for(database, tmp_path)
+    tracker.audit(HostPolicy())
     (before,) = database.compute_nodes("compute-1")
     default_host.createXML(PINNED, 0)
     default_host.createXML(FLOATING, 0)
 
-    tracker.audit()
-    tracker.driver.close()
+    tracker.audit(HostPolicy())
+    driver.close()
 
     (after,) = database.compute_nodes("compute-1")
     first, second = cells_of(after)
@@ -110,13 +112,13 @@ def test_pinned_numa_bound_and_hugepage_domains_change_their_cells(
 
 def test_idle_audits_write_nothing(default_host, database, tmp_path):
     default_host.createXML(PINNED, 0)
-    tracker = tracker_for(database, tmp_path)
-    tracker.audit()
+    tracker, driver = tracker_for(database, tmp_path)
+    tracker.audit(HostPolicy())
     log = StatementLog(database.engine)
 
     for _ in range(3):
-        assert not tracker.audit().changed
-    tracker.driver.close()
+        assert not tracker.audit(HostPolicy()).changed
+    driver.close()
 
     assert log.count("UPDATE compute_nodes") == 0
 

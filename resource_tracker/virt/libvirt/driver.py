@@ -16,12 +16,16 @@ from dataclasses import dataclass
 
 import libvirt
 
-from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.exception import (
+    HypervisorUnavailable,
+    ResourceTrackerError,
+    StorageUnavailable,
+)
 from resource_tracker.resources import CpuInfo, DomainDisk, HostResources, HostTopology
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import capabilities, host
-from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
@@ -51,15 +55,22 @@ class LibvirtDriver(ComputeDriver):
         self._disks = disk_meter or disk.DiskMeter()
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
+        self._on_storage = False  # whether the call in progress is on local storage
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
+
+    def not_answering(self, message: str) -> ResourceTrackerError:
+        if self._on_storage:
+            return StorageUnavailable(message)
+        return HypervisorUnavailable(message)
 
     def get_host_resources(self) -> HostResources:
         try:
             return self._audit()
         finally:
             self._activity.clear()
+            self._on_storage = False
 
     def _audit(self) -> HostResources:
         activity = self._activity
@@ -73,11 +84,9 @@ class LibvirtDriver(ComputeDriver):
             activity.note("libvirt free pages")
             topology = host.with_free_pages(conn, identity.topology)
             domains = self._domains.list(conn, activity)
-        except libvirt.libvirtError as error:
-            self._connection.reset()
-            raise HypervisorUnavailable(
-                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
-            ) from error
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+        self._on_storage = True
         activity.note("measuring the storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
@@ -109,16 +118,21 @@ class LibvirtDriver(ComputeDriver):
             conn = self._connection.get()
             info = conn.getInfo()
             return self._host_identity(conn, info).topology, host.vcpu_count(info)
-        except libvirt.libvirtError as error:
-            self._connection.reset()
-            raise HypervisorUnavailable(
-                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
-            ) from error
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
 
     def close(self) -> None:
         self._connection.reset()
         self._storage.close()
         self._identity = None
+
+    def _unavailable(self, error: Exception) -> HypervisorUnavailable:
+        """What a failed libvirt call means for the audit (re-raises what is not one)."""
+        message = failure(error)
+        if message is None:
+            raise error
+        self._connection.reset()
+        return HypervisorUnavailable(f"libvirt at {self._connection.uri} failed: {message}")
 
     def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
         if self._identity is None or self._identity[0] is not conn:
