@@ -6,8 +6,9 @@
   the VPD card serial number when there is one, and the offering spec's `managed` and
   `live_migratable` tags, as Nova copies them.
 - pci_stats: a `PciDevicePoolList` 1.1 primitive of `PciDevicePool` 1.1 objects (vendor_id,
-  product_id, numa_node, tags, count), as Nova's ComputeNode writes it; Nova's
-  `pci_device_pool.from_pci_stats` loads it.
+  product_id, numa_node, tags, count), as Nova's ComputeNode writes it (with the
+  `nova_object.changes` its obj_to_primitive() adds, as nova_format.py writes every
+  primitive); Nova's `pci_device_pool.from_pci_stats` loads it.
 - mdev_capacity: a list, one object per parent device and mdev type (see README).
 
 Keys are sorted and lists ordered, so equal inputs give equal strings: write-on-change holds.
@@ -15,28 +16,15 @@ Keys are sorted and lists ordered, so equal inputs give equal strings: write-on-
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from resource_tracker.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.nova_format import dumps, nova_object
 from resource_tracker.resources import PciDeviceValues
 
 POOL_LIST_VERSION = "1.1"
 POOL_VERSION = "1.1"
 _SPEC_TAGS_IN_EXTRA_INFO = ("managed", "live_migratable")
-
-
-def dumps(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
-
-
-def nova_object(name: str, version: str, data: dict) -> dict:
-    return {
-        "nova_object.name": name,
-        "nova_object.namespace": "nova",
-        "nova_object.version": version,
-        "nova_object.data": data,
-    }
 
 
 def pci_device_values(state: DeviceState) -> PciDeviceValues:

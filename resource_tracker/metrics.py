@@ -5,6 +5,8 @@ own, before the table's MB/GB flooring (README, "Metrics and health", says which
 each one becomes and how). The host's gauges appear with the first successful audit: a
 gauge at 0 would claim a host with no CPUs or disk, where the truth is "not known yet".
 Every failure reason has its series from the start, so rate() sees the first failure.
+Per NUMA cell (label `cell`, and `page_size_bytes` for pages): the numbers of the row's
+numa_topology, and the free pages the kernel reports (only where libvirt says).
 `/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS intervals (or the
 first audit is not due yet) and 503 otherwise; any other path is 404.
 
@@ -16,6 +18,7 @@ CONNECTION_TIMEOUT_S in all to send its request and take the answer.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import queue
@@ -43,6 +46,7 @@ from resource_tracker.exception import (
     StorageUnavailable,
 )
 from resource_tracker.resources import HostResources
+from resource_tracker.shape import HostShape
 from resource_tracker.tracker import AuditResult
 
 LOG = logging.getLogger(__name__)
@@ -101,6 +105,29 @@ HOST_GAUGES = (
     ("running_vms", "Active domains", lambda r: r.running_vms),
 )
 
+# name (after resource_tracker_), help, value from an audit's HostShape
+SHAPE_GAUGES = (
+    ("pcpus", "Dedicated CPUs online ([compute] cpu_dedicated_set)", lambda s: s.pcpus),
+    ("pcpus_used", "Dedicated CPUs pinned by active domains", lambda s: s.pcpus_used),
+)
+# name (after resource_tracker_numa_), help, value of a cell's CellUsage
+CELL_GAUGES = (
+    ("cpus", "Shared CPUs of the NUMA cell", lambda c: len(c.shared_cpus)),
+    ("cpus_used", "Shared vCPUs placed on the NUMA cell", lambda c: c.vcpus_used),
+    ("pcpus", "Dedicated CPUs of the NUMA cell", lambda c: len(c.dedicated_cpus)),
+    ("pcpus_pinned", "Dedicated CPUs of the NUMA cell pinned", lambda c: len(c.pinned_cpus)),
+    ("memory_bytes", "Memory of the NUMA cell", lambda c: c.memory_bytes),
+    ("memory_used_bytes", "Memory placed on the NUMA cell", lambda c: c.memory_used_bytes),
+)
+# metric name (after resource_tracker_numa_): field of a PageUsage. Not "pages_total": a
+# _total suffix is for counters.
+PAGE_GAUGES = {
+    "pages": "total",
+    "pages_used": "used",
+    "pages_reserved": "reserved",
+    "pages_free": "free",
+}
+
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """'PORT' or 'ADDRESS:PORT' ('[v6]:PORT') -> (address, port); loopback when no address."""
@@ -145,7 +172,12 @@ class Metrics:
         self._healthy_until = deadline_monotonic
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
-        self._host.succeeded(result.resources, time.time())
+        # vcpus and vcpus_used as the row has them: the shared CPUs, when CPU sets are given
+        values = result.values
+        resources = dataclasses.replace(
+            result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
+        )
+        self._host.succeeded(resources, time.time(), result.shape)
         if result.devices is not None:
             self._devices.succeeded(result.devices)
             self.device_xml_reads.inc(result.resources.devices.xml_reads)
@@ -192,12 +224,13 @@ class _HostCollector:
     def __init__(self):
         self._lock = threading.Lock()
         self._resources: HostResources | None = None
+        self._shape: HostShape | None = None
         self._last_success: float | None = None
         self._up: dict[str, int] = {}
 
-    def succeeded(self, resources: HostResources, now: float) -> None:
+    def succeeded(self, resources: HostResources, now: float, shape: HostShape | None) -> None:
         with self._lock:
-            self._resources, self._last_success = resources, now
+            self._resources, self._last_success, self._shape = resources, now, shape
             self._up = {"libvirt": 1, "database": 1}
 
     def reached(self, **up: int) -> None:
@@ -207,6 +240,9 @@ class _HostCollector:
     def collect(self):
         with self._lock:
             resources, last_success, up = self._resources, self._last_success, dict(self._up)
+            shape = self._shape
+        if shape is not None:
+            yield from _shape_gauges(shape)
         if resources is not None:
             for name, help_text, value in HOST_GAUGES:
                 yield _gauge(name, help_text, value(resources))
@@ -217,6 +253,27 @@ class _HostCollector:
             )
         for name, value in sorted(up.items()):
             yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", value)
+
+
+def _shape_gauges(shape: HostShape):
+    for name, help_text, value in SHAPE_GAUGES:
+        yield _gauge(name, help_text, value(shape))
+    for name, help_text, value in CELL_GAUGES:
+        family = GaugeMetricFamily(f"resource_tracker_numa_{name}", help_text, labels=["cell"])
+        for cell in shape.cells:
+            family.add_metric([str(cell.id)], value(cell))
+        yield family
+    for name, field in PAGE_GAUGES.items():
+        family = GaugeMetricFamily(
+            f"resource_tracker_numa_{name}",
+            f"Pages of the NUMA cell and size, {field}",
+            labels=["cell", "page_size_bytes"],
+        )
+        for cell in shape.cells:
+            for pages in cell.pages:
+                if getattr(pages, field) is not None:  # free: only where libvirt says
+                    family.add_metric([str(cell.id), str(pages.size_bytes)], getattr(pages, field))
+        yield family
 
 
 def _gauge(name: str, help_text: str, value) -> GaugeMetricFamily:

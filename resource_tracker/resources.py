@@ -30,6 +30,8 @@ class DomainDisk:
 
     `source_type` is the disk's `type` attribute (file, block, network, volume, dir);
     `format` is the `<driver type=...>` attribute, the only source of truth for the format.
+    `path` is the source's file or device, or for a network disk its name (`pool/image`
+    with `protocol` rbd).
     """
 
     domain: str
@@ -38,6 +40,7 @@ class DomainDisk:
     device: str
     path: str | None
     format: str | None
+    protocol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +72,132 @@ class CpuTopology:
 
 
 @dataclass(frozen=True, slots=True)
+class MaxPhysAddr:
+    """How many physical address bits guests get (`<maxphysaddr mode bits>`)."""
+
+    mode: str
+    bits: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CpuInfo:
-    """The host CPU as the capabilities describe it."""
+    """The host CPU as the capabilities describe it, with every feature its model implies."""
 
     arch: str
     model: str | None
     vendor: str | None
     topology: CpuTopology
     features: tuple[str, ...]
+    maxphysaddr: MaxPhysAddr | None = None
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"features": list(self.features)}
+        """Nova's cpu_info: maxphysaddr only when known, bits only when given."""
+        info = dataclasses.asdict(self) | {"features": list(self.features)}
+        if self.maxphysaddr is None:
+            del info["maxphysaddr"]
+        elif self.maxphysaddr.bits is None:
+            del info["maxphysaddr"]["bits"]
+        return info
+
+
+@dataclass(frozen=True, slots=True)
+class PagePool:
+    """The memory pages of one size in one NUMA cell.
+
+    `free` is what the kernel has free right now (virNodeGetFreePages, every audit); None
+    where libvirt does not say (its test driver).
+    """
+
+    size_bytes: int
+    total: int
+    free: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NumaCell:
+    """One host NUMA node (`<topology><cells><cell>` of the capabilities).
+
+    `cpus` are all the CPUs the cell lists; `online_cpus` those libvirt describes (it lists
+    an offline CPU bare, without socket, core or siblings). `siblings` are the SMT thread
+    groups of the online CPUs; `socket` the socket of its online CPUs when they share one.
+    """
+
+    id: int
+    cpus: frozenset[int]
+    online_cpus: frozenset[int]
+    siblings: tuple[frozenset[int], ...]
+    socket: int | None
+    memory_bytes: int
+    pages: tuple[PagePool, ...]  # smallest page size first
+
+
+@dataclass(frozen=True, slots=True)
+class GuestType:
+    """A kind of guest the hypervisor runs: an `<guest>` of the capabilities, one domain type."""
+
+    arch: str
+    domain_type: str
+    os_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostTopology:
+    """The host's shape: NUMA cells (none on some drivers) and the guests it can run."""
+
+    cells: tuple[NumaCell, ...]
+    guests: tuple[GuestType, ...]
+
+    @property
+    def online_cpus(self) -> frozenset[int] | None:
+        """The online CPUs, or None when the capabilities list no cells to tell them by."""
+        if not self.cells:
+            return None
+        return frozenset().union(*(cell.online_cpus for cell in self.cells))
+
+
+DEFAULT_HUGE_PAGES = 0  # GuestNumaCell.page_size_bytes of `<hugepages/>` without a size
+
+
+@dataclass(frozen=True, slots=True)
+class GuestNumaCell:
+    """A guest NUMA cell (the whole guest when its XML has none) and where its XML binds it.
+
+    `host_cells` are the host NUMA nodes its memory is bound to (`<numatune>`); empty when
+    unbound. `page_size_bytes` is the huge page size backing it (`<memoryBacking>`),
+    DEFAULT_HUGE_PAGES for the host's default huge page size, None for ordinary pages.
+    """
+
+    vcpus: frozenset[int]
+    memory_bytes: int
+    host_cells: frozenset[int] = frozenset()
+    page_size_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an active domain's XML puts its vCPUs and memory on the host.
+
+    `vcpu_pins` are (vCPU, host CPUs) of the pinned vCPUs (`<vcpupin>`, or `<vcpu cpuset>`
+    for the rest); `emulator_pins` the CPUs of `<emulatorpin>` (empty: not pinned).
+    """
+
+    numa: tuple[GuestNumaCell, ...] = ()
+    vcpu_pins: tuple[tuple[int, frozenset[int]], ...] = ()
+    emulator_pins: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class LocalStorage:
-    """The local storage that instance disks live on, in bytes."""
+    """The storage that instance disks live on, in bytes.
+
+    `shared_id` names a storage that other hosts may share (a network file system, a Ceph
+    pool); None for this host's own.
+    """
 
     total_bytes: int
     free_bytes: int
     used_bytes: int
+    shared_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +222,9 @@ class HostResources:
     busy_vms: int
     storage: LocalStorage
     disks: tuple[DiskUsage, ...]
+    topology: HostTopology | None = None
+    placements: tuple[Placement, ...] = ()  # of the active domains
+    domain_states: tuple[tuple[str, int], ...] = ()  # (libvirt state name, domains), sorted
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
 
@@ -123,7 +235,11 @@ class HostResources:
 
 @dataclass(frozen=True, slots=True)
 class ComputeNodeValues:
-    """One compute_nodes row's values, in the table's units (MB, GB, counts)."""
+    """One compute_nodes row's values, in the table's units (MB, GB, counts).
+
+    `storage_id` names a storage other hosts may share (None: this host's own, stored as
+    'local:HOST'); `disk_overcommit_bytes` is this host's domains' over-commit on it.
+    """
 
     hypervisor_hostname: str
     hypervisor_type: str
@@ -146,6 +262,14 @@ class ComputeNodeValues:
     cpu_allocation_ratio: float
     ram_allocation_ratio: float
     disk_allocation_ratio: float
+    numa_topology: str | None = None
+    supported_instances: str | None = None
+    stats: str | None = None
+    host_ip: str | None = None
+    pcpus: int | None = None
+    pcpus_used: int | None = None
+    storage_id: str | None = None
+    disk_overcommit_bytes: int = 0
     pci_stats: str | None = None
     mdev_capacity: str | None = None
 

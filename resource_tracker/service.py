@@ -1,22 +1,27 @@
 """The daemon's loop: audits at a fixed rate, off the hub, never overlapping, never dying.
 
 The only module that imports eventlet. An audit is plain blocking code (libvirt, file I/O,
-the database); both its halves run in eventlet's thread pool while the hub stays free for
-signals and timers.
+the database); each of its halves (the measurement, the write) runs in eventlet's thread
+pool under a deadline while the hub stays free for signals, timers and the watchdog.
 
 - Audits start every `interval_s`, the first after a random delay of up to `fuzzy_delay_s`
   (a fleet restarted at once does not hit the database in step). An audit that overruns
   skips the ticks it missed; two audits never overlap.
+- A half still running after an interval (or half its deadline) says once what it waits
+  on; one still running at its deadline (timeouts.CALL_DEADLINE_S) is abandoned: the audit
+  fails naming the call and the dependency, the thread is left to finish on its own, and
+  that half is not started again until it has (audits meanwhile fail at once), so stuck
+  threads never pile up.
 - A failed audit is logged once per kind of failure, not once per period, and retried with
   exponential backoff: the next period, then twice that, up to max(interval, 5 minutes).
 - SIGTERM or SIGINT: an audit still measuring is abandoned (nothing was written yet); one
-  writing gets STOP_GRACE_S to commit, and a transaction cut short rolls back. Exit 0.
+  writing gets timeouts.STOP_GRACE_S to commit, and a transaction cut short rolls back.
 - SIGHUP: reload the settings that can change at run time; a bad config is logged and the
-  running one kept.
-- systemd: READY=1 once the loop runs, STATUS= after each audit, WATCHDOG=1 after each
-  audit that finished (succeeded, or failed on an unavailable libvirt or database) and
-  while idle between audits, never while an audit is stuck: systemd restarts a wedged
-  loop, while an outage of a dependency, which a restart would not cure, is ridden out.
+  running one kept. systemd hears RELOADING=1, then READY=1.
+- systemd: READY=1 once the loop runs, STATUS= after each audit, WATCHDOG=1 every half
+  watchdog interval from the loop's own waits, idle or waiting for a call (which has a
+  deadline): it means the loop is healthy. A failing dependency shows in STATUS=, the log,
+  metrics and /healthz, never in a restart, which would not cure it.
 """
 
 from __future__ import annotations
@@ -29,48 +34,37 @@ import signal
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
     from eventlet import hubs, queue, tpool
 
+from resource_tracker import timeouts
 from resource_tracker.exception import ResourceTrackerError
 from resource_tracker.metrics import HEALTHY_INTERVALS, Metrics
+from resource_tracker.schedule import Settings, next_start
+from resource_tracker.signals import SignalPipe
 from resource_tracker.systemd import Notifier
-from resource_tracker.tracker import AuditResult, HostPolicy, ResourceTracker
+from resource_tracker.tracker import AuditResult, ResourceTracker
 
 LOG = logging.getLogger(__name__)
 
-STOP_GRACE_S = 10.0
-MAX_BACKOFF_S = 300.0
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What the loop needs; all of it can change on SIGHUP."""
-
-    interval_s: float
-    fuzzy_delay_s: float
-    policy: HostPolicy
-    debug: bool
-
-
-def next_start(last_start: float, last_end: float, interval_s: float, failures: int) -> float:
-    """When the audit after one that ran from `last_start` to `last_end` is due."""
-    if failures:
-        backoff = interval_s * 2 ** min(failures - 1, 32)
-        return last_start + min(backoff, max(interval_s, MAX_BACKOFF_S))
-    due = last_start + interval_s
-    if due < last_end:  # overran: skip the missed ticks, keep the rhythm
-        due += math.ceil((last_end - due) / interval_s) * interval_s
-    return due
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class _Abandoned(Exception):
     """The service stopped while an audit was in the thread pool."""
+
+
+class _Half:
+    """One half of the audit as a call in the thread pool; one thread at most runs it."""
+
+    def __init__(self, name: str, writing: bool):
+        self.name = name
+        self.writing = writing
+        self.started: float | None = None  # while a thread runs it, abandoned or not
+        self.abandoned: int | None = None  # the call left to finish on its own
 
 
 class Service:
@@ -79,31 +73,36 @@ class Service:
         tracker: ResourceTracker,
         settings: Settings,
         reload_settings: Callable[[], Settings],
+        signals: SignalPipe | None = None,
         notifier: Notifier | None = None,
         metrics: Metrics | None = None,
     ):
         self._tracker = tracker
         self._settings = settings
         self._reload_settings = reload_settings
+        self._signals = signals
         self._notifier = notifier or Notifier()
         self._metrics = metrics
+        watchdog_s = self._notifier.watchdog_s
+        self._ping_every = watchdog_s / 2 if watchdog_s else None
+        self._deadline_s = min(timeouts.CALL_DEADLINE_S, self._ping_every or math.inf)
+        self._next_ping = 0.0
+        self._measuring = _Half("measurement", writing=False)
+        self._writing = _Half("write", writing=True)
         self._inbox = queue.LightQueue()
         self._stopping = False
-        self._auditing = False
-        self._threads_busy = 0
         self._calls = 0
         self._failures = 0
-        self._last_failure: str | None = None
+        self._last_failure: object = None
         self._last_start = 0.0
         self._last_end = 0.0
         self._due = 0.0
 
-    def run(self, handle_signals: bool = True) -> int:
+    def run(self) -> int:
         """Audit until stopped; return the exit status."""
-        if handle_signals:
-            self._listen_for_signals()
-        if self._notifier.watchdog_s:
-            eventlet.spawn_n(self._ping_while_idle)
+        if self._signals is not None:
+            self._signals.catch(*STOP_SIGNALS)
+            eventlet.spawn_n(self._read_signals, self._signals)
         delay = random.uniform(0, self._settings.fuzzy_delay_s)
         self._due = time.monotonic() + delay
         if self._metrics:
@@ -112,6 +111,7 @@ class Service:
             )
         LOG.info("started; first audit in %.1f s", delay)
         self._notifier.notify("READY=1", f"STATUS=first audit in {delay:.0f} s")
+        self._ping_if_due()
         while self._idle():
             self._last_start = time.monotonic()
             self._audit()
@@ -138,68 +138,117 @@ class Service:
         return False
 
     def _audit(self) -> None:
-        self._auditing = True
         try:
-            measurement = self._in_thread(self._tracker.measure, abandon_on_stop=True)
-            result = self._in_thread(self._tracker.record, measurement, abandon_on_stop=False)
+            policy = self._settings.policy
+            measurement = self._run(self._measuring, self._tracker.measure, policy)
+            result = self._run(self._writing, self._tracker.record, measurement)
         except _Abandoned as abandoned:
             LOG.warning("stopping: %s", abandoned)
         except Exception as error:
             self._failed(error)
         else:
             self._succeeded(result)
-        finally:
-            self._auditing = False
 
-    def _in_thread(self, function: Callable, *args, abandon_on_stop: bool):
-        """Run `function` in the thread pool, handling signals meanwhile; return its result."""
+    def _run(self, half: _Half, function: Callable, *args):
+        """Run `function` in the thread pool, handling signals meanwhile; return its result.
+
+        Raises the dependency's error if it outlasts the deadline (the thread is left to
+        finish), or at once if the last call of this half has not returned yet."""
+        if half.started is not None:
+            since = time.monotonic() - half.started
+            raise self._not_answering(
+                half, f"the last {half.name} not finished after {since:.0f} s"
+            )
         self._calls += 1
         call = self._calls
+        started = half.started = time.monotonic()
 
         def runner():
-            self._threads_busy += 1
             try:
                 outcome = (True, tpool.execute(function, *args))
             except Exception as error:
                 outcome = (False, error)
             finally:
-                self._threads_busy -= 1
-            self._inbox.put(("done", call, outcome))
+                half.started = None
+            self._inbox.put(("done", call, outcome, half, started))
 
         eventlet.spawn_n(runner)
+        deadline = started + self._deadline_s
+        # a call that outlasts the interval (or half its deadline) says once what it waits on
+        slow_at = started + min(self._settings.interval_s, self._deadline_s / 2)
         grace_ends = None
-        # an audit that outlasts its own interval says once what it is waiting on
-        slow_at = time.monotonic() + self._settings.interval_s if abandon_on_stop else None
         while True:
-            if self._stopping and abandon_on_stop:
+            if self._stopping and not half.writing:
+                half.abandoned = call
                 raise _Abandoned("audit abandoned before it wrote anything")
             if self._stopping and grace_ends is None:
-                grace_ends = time.monotonic() + STOP_GRACE_S
-            deadline = grace_ends or slow_at
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if grace_ends is not None and timeout == 0:
-                raise _Abandoned(f"write not finished after {STOP_GRACE_S:.0f} s; rolled back")
-            message = self._receive(timeout)
+                grace_ends = time.monotonic() + timeouts.STOP_GRACE_S
+            wake = min(t for t in (deadline, slow_at, grace_ends) if t is not None)
+            message = self._receive(max(0.0, wake - time.monotonic()))
             if message and message[0] == "done" and message[1] == call:
                 succeeded, value = message[2]
                 if succeeded:
                     return value
                 raise value
-            if slow_at is not None and time.monotonic() >= slow_at:
-                waiting_on = self._tracker.driver.waiting_on() or "an unknown call"
-                LOG.warning("audit still running; waiting on %s", waiting_on)
+            now = time.monotonic()
+            if grace_ends is not None and now >= grace_ends:
+                half.abandoned = call
+                raise _Abandoned(
+                    f"write not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
+                )
+            if now >= deadline:
+                half.abandoned = call
+                raise self._not_answering(
+                    half, f"{half.name} not finished after {self._deadline_s:g} s"
+                )
+            if slow_at is not None and now >= slow_at:
+                LOG.warning("audit still running; waiting on %s", self._waiting_on(half))
                 slow_at = None
             self._handle(message)
 
+    def _waiting_on(self, half: _Half) -> str:
+        return self._tracker.waiting_on(half.writing) or "an unknown call"
+
+    def _not_answering(self, half: _Half, what: str) -> ResourceTrackerError:
+        error = self._tracker.not_answering(
+            half.writing,
+            f"{what}, waiting on {self._waiting_on(half)}; abandoned (no new {half.name} "
+            "starts until it returns)",
+        )
+        error.failure_kind = half.name  # one warning for a run of these, whatever the seconds
+        return error
+
     def _receive(self, timeout: float | None) -> tuple | None:
+        """The next message, waiting at most `timeout` s; pings the watchdog when due."""
+        if self._ping_every is not None:
+            until_ping = max(0.0, self._next_ping - time.monotonic())
+            timeout = until_ping if timeout is None else min(timeout, until_ping)
         try:
-            return self._inbox.get(timeout=timeout)
+            message = self._inbox.get(timeout=timeout)
         except queue.Empty:
-            return None
+            message = None
+        self._ping_if_due()
+        return message
+
+    def _ping_if_due(self) -> None:
+        now = time.monotonic()
+        if self._ping_every is not None and now >= self._next_ping:
+            self._notifier.notify("WATCHDOG=1")
+            self._next_ping = now + self._ping_every
 
     def _handle(self, message: tuple | None) -> None:
-        """Act on a signal; drop the result of a call that was abandoned."""
-        if not message or message[0] != "signal":
+        """Act on a signal, or on an abandoned call that returned at last."""
+        if not message:
+            return
+        if message[0] == "done":
+            _, call, (succeeded, value), half, started = message
+            if half.abandoned == call:
+                LOG.info(
+                    "the abandoned %s returned after %.0f s%s",
+                    half.name,
+                    time.monotonic() - started,
+                    "" if succeeded else f": {value}",
+                )
             return
         signum = message[1]
         if signum == signal.SIGHUP:
@@ -217,67 +266,51 @@ class Service:
         LOG.info("audit: %s", summary)
         if self._metrics:
             self._metrics.audit_succeeded(result, self._settings.interval_s)
-        self._notifier.notify(f"STATUS={summary}", "WATCHDOG=1")
+        self._notifier.notify(f"STATUS={summary}")
 
     def _failed(self, error: Exception) -> None:
         self._failures += 1
         if self._metrics:
             self._metrics.audit_failed(error)
         message = str(error) or type(error).__name__
-        if message != self._last_failure:
+        kind = getattr(error, "failure_kind", message)
+        if kind != self._last_failure:
             LOG.warning(
                 "audit failed: %s; retrying with backoff",
                 message,
                 exc_info=None if isinstance(error, ResourceTrackerError) else error,
             )
-            self._last_failure = message
+            self._last_failure = kind
         else:
             LOG.debug("audit failed again (%d in a row): %s", self._failures, message)
-        self._notifier.notify(f"STATUS=audit failed: {message}", "WATCHDOG=1")
+        self._notifier.notify(f"STATUS=audit failed: {message}")
 
     def _reload(self) -> None:
+        self._notifier.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             settings = self._reload_settings()
         except Exception as error:
             LOG.error("configuration not reloaded, the running one is kept: %s", error)
+            self._notifier.notify("READY=1", f"STATUS=configuration not reloaded: {error}")
             return
         self._settings = settings
-        self._tracker.policy = settings.policy
         if self._last_end:  # before the first audit, its due time stands
             self._schedule()
         logging.getLogger().setLevel(logging.DEBUG if settings.debug else logging.INFO)
         LOG.info("configuration reloaded; audits every %s s", settings.interval_s)
+        self._notifier.notify("READY=1", "STATUS=configuration reloaded")
 
-    def _ping_while_idle(self) -> None:
-        while not self._stopping:
-            eventlet.sleep(self._notifier.watchdog_s / 2)
-            if not self._auditing:
-                self._notifier.notify("WATCHDOG=1")
-
-    def _listen_for_signals(self) -> None:
+    def _read_signals(self, signals: SignalPipe) -> None:
         """Signals reach the hub through a pipe, so handlers never run inside hub code."""
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        os.set_blocking(write_fd, False)
-        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        for signum in HANDLED_SIGNALS:
-            signal.signal(signum, lambda *_: None)
-        eventlet.spawn_n(self._read_signals, read_fd)
-
-    def _read_signals(self, read_fd: int) -> None:
         while True:
-            hubs.trampoline(read_fd, read=True)
-            try:
-                received = os.read(read_fd, 64)
-            except BlockingIOError:
-                continue
-            for signum in received:
+            hubs.trampoline(signals.read_fd, read=True)
+            for signum in signals.received():
                 self._inbox.put(("signal", signum))
 
     def _stopped(self) -> int:
         LOG.info("stopped")
         self._notifier.notify("STATUS=stopped")
-        if self._threads_busy:
+        if self._measuring.started is not None or self._writing.started is not None:
             # A call stuck in the thread pool would hang eventlet's exit handler, which
             # joins every pool thread; nothing is left to flush but the logs.
             logging.shutdown()

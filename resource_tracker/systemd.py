@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 
+from resource_tracker.text import one_line
+
 LOG = logging.getLogger(__name__)
 
 
@@ -26,10 +28,11 @@ class Notifier:
         return bool(self._address)
 
     def notify(self, *fields: str) -> None:
-        """Send `fields` (e.g. "READY=1", "STATUS=...") as one message."""
+        """Send `fields` (e.g. "READY=1", "STATUS=...") as one message; each is one line, so
+        a value (an error naming a file) cannot add a field such as WATCHDOG=1."""
         if not self._address:
             return
-        message = "\n".join(fields).encode()
+        message = "\n".join(map(one_line, fields)).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.sendto(message, self._address)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from resource_tracker.db.api import Database
+from tests.support import ceph as ceph_support
 from tests.support import hosts, images
 from tests.support.libvirtd import Libvirtd
 from tests.support.mariadb import MariaDBServer, create_tracker_database
@@ -112,6 +113,20 @@ def libvirtd():
     daemon.start()
     yield daemon
     daemon.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ceph():
+    """A private single-node Ceph cluster (monitor, manager, one OSD in memory), ~2 s."""
+    missing = ceph_support.missing()
+    if missing:
+        pytest.skip(missing)
+    cluster = ceph_support.CephCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ from resource_tracker.conf.opts import list_opts
 def reference() -> str:
     lines = []
     for group, opts in list_opts():
-        lines += [f"`[{group}]`", "", "| option | default | meaning |", "| --- | --- | --- |"]
+        lines += [
+            f"`[{group}]`",
+            "",
+            "| option | default | range | meaning |",
+            "| --- | --- | --- | --- |",
+        ]
         for opt in opts:
             default = opt.sample_default if opt.sample_default is not None else opt.default
             shown = (
@@ -22,7 +27,9 @@ def reference() -> str:
                 else f"`{str(default).lower() if isinstance(default, bool) else default}`"
             )
             meaning = " ".join(opt.help.split()).replace("|", "\\|")
-            lines.append(f"| `{opt.name}` | {shown} | {meaning} |")
+            low, high = getattr(opt.type, "min", None), getattr(opt.type, "max", None)
+            bounds = f"{low} to {high}" if low is not None and high is not None else ""
+            lines.append(f"| `{opt.name}` | {shown} | {bounds} | {meaning} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -4,7 +4,8 @@
 #   tools/setup.sh          what the daemon and the demo need
 #   tools/setup.sh --test   also what the tests need: MariaDB server and libvirtd/QEMU binaries
 #                           (the tests start private instances of both), LVM tools (a volume
-#                           group on a loop device), ruff, pytest
+#                           group on a loop device), Ceph's daemons and Python binding (a
+#                           private cluster), ruff, pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,8 @@ python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || packages+=(python3-dev)
 if $want_tests; then
-    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace)
+    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace
+               ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
 fi
 
 missing=()
@@ -42,4 +44,15 @@ if [ ! -e "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e ".$extras"
     touch "$stamp"
+fi
+
+if $want_tests; then
+    # Ceph's Python binding is packaged for Debian's python3 only: show it to .venv's Python
+    # when it is the same version (README: RBD).
+    site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+    suffix=$(.venv/bin/python -c 'import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0])')
+    for module in rados rbd; do
+        built="/usr/lib/python3/dist-packages/$module$suffix"
+        if [ -e "$built" ]; then ln -sf "$built" "$site/"; fi
+    done
 fi

@@ -1,23 +1,70 @@
-"""Entry points. Helpers shared by both commands live here."""
+"""Entry points, and the helpers both commands share.
+
+Only light modules are imported at the top of this one: the daemon's entry point catches
+SIGHUP before anything slow loads (oslo.config, SQLAlchemy and libvirt take about a second
+on a busy host), so a reload asked for while the daemon starts waits for the loop instead of
+killing the process.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
-from oslo_config import cfg
-
-from resource_tracker import conf as rt_conf
-from resource_tracker import last_audit
-from resource_tracker.db.api import Database
-from resource_tracker.db.retry import RetryPolicy
+from resource_tracker.cmd.logs import setup_logging  # noqa: F401 - for both commands
 from resource_tracker.exception import ConfigError
-from resource_tracker.last_audit import LastAuditFile
+from resource_tracker.signals import SignalPipe
+from resource_tracker.text import one_line
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
+    from resource_tracker.db.api import Database
+    from resource_tracker.last_audit import LastAuditFile
+
+
+def start_daemon() -> int:
+    """The resource-tracker command."""
+    signals = SignalPipe()
+    signals.catch(signal.SIGHUP)
+    from resource_tracker.cmd import daemon
+
+    return daemon.main(signals=signals)
+
+
+def within(limit_s: float, call: Callable[[], T], timed_out: Callable[[], Exception]) -> T:
+    """call() in a thread of its own, waited for at most `limit_s`: its result, or what it
+    raised (SystemExit included); if it has not returned by then, timed_out() is raised and
+    the thread is left to finish on its own (it holds no lock anyone waits for)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="bounded-call", daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    if not outcome:
+        raise timed_out()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
 
 
 def load_config(argv: list[str] | None, cli_opts=(), description: str | None = None):
     """Build and load the config; exit with one line (status 2) if it cannot be used."""
+    from resource_tracker import conf as rt_conf
+
     conf = rt_conf.make_config()
     for opt in cli_opts:
         conf.register_cli_opt(opt)
@@ -30,34 +77,15 @@ def load_config(argv: list[str] | None, cli_opts=(), description: str | None = N
 
 def fail(error: object, status: int = 1):
     """Leave with one line on stderr naming the program, and a non-zero status."""
-    print(f"{os.path.basename(sys.argv[0])}: {error}", file=sys.stderr)
+    print(f"{os.path.basename(sys.argv[0])}: {one_line(str(error))}", file=sys.stderr)
     raise SystemExit(status)
-
-
-SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
-
-
-class JournalFormatter(logging.Formatter):
-    """journald reads a leading <N> as the line's syslog priority, and stamps the time itself."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = SYSLOG_PRIORITIES.get(record.levelno, 2)
-        return f"<{priority}>{super().format(record)}"
-
-
-def setup_logging(conf: cfg.ConfigOpts, default_level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if conf.debug else default_level)
 
 
 def open_database(conf: cfg.ConfigOpts) -> Database:
     """The [database] options as a Database (connections are opened when first used)."""
+    from resource_tracker.db.api import Database
+    from resource_tracker.db.retry import RetryPolicy
+
     return Database(
         conf.database.connection, retry=RetryPolicy(attempts=conf.database.db_max_retries + 1)
     )
@@ -65,4 +93,6 @@ def open_database(conf: cfg.ConfigOpts) -> Database:
 
 def last_audit_file(conf: cfg.ConfigOpts) -> LastAuditFile:
     """Where this host's daemon keeps its last audit's per-disk breakdown."""
-    return LastAuditFile(os.path.join(conf.state_path, last_audit.FILE_NAME))
+    from resource_tracker import last_audit
+
+    return last_audit.LastAuditFile(os.path.join(conf.state_path, last_audit.FILE_NAME))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 
 from oslo_config import cfg
@@ -16,19 +17,35 @@ from resource_tracker.cmd import (
     open_database,
     render,
     setup_logging,
+    within,
 )
+from resource_tracker.cmd.host_shape import check_host, shape_policy
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
-from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent, StorageUnavailable
+from resource_tracker.db.api import Database
+from resource_tracker.exception import (
+    DatabaseUnavailable,
+    ResourceTrackerError,
+    SchemaNotCurrent,
+    StorageUnavailable,
+)
 from resource_tracker.metrics import Metrics
+from resource_tracker.schedule import Settings
+from resource_tracker.signals import SignalPipe
+from resource_tracker.systemd import Notifier
+from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
+from resource_tracker.virt.rbd import RbdStorage
 
 LOG = logging.getLogger(__name__)
+
+ONCE_LIMIT_S = 2 * CALL_DEADLINE_S  # --once: the measurement and the write, as the daemon
 
 cli_opts = [
     cfg.BoolOpt(
@@ -42,6 +59,12 @@ cli_opts = [
         help="With --once: audit, print what would be written and how it differs from the "
         "stored row, and write nothing (no row, no heartbeat).",
     ),
+    cfg.BoolOpt(
+        "check-config",
+        default=False,
+        help="Check the configuration as start-up and SIGHUP do, print one line and exit: "
+        "0 if it can be used, 2 if not (the unit's ExecReload runs this first).",
+    ),
 ]
 
 # Options a running daemon applies on SIGHUP; any other change needs a restart.
@@ -53,27 +76,123 @@ RELOADABLE = {
 }
 
 
-def build_tracker(conf: cfg.ConfigOpts) -> ResourceTracker:
-    driver = LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
+def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> int:
+    """The resource-tracker command (started by resource_tracker.cmd.start_daemon, which
+    catches SIGHUP before this module's imports)."""
+    if signals is None:
+        signals = SignalPipe()
+        signals.catch(signal.SIGHUP)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        conf = load_config(argv, cli_opts, description=__doc__)
+        if conf.check_config:
+            print(f"configuration valid: {', '.join(rt_conf.config_files(conf)) or 'defaults'}")
+            return 0
+        setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
+        if conf.dry_run and not conf.once:
+            fail("--dry-run goes with --once", status=2)
+        if conf.once:
+            return run_once(conf)
+        return run_daemon(conf, argv, signals)
+    except KeyboardInterrupt:  # SIGINT before the loop handles it
+        return 130
+
+
+def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
+    """The daemon's whole wiring: each part is built here and handed only what it uses."""
+    database = open_database(conf)
+    check_schema_at_start(database)
+    libvirt_events.start()  # before the first connection opens, so it gets close events
+    driver = libvirt_driver(conf)
+    tracker = resource_tracker(conf, driver, database)
+    check_host(tracker, daemon=True)
+    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+
+    def reload() -> Settings:
+        return loop_settings(reload_config(conf, argv))
+
+    from resource_tracker.service import Service  # eventlet is imported only when the loop runs
+
+    return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
+
+
+def run_once(conf: cfg.ConfigOpts) -> int:
+    """One audit (or, with --dry-run, what it would write), one line, exit; within the time
+    the daemon gives both halves of an audit."""
+    database = open_database(conf)
+    driver = libvirt_driver(conf)
+    tracker = resource_tracker(conf, driver, database)
+
+    def once() -> str:
+        database.check_schema()
+        check_host(tracker)
+        if not conf.dry_run:
+            return tracker.audit(host_policy(conf)).summary()
+        measurement = tracker.measure(host_policy(conf))
+        plans = database.plan_compute_nodes(conf.host, [measurement.values], measurement.shared)
+        return render.planned_changes(conf.host, plans)
+
+    def timed_out() -> ResourceTrackerError:
+        waiting = tracker.waiting_on(writing=True) or tracker.waiting_on(writing=False)
+        return ResourceTrackerError(
+            f"no answer within {ONCE_LIMIT_S:.0f} s; waiting on {waiting or 'an unknown call'}"
+        )
+
+    try:
+        print(within(ONCE_LIMIT_S, once, timed_out))
+    except ResourceTrackerError as error:
+        fail(error)
+    finally:
+        driver.close()
+        database.dispose()
+    return 0
+
+
+def resource_tracker(
+    conf: cfg.ConfigOpts, driver: LibvirtDriver, database: Database
+) -> ResourceTracker:
+    """The tracker of this host, with what it keeps until a restart: its shape policy, the
+    devices it offers ([pci] device_spec), where it records the last audit."""
     return ResourceTracker(
-        host=conf.host,
-        driver=driver,
-        store=open_database(conf),
-        policy=host_policy(conf),
-        last_audit=last_audit_file(conf),
-        device_specs=pci_conf.specs(conf),
+        conf.host,
+        driver,
+        database,
+        last_audit_file(conf),
+        shape_policy(conf),
+        pci_conf.specs(conf),
     )
+
+
+def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
+    connection = LibvirtConnection(conf.libvirt.connection_uri)
+    return LibvirtDriver(connection, local_storage(conf), devices=DeviceLister())
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
     if conf.libvirt.images_type == "lvm":
         return LvmStorage(conf.libvirt.images_volume_group)
+    if conf.libvirt.images_type == "rbd":
+        try:
+            return RbdStorage(
+                conf.libvirt.images_rbd_pool,
+                conf.libvirt.images_rbd_ceph_conf,
+                conf.libvirt.rbd_user,
+                conf.libvirt.rbd_connect_timeout,
+            )
+        except ImportError as error:
+            fail(f"[libvirt] images_type = rbd: {error}", status=2)
     storage = FileStorage(conf.instances_path)
     try:
-        storage.measure()  # a typo must stop start-up, not fail every audit from then on
+        # a typo must stop start-up, not fail every audit from then on; a hung file system
+        # (no answer within START_CHECK_S) is left to the audits
+        within(START_CHECK_S, storage.measure, TimeoutError)
     except StorageUnavailable as error:
         reason = str(error).rpartition(": ")[2]
         fail(f"[DEFAULT] instances_path = {conf.instances_path}: {reason}", status=2)
+    except TimeoutError:
+        LOG.warning(
+            "instances_path %s did not answer within %.0f s", conf.instances_path, START_CHECK_S
+        )
     return storage
 
 
@@ -81,30 +200,32 @@ def host_policy(conf: cfg.ConfigOpts) -> HostPolicy:
     return HostPolicy(**{field.name: conf[field.name] for field in dataclasses.fields(HostPolicy)})
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    conf = load_config(argv, cli_opts, description=__doc__)
-    setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
-    if conf.dry_run and not conf.once:
-        fail("--dry-run goes with --once", status=2)
-    tracker = build_tracker(conf)
-    if conf.once:
-        return dry_run(tracker) if conf.dry_run else run_once(tracker)
+def loop_settings(conf: cfg.ConfigOpts) -> Settings:
+    return Settings(
+        interval_s=conf.update_resources_interval,
+        fuzzy_delay_s=conf.periodic_fuzzy_delay,
+        policy=host_policy(conf),
+        debug=conf.debug,
+    )
+
+
+def check_schema_at_start(database: Database) -> None:
+    """Stop at a schema that is behind or unknown. A database that is down, or does not
+    answer within START_CHECK_S, is left to the audits (each checks the schema), so a hung
+    server holds READY=1 no longer than that."""
+
+    def no_answer() -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"database {database.masked_url} did not answer the schema check within "
+            f"{START_CHECK_S:.0f} s"
+        )
+
     try:
-        tracker.store.check_schema()
+        within(START_CHECK_S, database.check_schema, no_answer)
     except SchemaNotCurrent as error:
         fail(error)
     except ResourceTrackerError as error:
         LOG.warning("%s; audits will retry", error)
-    from resource_tracker import service  # eventlet is imported only when the loop runs
-
-    libvirt_events.start()  # before the first connection opens, so it gets close events
-
-    def reload() -> service.Settings:
-        return service_settings(reload_config(conf, argv))
-
-    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
-    return service.Service(tracker, service_settings(conf), reload, metrics=metrics).run()
 
 
 def serve_metrics(listen: str) -> Metrics:
@@ -119,41 +240,6 @@ def serve_metrics(listen: str) -> Metrics:
         f"[{address}]:{port}" if ":" in address else f"{address}:{port}",
     )
     return metrics
-
-
-def run_once(tracker: ResourceTracker) -> int:
-    try:
-        tracker.store.check_schema()
-        print(tracker.audit().summary())
-    except ResourceTrackerError as error:
-        fail(error)
-    finally:
-        tracker.driver.close()
-    return 0
-
-
-def dry_run(tracker: ResourceTracker) -> int:
-    try:
-        tracker.store.check_schema()
-        measurement = tracker.measure()
-        plans = tracker.store.plan_compute_nodes(tracker.host, [measurement.values])
-    except ResourceTrackerError as error:
-        fail(error)
-    finally:
-        tracker.driver.close()
-    print(render.planned_changes(tracker.host, plans))
-    return 0
-
-
-def service_settings(conf: cfg.ConfigOpts):
-    from resource_tracker.service import Settings  # imports eventlet: daemon mode only
-
-    return Settings(
-        interval_s=conf.update_resources_interval,
-        fuzzy_delay_s=conf.periodic_fuzzy_delay,
-        policy=host_policy(conf),
-        debug=conf.debug,
-    )
 
 
 def reload_config(running: cfg.ConfigOpts, argv: list[str]) -> cfg.ConfigOpts:

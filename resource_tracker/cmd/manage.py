@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from oslo_config import cfg
 
 from resource_tracker import last_audit
 from resource_tracker.cmd import (
+    capacity,
     device_views,
     fail,
+    housekeeping,
     last_audit_file,
     load_config,
     open_database,
     render,
+    setup_logging,
+    storage,
 )
 from resource_tracker.db.api import Database
+from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.exception import ResourceTrackerError
 
 FORMATS = ("table", "json")
 LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
+SHARED_LEGEND = "* shared storage (one row in storage list); LEAST counts all its hosts' disks"
 
 
 def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -49,7 +56,7 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
             node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
             f"{node.free_ram_mb / 1024:.1f}/{node.memory_mb / 1024:.0f}",
-            node.free_disk_gb,
+            f"{node.free_disk_gb}{_shared_mark(node)}",
             node.disk_available_least,
             node.running_vms,
             render.age(render.heartbeat_age(service, now)),
@@ -60,6 +67,8 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
     header = ("HOST", "HYPERVISOR", "VCPUS", "RAM", "DISK", "LEAST", "VMS", "SEEN", "STATE")
     print(render.table(header, rows, right=range(2, 8), shrink=(0, 1)))
     print(LIST_LEGEND)
+    if any(_shared_mark(node) for node, _ in entries):
+        print(SHARED_LEGEND)
 
 
 def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -76,6 +85,9 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         recorded, unreadable = last_audit_file(conf).read(host), None
     except last_audit.Unreadable as error:
         recorded, unreadable = None, str(error)
+    pools = {}
+    if any(_shared_mark(node) for node in nodes):
+        pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
     shown = []
     for node in nodes:
         entry = _node_json(conf, node, service, now)
@@ -83,6 +95,9 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         entry["last_audit"] = recorded if same_node else None
         if unreadable:
             entry["last_audit_problem"] = unreadable
+        pool = pools.get(node.storage_id)
+        if pool is not None:  # what every live host's disks may grow into there
+            entry["storage_overcommit_bytes"] = int(pool["disk_overcommit_bytes"])
         shown.append(entry)
     if conf.category.format == "json":
         print(json.dumps(shown, indent=2))
@@ -111,6 +126,10 @@ def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
     print(render.table(header, rows, right=(2, 3), shrink=(0,)))
 
 
+def _shared_mark(node) -> str:
+    return "" if node.storage_id.startswith(LOCAL_STORAGE) else "*"
+
+
 def _node_json(conf, node, service, now) -> dict:
     entry = render.row_dict(node)
     entry["state"] = render.state(node, service, now, conf.service_down_time)
@@ -129,24 +148,31 @@ def _service_json(conf, service, now) -> dict:
 def _node_text(entry: dict) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
+    numa_topology = entry.pop("numa_topology", None)
     recorded = entry.pop("last_audit", None)
     unreadable = entry.pop("last_audit_problem", None)
     devices = {key: entry.pop(key) for key in ("pci_stats", "mdev_capacity") if key in entry}
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
-    lines = [
-        f"{name:<{width}}  {'-' if value is None else value}" for name, value in entry.items()
-    ]
+    lines = [f"{name:<{width}}  {_value_text(value)}" for name, value in entry.items()]
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
+    lines += [render.numa_cells(numa_topology), ""]
     lines += device_views.node_devices_text(devices)
     lines.append("")
-    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded)
+    storage_overcommit = entry.get("storage_overcommit_bytes")
+    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
 
 
-def _disks_text(recorded: dict | None) -> list[str]:
+def _value_text(value) -> str:
+    if value is None:
+        return "-"
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
+def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[str]:
     if recorded is None:
         return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
     free, overcommit = recorded["free_bytes"], recorded["overcommit_bytes"]
@@ -154,6 +180,12 @@ def _disks_text(recorded: dict | None) -> list[str]:
         f"disks at the last audit ({recorded['audited_at']}): free {render.gib(free)} GiB"
         f" - over-commit {render.gib(overcommit)} GiB = {render.gib(free - overcommit)} GiB"
     ]
+    if storage_overcommit is not None:
+        others = storage_overcommit - overcommit
+        lines.append(
+            f"shared storage: the row also subtracts the other hosts' over-commit, "
+            f"{render.gib(others)} GiB: {render.gib(free - overcommit - others)} GiB"
+        )
     rows = [
         (
             disk["domain"],
@@ -172,7 +204,7 @@ def _disks_text(recorded: dict | None) -> list[str]:
 
 
 def _add_commands(subparsers) -> None:
-    db = subparsers.add_parser("db", help="database schema").add_subparsers(
+    db = subparsers.add_parser("db", help="database schema and old rows").add_subparsers(
         dest="action", required=True
     )
     db.add_parser("sync", help="create or upgrade the schema").set_defaults(run=db_sync)
@@ -201,18 +233,22 @@ def _add_commands(subparsers) -> None:
     )
     devices_listing.set_defaults(run=device_views.devices_list)
 
-    services = subparsers.add_parser("services", help="the trackers' heartbeats")
-    services_listing = services.add_subparsers(dest="action", required=True).add_parser(
-        "list", help="one line per tracker daemon: up or down"
+    services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(
+        dest="action", required=True
     )
+    services_listing = services.add_parser("list", help="one line per tracker daemon: up or down")
     services_listing.set_defaults(run=services_list)
     for parser in (listing, show, devices_listing, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
+    housekeeping.add_commands(db, nodes, services)
+    storage.add_commands(subparsers, FORMATS)
+    capacity.add_command(subparsers, FORMATS)
 
 
 def main(argv: list[str] | None = None) -> int:
     category = cfg.SubCommandOpt("category", title="commands", handler=_add_commands)
     conf = load_config(argv, [category], description=__doc__)
+    setup_logging(conf, default_level=logging.WARNING)
     database = open_database(conf)
     try:
         conf.category.run(conf, database)

@@ -10,6 +10,15 @@ from resource_tracker.db.models import ComputeNode, Service
 
 WIDTH = 80
 GiB = 2**30
+JSON_COLUMNS = (
+    "cpu_info",
+    "numa_topology",
+    "supported_instances",
+    "stats",
+    "pci_stats",
+    "mdev_capacity",
+    "extra_info",
+)
 
 
 def table(
@@ -92,9 +101,6 @@ def state(node: ComputeNode, service: Service | None, now: datetime, down_after_
     return "up" if seen is not None and seen <= down_after_s else "down"
 
 
-JSON_COLUMNS = {"cpu_info", "pci_stats", "mdev_capacity", "extra_info"}
-
-
 def row_dict(row) -> dict:
     """Every column of a model row, JSON-ready (times in ISO 8601 UTC, JSON columns parsed)."""
     result = {}
@@ -106,6 +112,41 @@ def row_dict(row) -> dict:
             value = json.loads(value)
         result[column.key] = value
     return result
+
+
+def numa_cells(numa_topology: dict | None) -> str:
+    """numa_topology (Nova's NUMATopology primitive) as a table of cells and their use."""
+    if not numa_topology:
+        return "NUMA cells: none reported"
+    rows = []
+    for cell in numa_topology["nova_object.data"]["cells"]:
+        data = cell["nova_object.data"]
+        pages = [page["nova_object.data"] for page in data["mempages"]]
+        huge = ", ".join(
+            f"{_page_size(page['size_kb'])} {page['used']}/{page['total']}"
+            + (f" r{page['reserved']}" if page["reserved"] else "")
+            for page in pages[1:]  # the smallest size is the cell's ordinary memory
+        )
+        rows.append(
+            (
+                data["id"],
+                "-" if data.get("socket") is None else data["socket"],
+                f"{data['cpu_usage']}/{len(data['cpuset'])}",
+                f"{len(data['pinned_cpus'])}/{len(data['pcpuset'])}",
+                f"{data['memory_usage'] / 1024:.1f}/{data['memory'] / 1024:.1f}",
+                huge or "-",
+            )
+        )
+    header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "HUGEPAGES")
+    legend = "VCPUS used/shared, PINNED pinned/dedicated, HUGEPAGES used/total rRESERVED"
+    return "\n".join(("NUMA cells", table(header, rows, right=range(5)), legend))
+
+
+def _page_size(size_kb: int) -> str:
+    for unit, size in (("G", 2**20), ("M", 2**10)):
+        if size_kb % size == 0:
+            return f"{size_kb // size}{unit}"
+    return f"{size_kb}K"
 
 
 def pools(pci_stats: dict | None) -> list[dict]:

@@ -2,19 +2,31 @@
 
 oslo.config ignores options it does not know and reports a bad value only when the value is
 first read, which for a daemon can be hours after start-up. `load()` checks both at once, so
-a typo in a config file stops start-up with one line naming the option and the file.
+a typo in a config file stops start-up with one line naming the option and the file; so do
+bytes that are not UTF-8, $references that loop or name no option, and values that are
+valid alone but unusable (a database URL no driver here can open).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from oslo_config import cfg
 
+from resource_tracker.conf import compute as _compute
+from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
 from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
+
+SUBSTITUTION_ERRORS = (
+    cfg.NoSuchOptError,
+    cfg.NoSuchGroupError,
+    cfg.TemplateSubstitutionError,
+    RecursionError,
+)
 
 PROJECT = "resource-tracker"
 
@@ -35,6 +47,8 @@ def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) 
         raise ConfigError(f"cannot read config file {', '.join(error.config_files)}") from None
     except (cfg.ConfigFileParseError, cfg.ConfigDirNotFoundError) as error:
         raise ConfigError(str(error)) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(_not_utf8(argv, error)) from None
     check(conf)
 
 
@@ -61,7 +75,11 @@ def check(conf: cfg.ConfigOpts) -> None:
                 value_of(conf, group, opt.dest)
             except (cfg.ConfigFileValueError, ValueError) as error:
                 raise ConfigError(f"[{group}] {opt.name}: {error}") from None
+            except SUBSTITUTION_ERRORS as error:
+                raise ConfigError(f"[{group}] {opt.name}: {_substitution(error)}") from None
     _libvirt.check(conf)
+    _compute.check(conf)
+    _database.check(conf)
     _pci.check(conf)
 
 
@@ -74,9 +92,13 @@ def config_files(conf: cfg.ConfigOpts) -> list[str]:
     """The config files in the order oslo.config read them, those of config dirs included."""
     files = list(conf.config_file or [])
     for directory in conf.config_dir or []:
-        names = sorted(name for name in os.listdir(directory) if name.endswith(".conf"))
-        files += [os.path.join(directory, name) for name in names]
+        files += _files_in(directory)
     return files
+
+
+def _files_in(directory: str) -> list[str]:
+    names = sorted(name for name in os.listdir(directory) if name.endswith(".conf"))
+    return [os.path.join(directory, name) for name in names]
 
 
 def _check_value(opt: cfg.Opt, raw: str, name: str, path: str) -> None:
@@ -85,7 +107,59 @@ def _check_value(opt: cfg.Opt, raw: str, name: str, path: str) -> None:
     try:
         opt.type(raw)
     except ValueError as error:
-        raise ConfigError(f"{name}: invalid value {raw!r} in {path}: {error}") from None
+        reason = _reason(opt, error)
+        raise ConfigError(f"{name}: invalid value {raw!r} in {path}: {reason}") from None
+
+
+def _reason(opt: cfg.Opt, error: ValueError) -> str:
+    """oslo.config's reason, with a range said in full (it prints 2147483647 as 2.14748e+09)."""
+    low, high = getattr(opt.type, "min", None), getattr(opt.type, "max", None)
+    if str(error).startswith("Should be") and low is not None and high is not None:
+        return f"must be from {low} to {high}"
+    return str(error)
+
+
+def _substitution(error: BaseException) -> str:
+    """What is wrong with a value's $references, from the chain oslo.config raised."""
+    chain = [error]
+    while chain[-1].__context__ is not None:
+        chain.append(chain[-1].__context__)
+    if any(isinstance(each, RecursionError) for each in chain):
+        return "its $references loop back to it (write $$ for a literal $)"
+    missing = next(each for each in reversed(chain) if isinstance(each, SUBSTITUTION_ERRORS))
+    name = getattr(missing, "opt_name", None) or getattr(missing, "group_name", "")
+    return f"${name} names no option (write $$ for a literal $)"
+
+
+def _not_utf8(argv: list[str], error: UnicodeDecodeError) -> str:
+    """Which config file, line and option hold bytes that are not UTF-8."""
+    for path in _files_named(argv):
+        with open(path, "rb") as config_file:
+            data = config_file.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            lines = data[: bad.start].decode("utf-8", "replace").split("\n")
+            whole = data.decode("utf-8", "replace").split("\n")[len(lines) - 1]
+            sections = [line.strip()[1:-1] for line in lines if line.strip().startswith("[")]
+            option = whole.split("=", 1)[0].strip() if "=" in whole else "(no option)"
+            return (
+                f"[{sections[-1] if sections else 'DEFAULT'}] {option}: not UTF-8 text "
+                f"(byte 0x{data[bad.start]:02x}) in {path} line {len(lines)}"
+            )
+    return f"a config file is not UTF-8 text: {error}"
+
+
+def _files_named(argv: list[str]) -> list[str]:
+    """The config files oslo.config reads for `argv`, before it has parsed it."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config-file", action="append", default=[])
+    parser.add_argument("--config-dir", action="append", default=[])
+    given, _ = parser.parse_known_args(argv)
+    files = given.config_file or ([] if given.config_dir else cfg.find_config_files(PROJECT))
+    for directory in given.config_dir:
+        files += _files_in(directory)
+    return files
 
 
 def _by_name(group_opts) -> dict[str, cfg.Opt]:

@@ -1,10 +1,70 @@
-"""[DEFAULT]: this host, where it keeps its state and disks, and what it holds back."""
+"""[DEFAULT]: this host, where it keeps its state and disks, and what it holds back.
 
+Every number has a range: a typo (an extra digit or ten) stops start-up naming the option,
+rather than being accepted and failing every audit, or the daemon, later.
+"""
+
+import math
+import re
 import socket
 
-from oslo_config import cfg
+from oslo_config import cfg, types
+
+from resource_tracker import cpuset
 
 ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
+DAY_S = 86400
+RESERVE_MAX = 2**31 - 1  # the reserves are stored in INT columns of compute_nodes
+RATIO_MAX = 1000.0
+
+
+class Ratio(types.Float):
+    """An allocation ratio from 0 to RATIO_MAX; NaN (which no bound refuses) is refused."""
+
+    def __init__(self):
+        super().__init__(min=0.0, max=RATIO_MAX)
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if math.isnan(value):
+            raise ValueError("not a number")
+        return value
+
+
+class Checked(types.String):
+    """A string checked by `parse` when the file is read (ValueError: one line naming the
+    option); kept as written, and parsed again by the same function where it is used."""
+
+    def __init__(self, parse, type_name: str):
+        super().__init__(type_name=type_name)
+        self._parse = parse
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if value.strip():
+            self._parse(value)
+        return value
+
+
+def _size(text: str) -> int:
+    match = re.match(r"^(\d+)\s*([KMGT]?)(i?B)?$", text, re.I)
+    if not match:
+        raise ValueError(f"size {text!r} is neither KiB nor a size like 2M or 1G")
+    return int(match.group(1)) * 2 ** (10 * " KMGT".index(match.group(2).upper() or "K"))
+
+
+def reserved_huge_pages(value: str) -> tuple[int, int, int]:
+    """`node:0,size:2048,count:64` as (cell, page size in bytes, count); ValueError if not."""
+    fields = {}
+    for item in value.split(","):
+        key, colon, text = item.partition(":")
+        fields[key.strip()] = text.strip() if colon else None
+    if set(fields) != {"node", "size", "count"} or None in fields.values():
+        raise ValueError(f"expected node:N,size:S,count:C, got {value!r}")
+    if not (fields["node"].isdigit() and fields["count"].isdigit()):
+        raise ValueError(f"node and count must be whole numbers in {value!r}")
+    return int(fields["node"]), _size(fields["size"]), int(fields["count"])
+
 
 opts = [
     cfg.StrOpt(
@@ -29,12 +89,14 @@ opts = [
         "update_resources_interval",
         default=60,
         min=1,
+        max=DAY_S,
         help="Seconds between the starts of two audits of this host." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "service_down_time",
         default=180,
         min=1,
+        max=7 * DAY_S,
         help="resource-tracker-manage shows a tracker as down once its last heartbeat "
         "(services.updated_at, on the database's clock) is older than this many seconds. "
         "Keep it above update_resources_interval.",
@@ -43,6 +105,7 @@ opts = [
         "periodic_fuzzy_delay",
         default=60,
         min=0,
+        max=3600,
         help="Wait a random number of seconds up to this before the first audit, so that a "
         "fleet restarted at once does not write to the database in step. 0 disables it.",
     ),
@@ -50,12 +113,14 @@ opts = [
         "reserved_host_memory_mb",
         default=512,
         min=0,
+        max=RESERVE_MAX,
         help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_disk_mb",
         default=0,
         min=0,
+        max=RESERVE_MAX,
         help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb."
         + ON_SIGHUP,
     ),
@@ -63,27 +128,47 @@ opts = [
         "reserved_host_cpus",
         default=0,
         min=0,
+        max=RESERVE_MAX,
         help="Host CPUs kept for the host itself; stored with the row for schedulers." + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "cpu_allocation_ratio",
+        type=Ratio(),
         default=4.0,
-        min=0.0,
         help="Virtual CPUs schedulers may place per host CPU; stored with the row." + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "ram_allocation_ratio",
+        type=Ratio(),
         default=1.0,
-        min=0.0,
         help="Virtual RAM schedulers may place per byte of host RAM; stored with the row."
         + ON_SIGHUP,
     ),
-    cfg.FloatOpt(
+    cfg.Opt(
         "disk_allocation_ratio",
+        type=Ratio(),
         default=1.0,
-        min=0.0,
         help="Virtual disk schedulers may place per byte of local disk; stored with the row."
         + ON_SIGHUP,
+    ),
+    cfg.IPOpt(
+        "my_ip",
+        sample_default="<address of the interface holding the default route>",
+        help="IP address of this host, stored as host_ip. Default: the address of the "
+        "interface that holds the default route, IPv4 if there is one, else IPv6.",
+    ),
+    cfg.Opt(
+        "vcpu_pin_set",
+        type=Checked(cpuset.parse, "CPU set"),
+        help="Deprecated (Nova's older name of [compute] cpu_shared_set, which takes its "
+        "place): the daemon warns when it is set, and setting both stops start-up.",
+    ),
+    cfg.MultiOpt(
+        "reserved_huge_pages",
+        item_type=Checked(reserved_huge_pages, "node:N,size:S,count:C"),
+        help="Pages of one NUMA cell and size kept for the host (e.g. for OVS-DPDK), as "
+        "node:0,size:2048,count:64 (size in KiB, or with a unit: 2M, 1G, 1GB); repeat the "
+        "option for each cell and size. Stored as the mempages' reserved in numa_topology.",
     ),
     cfg.BoolOpt(
         "debug",

@@ -8,6 +8,7 @@ GROUP = "libvirt"
 
 FILE_IMAGE_TYPES = ("default", "qcow2", "raw", "flat")
 LVM = "lvm"
+RBD = "rbd"
 # LVM's own rule for names; it also keeps the value from reading as a vgs option.
 VOLUME_GROUP_NAME = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"
 
@@ -22,15 +23,45 @@ opts = [
         "images_type",
         default="default",
         choices=[(name, "disks are files under instances_path") for name in FILE_IMAGE_TYPES]
-        + [(LVM, "disks are logical volumes of images_volume_group")],
+        + [
+            (LVM, "disks are logical volumes of images_volume_group"),
+            (RBD, "disks are RBD images in the Ceph pool images_rbd_pool"),
+        ],
         help="How instance disks are stored; decides what local_gb measures: the file system "
-        "of instances_path, or with lvm the volume group images_volume_group.",
+        "of instances_path, with lvm the volume group images_volume_group, with rbd the Ceph "
+        "pool images_rbd_pool.",
     ),
     cfg.StrOpt(
         "images_volume_group",
         regex=VOLUME_GROUP_NAME,
         help="LVM volume group holding the instance disks; required with images_type = lvm, "
         "and only then allowed.",
+    ),
+    cfg.StrOpt(
+        "images_rbd_pool",
+        default="rbd",
+        help="Ceph pool holding the instance disks (images_type = rbd).",
+    ),
+    cfg.StrOpt(
+        "images_rbd_ceph_conf",
+        default="",
+        help="Ceph configuration file (images_type = rbd); empty: Ceph's own default, "
+        "/etc/ceph/ceph.conf.",
+    ),
+    cfg.StrOpt(
+        "rbd_user",
+        help="Ceph user (without 'client.') the tracker connects as (images_type = rbd); its "
+        "keyring is found as Ceph finds it (/etc/ceph/ceph.client.USER.keyring). It needs "
+        "only read access: mon 'profile rbd', osd 'profile rbd-read-only pool=POOL'. "
+        "Empty: admin.",
+    ),
+    cfg.IntOpt(
+        "rbd_connect_timeout",
+        default=5,
+        min=1,
+        max=30,
+        help="Seconds a Ceph call may take (images_type = rbd): connecting, and each request "
+        "to a monitor or an OSD. An audit that hits it fails and is retried.",
     ),
 ]
 

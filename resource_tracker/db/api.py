@@ -15,11 +15,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, RowMapping, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from resource_tracker.db import dialect, errors, reconcile, schema
+from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
 from resource_tracker.db import engine as db_engine
 from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
@@ -31,14 +31,13 @@ class Database:
         self,
         url: str,
         retry: RetryPolicy | None = None,
-        on_retry: Callable[[DBAPIError], None] | None = None,
+        on_retry: Callable[[Exception], None] | None = None,
     ):
         self.url = url
         self.engine = db_engine.make_engine(url)
         self.retry = retry or RetryPolicy()
         self._on_retry = on_retry
         self._lock = threading.Lock()
-        self._schema_checked = False
         self.retries = 0
 
     @property
@@ -62,37 +61,43 @@ class Database:
         """Raise SchemaNotCurrent unless the schema is at head; DatabaseUnavailable if down."""
         with self._errors(), self.engine.connect() as connection:
             schema.check(connection, self.masked_url)
-        self._schema_checked = True
 
     def reconcile_compute_nodes(
         self,
         host: str,
         reported: Sequence[ComputeNodeValues],
+        shared: reconcile.SharedStorage | None = None,
         devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
     ) -> bool:
         """Make the host's live rows hold `reported` and soft-delete its other rows, with
         their pci_devices (`devices`, by hypervisor_hostname), in one transaction (retried
-        when other writers were in the way); True if any row changed.
+        when other writers were in the way); True if any row changed. On `shared` storage,
+        the row's disk_available_least counts the other hosts' disks.
 
-        The first call checks the schema, so a daemon started while the database was down
-        never writes into a schema it does not know."""
-        if not self._schema_checked:
-            self.check_schema()
-        with self._errors():
-            return in_transaction(
-                self.engine,
-                lambda connection: reconcile.reconcile_host(connection, host, reported, devices),
-                self.retry,
-                self._count_retry,
+        The heartbeat, the transaction's first write, checks the schema's revision
+        (SchemaNotCurrent, nothing written), so a daemon never writes into a schema it does
+        not know, whether it started while the database was down or the schema moved on
+        while it ran."""
+
+        def work(connection: Connection) -> bool:
+            guard = reconcile.Guard(
+                schema.at_head(), lambda: schema.check(connection, self.masked_url)
             )
+            return reconcile.reconcile_host(connection, host, reported, guard, shared, devices)
+
+        with self._errors():
+            return in_transaction(self.engine, work, self.retry, self._count_retry)
 
     def plan_compute_nodes(
-        self, host: str, reported: Sequence[ComputeNodeValues]
+        self,
+        host: str,
+        reported: Sequence[ComputeNodeValues],
+        shared: reconcile.SharedStorage | None = None,
     ) -> list[reconcile.Planned]:
         """What reconcile_compute_nodes would do, without writing anything."""
         with self._errors(), self.engine.connect() as connection:
             schema.check(connection, self.masked_url)
-            return reconcile.plan_host(connection, host, reported)
+            return reconcile.plan_host(connection, host, reported, shared)
 
     def compute_nodes(
         self, host: str | None = None, include_deleted: bool = False
@@ -129,15 +134,39 @@ class Database:
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
 
+    def storage_pools(self) -> list[RowMapping]:
+        """The storage_pools view: one row per storage of the live compute nodes."""
+        query = text("SELECT * FROM storage_pools ORDER BY storage_id")
+        with self._errors(), self.engine.connect() as connection:
+            return list(connection.execute(query).mappings())
+
+    def delete_compute_nodes(self, host: str) -> int:
+        """Soft-delete the host's live compute nodes; how many."""
+        return self._write(housekeeping.soft_delete_nodes, host)
+
+    def delete_service(self, host: str) -> tuple[int, int]:
+        """Soft-delete the host's tracker and its compute nodes; how many of each."""
+        return self._write(housekeeping.soft_delete_service, host)
+
+    def purge_deleted(self, before: datetime, really: bool = False) -> dict[str, int]:
+        """Count, and if `really` remove, the rows soft-deleted before `before` (UTC)."""
+        return self._write(housekeeping.purge, before, really)
+
     def now(self) -> datetime:
         """The database's clock in UTC: the one every heartbeat was stamped with."""
         with self._errors(), self.engine.connect() as connection:
             return connection.execute(select(dialect.utc_now())).scalar_one()
 
+    def _write(self, function, *args):
+        """One transaction of `function(connection, *args)`, at the schema this program knows."""
+        with self._errors(), self.engine.begin() as connection:
+            schema.check(connection, self.masked_url)
+            return function(connection, *args)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _count_retry(self, error: DBAPIError) -> None:
+    def _count_retry(self, error: Exception) -> None:
         with self._lock:
             self.retries += 1
         if self._on_retry is not None:

@@ -6,10 +6,42 @@ import os
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from resource_tracker import timeouts
 
 # PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
-# worker thread for good. Above innodb_lock_wait_timeout (50 s), so a lock wait ends as 1205.
-MYSQL_TIMEOUTS_S = {"connect_timeout": 10, "read_timeout": 60, "write_timeout": 60}
+# worker thread for good. How these add up below the daemon's deadlines: timeouts.py.
+MYSQL_CONNECT_ARGS = {
+    "connect_timeout": timeouts.DB_CONNECT_S,
+    "read_timeout": timeouts.DB_READ_S,
+    "write_timeout": timeouts.DB_WRITE_S,
+    # a lock another session holds ends as 1205 (retried), well before the read timeout
+    "init_command": f"SET SESSION innodb_lock_wait_timeout = {timeouts.DB_LOCK_WAIT_S}",
+}
+
+
+SUPPORTED = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}  # backend: driver
+EXAMPLE = "mysql+pymysql://USER:PASSWORD@HOST/DATABASE or sqlite:///PATH"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be used, in one line that never holds its password; None if it can."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"not a database URL: expected {EXAMPLE}"
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if SUPPORTED.get(backend) != driver:
+        return f"database {backend}+{driver} is not supported: use {EXAMPLE}"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"port {parsed.port} is not between 1 and 65535"
+    if driver == "pymysql" and parsed.password:
+        try:
+            parsed.password.encode("latin-1")
+        except UnicodeEncodeError:
+            return "the password has characters PyMySQL cannot send (it sends it as Latin-1)"
+    return None
 
 
 def make_engine(url: str | URL) -> Engine:
@@ -19,7 +51,7 @@ def make_engine(url: str | URL) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     url = url.set(query={"charset": "utf8mb4", **url.query})
-    connect_args = {name: s for name, s in MYSQL_TIMEOUTS_S.items() if name not in url.query}
+    connect_args = {name: s for name, s in MYSQL_CONNECT_ARGS.items() if name not in url.query}
     return create_engine(
         url,
         connect_args=connect_args,
@@ -65,6 +97,6 @@ def use_rollback_journal(engine: Engine) -> None:
 def _tune_sqlite(dbapi_connection, _record) -> None:
     # connection settings only: nothing here may need write access (read-only readers)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={timeouts.SQLITE_BUSY_S * 1000:.0f}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

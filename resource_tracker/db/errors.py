@@ -5,8 +5,9 @@ because of other writers, so running it again is the fix: InnoDB deadlocks and l
 Galera's certification failures and brute-force aborts (both reported as 1213), a Galera node
 that is not ready yet, and SQLite's busy database. A duplicate key is retryable too: it means
 another tracker of the same host inserted or revived the row between our read and our write,
-and the retry reads that row. Everything else (the server is down, access denied) ends the
-reconcile as DatabaseUnavailable; the next period tries again.
+and the retry reads that row; so is a write that found other rows than the read before it
+(ConcurrentChange: an operator's UPDATE by hand, say). Everything else (the server is down,
+access denied) ends the reconcile as DatabaseUnavailable; the next period tries again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ def mysql_code(error: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
+class ConcurrentChange(DatabaseUnavailable):
+    """A write matched other rows than the read before it found: another writer (or an
+    operator by hand) changed them in between. Running the transaction again reads anew."""
+
+
 def is_retryable(error: BaseException) -> bool:
+    if isinstance(error, ConcurrentChange):
+        return True
     if not isinstance(error, DBAPIError):
         return False
     code = mysql_code(error)

@@ -4,7 +4,9 @@ Write-on-change as for compute_nodes: one SELECT of the node's live rows, then a
 for a device first seen, an UPDATE of the columns that differ, and a soft delete (deleted
 = id, status 'deleted', as Nova marks a device that went away) for a device no longer
 reported. Nothing changed, nothing written. The caller holds the host's services row lock,
-so two trackers of one host never insert the same device.
+so two trackers of one host never insert the same device. As for compute_nodes (writes.py),
+integers are clamped to their column and every UPDATE must match the rows the SELECT found,
+else the transaction runs again.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from sqlalchemy import Connection, select
 
 from resource_tracker.db.dialect import utc_now
 from resource_tracker.db.models import PciDevice
+from resource_tracker.db.writes import differences, expect, fit, int_ranges
 from resource_tracker.resources import PciDeviceValues
 
 DELETED = "deleted"
 
 devices = PciDevice.__table__
+INT_RANGES = int_ranges(devices)
 
 
 def reconcile_devices(
@@ -36,7 +40,7 @@ def reconcile_devices(
             )
         ).mappings()
     }
-    wanted = {values.address: dataclasses.asdict(values) for values in reported}
+    wanted = {values.address: fit(INT_RANGES, dataclasses.asdict(values)) for values in reported}
     changed = False
     for address, columns in wanted.items():
         row = stored.get(address)
@@ -47,11 +51,12 @@ def reconcile_devices(
             changed |= _update_if_changed(connection, row, columns)
     gone = [row["id"] for address, row in stored.items() if address not in wanted]
     if gone:
-        connection.execute(
+        result = connection.execute(
             devices.update()
             .where(devices.c.id.in_(gone), devices.c.deleted == 0)
             .values(deleted=devices.c.id, deleted_at=utc_now(), status=DELETED)
         )
+        expect(result, len(gone), f"soft delete of {len(gone)} row(s)", devices)
         changed = True
     return changed
 
@@ -69,12 +74,13 @@ def _insert(connection: Connection, compute_node_id: int, columns: Mapping) -> N
 
 
 def _update_if_changed(connection: Connection, row: Mapping, columns: Mapping) -> bool:
-    changed = {name: value for name, value in columns.items() if row[name] != value}
+    changed = differences(row, columns)
     if not changed:
         return False
-    connection.execute(
+    result = connection.execute(
         devices.update()
-        .where(devices.c.id == row["id"])
+        .where(devices.c.id == row["id"], devices.c.deleted == 0)
         .values({**changed, "updated_at": utc_now()})
     )
+    expect(result, 1, f"update of row {row['id']}", devices)
     return True

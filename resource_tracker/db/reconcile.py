@@ -1,50 +1,89 @@
 """One host's reconcile, as statements inside one transaction.
 
-The services row is written first, every audit: it is the heartbeat, and its row lock
+The services row is written first, every audit: it is the heartbeat, written only under a
+Guard (the schema at this program's revision, read in the same statement), and its row lock
 serializes two trackers of the same host (the second waits for the first to commit, then
 reads what the first wrote), so they cannot both insert or revive a compute node. The unique
 key (host, hypervisor_hostname, deleted) backs that up: a compute node is inserted by an
 upsert on it.
 
 compute_nodes is written only where a value differs from the stored row. In steady state a
-reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows.
+reconcile is two statements: the heartbeat UPDATE and one SELECT of the host's rows; a host on
+shared storage adds one: the sum of the other live hosts' over-commit on it.
+
+Every write checks how many rows it touched against what the SELECT found: a row another
+writer changed in between (an operator setting `deleted` by hand, say) makes the transaction
+run again (ConcurrentChange), rather than report a change that did not happen. Values are
+clamped to their column's range, so a host reporting the absurd is stored, not refused
+(writes.py; the nodes' pci_devices rows, pci_devices.py, obey the same rules in the same
+transaction).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, RowMapping, and_, null, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    and_,
+    func,
+    null,
+    or_,
+    select,
+)
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
 from resource_tracker.db.pci_devices import reconcile_devices
+from resource_tracker.db.writes import differences, expect, fit, int_ranges
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 BINARY = "resource-tracker"
 
 services = Service.__table__
 nodes = ComputeNode.__table__
+INT_RANGES = int_ranges(nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A condition the reconcile writes under, and what raises (why) when it does not hold."""
+
+    holds: ColumnElement[bool]
+    explain: Callable[[], None]
+
+
+class SharedStorage(Protocol):
+    """A storage other hosts use too, and how a row on it gets its disk_available_least once
+    the other hosts' over-commit there is known (the caller converts the units)."""
+
+    storage_id: str
+
+    def disk_available_least(self, others_overcommit_bytes: int) -> int: ...
 
 
 def reconcile_host(
     connection: Connection,
     host: str,
     reported: Sequence[ComputeNodeValues],
+    guard: Guard,
+    shared: SharedStorage | None = None,
     devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
 ) -> bool:
     """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed.
 
     `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
     keeps its rows as they are."""
-    service_id = beat(connection, host)
+    service_id = beat(connection, host, guard)
     wanted = {
-        values.hypervisor_hostname: dataclasses.asdict(values) | {"service_id": service_id}
-        for values in reported
+        name: columns | {"service_id": service_id}
+        for name, columns in _wanted(connection, host, reported, shared).items()
     }
     live, deleted = _stored_rows(connection, host, wanted)
     changed = False
@@ -79,10 +118,13 @@ class Planned:
 
 
 def plan_host(
-    connection: Connection, host: str, reported: Sequence[ComputeNodeValues]
+    connection: Connection,
+    host: str,
+    reported: Sequence[ComputeNodeValues],
+    shared: SharedStorage | None = None,
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
-    wanted = {values.hypervisor_hostname: dataclasses.asdict(values) for values in reported}
+    wanted = _wanted(connection, host, reported, shared)
     live, deleted = _stored_rows(connection, host, wanted)
     plans = []
     for name, columns in wanted.items():
@@ -97,12 +139,7 @@ def plan_host(
     return plans
 
 
-def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns whose value differs from the stored row's."""
-    return {name: value for name, value in columns.items() if stored[name] != value}
-
-
-def beat(connection: Connection, host: str) -> int:
+def beat(connection: Connection, host: str, guard: Guard) -> int:
     """Bump the tracker's services row (creating it the first time); return its id."""
     this_service = and_(
         services.c.host == host, services.c.binary == BINARY, services.c.deleted == 0
@@ -110,9 +147,10 @@ def beat(connection: Connection, host: str) -> int:
     bump = {"report_count": services.c.report_count + 1, "updated_at": utc_now()}
     # An UPDATE first: the row exists on every audit but the first, and an upsert that finds
     # it would still use up an AUTO_INCREMENT value, every period, on thousands of hosts.
-    service_id = update_returning_id(connection, services, this_service, bump)
+    service_id = update_returning_id(connection, services, and_(this_service, guard.holds), bump)
     if service_id is not None:
         return service_id
+    guard.explain()  # raises, unless the guard holds and the row is simply not there yet
     new = {
         "host": host,
         "binary": BINARY,
@@ -123,6 +161,27 @@ def beat(connection: Connection, host: str) -> int:
         "updated_at": utc_now(),
     }
     return upsert(connection, services, new, key=("host", "binary", "deleted"), update=bump)
+
+
+def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
+    """The columns of each reported node, by name: its storage named, and on shared storage
+    its disk_available_least counting what every other live host's disks may grow into."""
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
+    wanted = {}
+    for values in reported:
+        columns = dataclasses.asdict(values)
+        columns["storage_id"] = columns["storage_id"] or f"{LOCAL_STORAGE}{host}"
+        if shared is not None and columns["storage_id"] == shared.storage_id:
+            columns["disk_available_least"] = shared.disk_available_least(others)
+        wanted[values.hypervisor_hostname] = fit(INT_RANGES, columns)
+    return wanted
+
+
+def _others_overcommit(connection: Connection, host: str, storage_id: str) -> int:
+    query = select(func.coalesce(func.sum(nodes.c.disk_overcommit_bytes), 0)).where(
+        nodes.c.storage_id == storage_id, nodes.c.deleted == 0, nodes.c.host != host
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def _stored_rows(connection: Connection, host: str, wanted: Mapping[str, Any]):
@@ -148,21 +207,26 @@ def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping
     changed = differences(row, columns)
     if not changed:
         return False
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
         .values({**changed, "updated_at": utc_now()})
     )
+    expect(result, 1, f"update of row {row['id']}", nodes)
     return True
 
 
 def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
-    """The row comes back under its id and uuid; its history of creation is kept."""
-    connection.execute(
+    """The row comes back under its id and uuid; its history of creation is kept.
+
+    Matched on the `deleted` value read, whatever it is: ours (the row's id), or another an
+    operator set by hand."""
+    result = connection.execute(
         nodes.update()
-        .where(nodes.c.id == row["id"], nodes.c.deleted == row["id"])
+        .where(nodes.c.id == row["id"], nodes.c.deleted == row["deleted"])
         .values({**columns, "deleted": 0, "deleted_at": null(), "updated_at": utc_now()})
     )
+    expect(result, 1, f"revival of row {row['id']}", nodes)
 
 
 def _insert(connection: Connection, host: str, columns: Mapping) -> int:
@@ -183,7 +247,7 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> int:
 
 
 def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:
-    connection.execute(
+    result = connection.execute(
         nodes.update()
         .where(
             nodes.c.host == host,
@@ -192,3 +256,5 @@ def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[st
         )
         .values(deleted=nodes.c.id, deleted_at=utc_now())
     )
+    count = len(hypervisor_hostnames)
+    expect(result, count, f"soft delete of {count} row(s)", nodes)

@@ -6,10 +6,15 @@ alembic_version: it holds revision 0001 exactly, so db sync stamps it 0001 and u
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, column, exists, inspect, table, text
+from sqlalchemy.sql.expression import ColumnElement
 
 from resource_tracker.exception import SchemaNotCurrent
 
@@ -17,6 +22,7 @@ SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
 FIRST_TABLES = {"services", "compute_nodes"}
 VERSION_TABLE = "alembic_version"
+VERSIONS = table(VERSION_TABLE, column("version_num"))
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -26,7 +32,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head() -> str:
+    """The newest revision this program knows (read once: its own migration files)."""
     return _scripts().get_current_head()
 
 
@@ -70,6 +78,14 @@ def check(connection: Connection, masked_url: str) -> None:
     raise SchemaNotCurrent(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
 
 
+def at_head() -> ColumnElement[bool]:
+    """True while the database is at this program's head revision: one read of
+    alembic_version by primary key, for the WHERE of a statement a transaction sends anyway
+    (the reconcile's heartbeat), so a daemon never writes into a schema that moved on (the
+    db sync of a newer release) while it ran, at the cost of no extra round trip."""
+    return exists().where(VERSIONS.c.version_num == head())
+
+
 def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
@@ -92,3 +108,19 @@ def _unversioned_first_schema(connection: Connection, masked_url: str) -> bool:
             "not a schema db sync can adopt"
         )
     return True
+
+
+@contextlib.contextmanager
+def views_kept_working(connection: Connection) -> Iterator[None]:
+    """Migrations run inside this (env.py). SQLite >= 3.26 refuses to rename a table while a
+    view names a table that is missing, which is what batch_alter_table does at the end of
+    copying compute_nodes (storage_pools names it): the legacy rule renames without checking,
+    and the view then reads the new table."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+    try:
+        yield
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA legacy_alter_table = OFF")

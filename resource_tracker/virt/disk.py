@@ -38,7 +38,7 @@ from typing import Protocol
 
 from resource_tracker.exception import ImageError, StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, ImageInfo, LocalStorage
-from resource_tracker.virt import qcow2
+from resource_tracker.virt import qcow2, shared
 from resource_tracker.virt.problems import ProblemLog
 
 LOG = logging.getLogger(__name__)
@@ -62,14 +62,23 @@ Signature = tuple[int, int, int, int, int]
 
 class Storage(Protocol):
     def measure(self) -> LocalStorage:
-        """The local storage's size and free space now; StorageUnavailable if unknown."""
+        """The storage's size, free space and identity now; StorageUnavailable if unknown."""
+
+    def measure_images(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
+        """The usage of the instance disks it holds that are not files (RBD images)."""
+
+    def close(self) -> None:
+        """Release connections; measure() may be called again afterwards."""
 
 
 class FileStorage:
-    """Instance disks are files under one directory; its file system is the local storage."""
+    """Instance disks are files under one directory; its file system is the storage, which
+    other hosts may share (virt/shared.py tells)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, identifier: shared.StorageIdentifier | None = None):
         self.path = path
+        self.identifier = identifier or shared.StorageIdentifier(path)
+        self._problem: str | None = None
 
     def measure(self) -> LocalStorage:
         """statvfs of the directory; StorageUnavailable if it is missing or not a directory
@@ -78,15 +87,26 @@ class FileStorage:
             if not stat.S_ISDIR(os.stat(self.path).st_mode):
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
             fs = os.statvfs(self.path)
+            identity = self.identifier.identify()
         except OSError as error:
             raise StorageUnavailable(
                 f"cannot measure instances_path {self.path}: {error.strerror}"
             ) from error
+        if identity.problem != self._problem and identity.problem:
+            LOG.warning("%s", identity.problem)
+        self._problem = identity.problem
         return LocalStorage(
             total_bytes=fs.f_frsize * fs.f_blocks,
             free_bytes=fs.f_frsize * fs.f_bavail,
             used_bytes=fs.f_frsize * (fs.f_blocks - fs.f_bfree),
+            shared_id=identity.shared_id,
         )
+
+    def measure_images(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
+        return ()  # its disks are files: the DiskMeter measures them
+
+    def close(self) -> None:
+        pass
 
 
 class DiskMeter:

@@ -6,7 +6,8 @@ import abc
 import time
 from collections.abc import Callable
 
-from resource_tracker.resources import HostResources
+from resource_tracker.exception import HypervisorUnavailable, ResourceTrackerError
+from resource_tracker.resources import HostResources, HostTopology
 
 
 class Activity:
@@ -49,9 +50,19 @@ class ComputeDriver(abc.ABC):
     def get_host_resources(self) -> HostResources:
         """Audit the host: its capacity, its domains' use, and its local disk."""
 
+    def host_topology(self) -> tuple[HostTopology, int]:
+        """The host's NUMA cells and guests, and how many CPUs are online (for start-up
+        checks, without auditing the domains)."""
+        return HostTopology((), ()), self.get_host_resources().vcpus
+
     def waiting_on(self) -> str | None:
         """The call an audit in progress is waiting on, if the driver keeps track."""
         return None
+
+    def not_answering(self, message: str) -> ResourceTrackerError:
+        """The error for an audit abandoned while waiting on this driver: `message` says
+        why; the type names the dependency that does not answer."""
+        return HypervisorUnavailable(message)
 
     def close(self) -> None:  # noqa: B027 - drivers without resources to release need nothing
         """Release connections; the driver may be used again afterwards."""

@@ -15,18 +15,25 @@ import subprocess
 
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import LocalStorage
+from resource_tracker.timeouts import LVM_VGS_S
 
 VGS = ("vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_size,vg_free")
 
 
 class LvmStorage:
-    def __init__(self, volume_group: str, timeout_s: float = 30.0):
+    def __init__(self, volume_group: str, timeout_s: float = LVM_VGS_S):
         self.volume_group = volume_group
         self.timeout_s = timeout_s
 
     def measure(self) -> LocalStorage:
         size, free = self._vg_size_and_free()
         return LocalStorage(total_bytes=size, free_bytes=free, used_bytes=size - free)
+
+    def measure_images(self, disks) -> tuple:
+        return ()  # logical volumes are block devices: no over-commit
+
+    def close(self) -> None:
+        pass
 
     def _vg_size_and_free(self) -> tuple[int, int]:
         where = f"cannot measure volume group {self.volume_group}"

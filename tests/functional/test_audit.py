@@ -19,11 +19,11 @@ from tests.support.mariadb import free_port
 GiB = 2**30
 
 
-def make_tracker(mixed_host, database, policy: HostPolicy | None = None) -> ResourceTracker:
+def make_tracker(mixed_host, database) -> ResourceTracker:
     driver = LibvirtDriver(
         LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances))
     )
-    return ResourceTracker("compute-1", driver, database, policy or HostPolicy())
+    return ResourceTracker("compute-1", driver, database)
 
 
 def test_first_audit_writes_the_row_qemu_img_and_statvfs_agree_with(mixed_host, database):
@@ -32,7 +32,7 @@ def test_first_audit_writes_the_row_qemu_img_and_statvfs_agree_with(mixed_host, 
     tracker = make_tracker(mixed_host, database)
 
     before = os.statvfs(disks)
-    result = tracker.audit()
+    result = tracker.audit(HostPolicy())
     after = os.statvfs(disks)
 
     assert result.changed
@@ -54,11 +54,11 @@ def test_first_audit_writes_the_row_qemu_img_and_statvfs_agree_with(mixed_host, 
 
 
 def test_later_audits_update_the_same_row(mixed_host, database):
-    make_tracker(mixed_host, database).audit()
+    make_tracker(mixed_host, database).audit(HostPolicy())
     (first,) = database.compute_nodes("compute-1")
 
-    unchanged = make_tracker(mixed_host, database).audit()
-    changed = make_tracker(mixed_host, database, HostPolicy(reserved_host_memory_mb=4096)).audit()
+    unchanged = make_tracker(mixed_host, database).audit(HostPolicy())
+    changed = make_tracker(mixed_host, database).audit(HostPolicy(reserved_host_memory_mb=4096))
 
     (node,) = database.compute_nodes("compute-1")
     assert not unchanged.changed and changed.changed

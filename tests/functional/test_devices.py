@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 import libvirt
 import pytest
@@ -73,19 +74,25 @@ def host_file(directory, extra: str = "") -> str:
     return hosts.render("devices.xml", directory, EXTRA=extra)
 
 
+@dataclass
+class AuditedHost:
+    """A tracker and its driver (closed to make the next audit reconnect)."""
+
+    tracker: ResourceTracker
+    driver: LibvirtDriver
+
+    def audit(self):
+        return self.tracker.audit(HostPolicy())
+
+
 def tracker_for(uri, directory, database, lister=None, open_connection=libvirt.openReadOnly):
     driver = LibvirtDriver(
         LibvirtConnection(uri, open_connection=open_connection),
         FileStorage(str(directory)),
         devices=lister,
     )
-    return ResourceTracker(
-        "compute-1",
-        driver,
-        database,
-        HostPolicy(),
-        device_specs=device_spec.parse(DEVICES_HOST),
-    )
+    specs = device_spec.parse(DEVICES_HOST)
+    return AuditedHost(ResourceTracker("compute-1", driver, database, device_specs=specs), driver)
 
 
 def device_rows(database, live_only=True) -> dict:

@@ -107,7 +107,7 @@ def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqli
     database = Database(sqlite_url)
     database.sync_schema()
     driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(instances)))
-    tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
+    tracker = ResourceTracker("compute-1", driver, database)
     conn = libvirtd.connect()
     with devices.loop_device(tmp_path, "64M") as loop, device_for_qemu(libvirtd, loop):
         block = [(loop, "block")]
@@ -115,7 +115,7 @@ def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqli
         stopped = conn.defineXML(domain_xml("every-kind-off", stopped_disks, 64, 1))
         try:
             before = os.statvfs(instances)
-            result = tracker.audit()
+            result = tracker.audit(HostPolicy())
             after = os.statvfs(instances)
         finally:
             running.destroy()

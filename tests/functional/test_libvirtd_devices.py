@@ -10,11 +10,12 @@ import pytest
 
 from resource_tracker import device_spec
 from resource_tracker.db.api import Database
-from resource_tracker.tracker import HostPolicy, ResourceTracker
+from resource_tracker.tracker import ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
+from tests.functional.test_devices import AuditedHost
 from tests.support.libvirtd import domain_xml
 
 pytestmark = pytest.mark.libvirtd
@@ -61,7 +62,7 @@ def tracker(libvirtd, sqlite_url):
     driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(libvirtd.images)))
     vendor = next(iter(sysfs_devices().values()))["vendor_id"]  # offers the first device
     specs = device_spec.parse([f'{{"vendor_id": "{vendor}"}}'])
-    yield ResourceTracker("compute-1", driver, database, HostPolicy(), device_specs=specs)
+    yield AuditedHost(ResourceTracker("compute-1", driver, database, device_specs=specs), driver)
     driver.close()
     database.dispose()
 

@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from resource_tracker import conf as rt_conf
-from resource_tracker.cmd.daemon import build_tracker
+from resource_tracker.cmd import open_database
+from resource_tracker.cmd.daemon import host_policy, libvirt_driver
 from resource_tracker.exception import StorageUnavailable
+from resource_tracker.tracker import ResourceTracker
 from resource_tracker.virt.lvm import LvmStorage
 from tests.support import devices, images
 
@@ -76,15 +78,15 @@ def test_audit_with_lvm_writes_the_volume_group_numbers(tmp_path, mixed_host, vo
     )
     conf = rt_conf.make_config()
     rt_conf.load(conf, ["--config-file", str(config)])
-    tracker = build_tracker(conf)
-    tracker.store.sync_schema()
+    driver, database = libvirt_driver(conf), open_database(conf)
+    database.sync_schema()
     size, free = vg_bytes(volume_group)
     overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
 
-    tracker.audit()
-    tracker.driver.close()
+    ResourceTracker("compute-1", driver, database).audit(host_policy(conf))
+    driver.close()
 
-    (node,) = tracker.store.compute_nodes("compute-1")
+    (node,) = database.compute_nodes("compute-1")
     assert (node.local_gb, node.local_gb_used) == (size // GiB, 1)
     assert node.disk_available_least == (free - overcommit) // GiB
 

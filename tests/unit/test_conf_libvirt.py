@@ -1,6 +1,10 @@
-"""[libvirt] images_type and images_volume_group: what is usable together, refused early."""
+"""[libvirt] images_type and the options of its kinds of storage: what is usable together,
+refused early."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -8,6 +12,7 @@ from resource_tracker.cmd.daemon import local_storage
 from resource_tracker.exception import ConfigError
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.lvm import LvmStorage
+from resource_tracker.virt.rbd import RbdStorage
 from tests.unit.test_conf import load
 
 
@@ -33,6 +38,43 @@ def test_file_types_measure_the_instances_path(tmp_path, images_type):
     assert isinstance(storage, FileStorage) and storage.path == str(instances)
 
 
+def test_rbd_measures_the_pool_with_novas_options(tmp_path):
+    pytest.importorskip("rados", reason="Ceph's binding: run tools/setup.sh --test")
+    conf, _ = load(
+        tmp_path,
+        "[libvirt]\nimages_type = rbd\nimages_rbd_pool = vms\n"
+        "images_rbd_ceph_conf = /etc/ceph/cluster-2.conf\nrbd_user = nova\n",
+    )
+
+    storage = local_storage(conf)
+
+    assert isinstance(storage, RbdStorage)
+    assert (storage.pool, storage.ceph_conf, storage.user, storage.timeout_s) == (
+        "vms",
+        "/etc/ceph/cluster-2.conf",
+        "nova",
+        5,
+    )
+
+
+def test_rbd_without_cephs_binding_stops_start_up_with_one_line(tmp_path):
+    config = tmp_path / "rt.conf"
+    config.write_text("[libvirt]\nimages_type = rbd\n")
+    # the binding made unimportable the way Python itself refuses a module
+    code = (
+        "import sys; sys.modules['rados'] = None; "
+        "from resource_tracker.cmd.daemon import main; "
+        f"main(['--config-file', '{config}', '--once'])"
+    )
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "images_type = rbd: Ceph's Python binding cannot be imported" in result.stderr
+    assert "python3-rados" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -47,7 +89,8 @@ def test_file_types_measure_the_instances_path(tmp_path, images_type):
             "images_type = lvm\nimages_volume_group = a/b\n",
             r"images_volume_group: invalid .*'a/b'",
         ),
-        ("images_type = rbd\n", r"images_type: invalid value 'rbd'"),
+        ("images_type = ploop\n", r"images_type: invalid value 'ploop'"),
+        ("images_type = rbd\nrbd_connect_timeout = 0\n", r"rbd_connect_timeout: invalid"),
     ],
 )
 def test_unusable_combinations_name_the_option(tmp_path, text, message):

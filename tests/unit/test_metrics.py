@@ -18,7 +18,14 @@ from resource_tracker import metrics as metrics_module
 from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
 from resource_tracker.metrics import Metrics
 from resource_tracker.resources import HostDevices, MdevType, PciDevice
-from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values, device_use
+from resource_tracker.shape import ShapePolicy
+from resource_tracker.tracker import (
+    AuditResult,
+    HostPolicy,
+    compute_node_values,
+    device_use,
+    shape_of,
+)
 from tests.support.paths import ROOT
 from tests.unit.test_last_audit import RESOURCES
 
@@ -70,11 +77,14 @@ DEVICES = HostDevices(
 )
 
 
-def audit_result(devices: HostDevices = DEVICES) -> AuditResult:
+def audit_result(devices: HostDevices | None = DEVICES) -> AuditResult:
     resources = dataclasses.replace(RESOURCES, devices=devices)
+    shape = shape_of(resources, ShapePolicy())  # as the tracker makes it
     use = device_use(resources, device_spec.parse(['{"vendor_id": "8086"}']))
-    values = compute_node_values(resources, HostPolicy(), use)
-    return AuditResult("compute-1", resources, values, True, duration_s=0.01, devices=use)
+    values = compute_node_values(resources, HostPolicy(), shape=shape, use=use)
+    return AuditResult(
+        "compute-1", resources, values, changed=True, duration_s=0.01, shape=shape, devices=use
+    )
 
 
 def test_device_gauges_are_the_last_audits(served):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import eventlet
 import pytest
 
-from resource_tracker import service
+from resource_tracker import schedule, service
 from resource_tracker.db.api import Database
+from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.systemd import Notifier
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.driver import ComputeDriver
@@ -31,11 +34,11 @@ from resource_tracker.virt.libvirt.driver import LibvirtDriver
     ],
 )
 def test_next_start(last_start, last_end, failures, due):
-    assert service.next_start(last_start, last_end, 60.0, failures) == due
+    assert schedule.next_start(last_start, last_end, 60.0, failures) == due
 
 
 def test_backoff_never_shortens_a_long_interval():
-    assert service.next_start(0.0, 1.0, 900.0, 5) == 900.0
+    assert schedule.next_start(0.0, 1.0, 900.0, 5) == 900.0
 
 
 class BlockingDriver(ComputeDriver):
@@ -57,8 +60,10 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
     database.sync_schema()
     real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
     driver = BlockingDriver(real)
-    tracker = ResourceTracker("compute-1", driver, database, HostPolicy())
-    settings = service.Settings(interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False)
+    tracker = ResourceTracker("compute-1", driver, database)
+    settings = schedule.Settings(
+        interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False
+    )
     loop = service.Service(tracker, settings, reload_settings=lambda: settings)
     ticks = []
 
@@ -67,7 +72,7 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
             ticks.append(time.monotonic())
             eventlet.sleep(0.01)
 
-    running = eventlet.spawn(loop.run, False)
+    running = eventlet.spawn(loop.run)
     ticking = eventlet.spawn(ticker)
     while not driver.entered.is_set():
         eventlet.sleep(0.01)
@@ -84,3 +89,58 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
     real.close()
     # 0.5 s of 10 ms ticks: the hub ran them while the audit's thread was blocked
     assert len(ticks_while_blocked) >= 25
+
+
+class StuckDriver(ComputeDriver):
+    """A driver whose call does not return until released: a hung libvirt call, on purpose."""
+
+    def __init__(self):
+        self.calls = 0
+        self.release = threading.Event()
+
+    def get_host_resources(self):
+        self.calls += 1
+        self.release.wait(timeout=30)
+        raise HypervisorUnavailable("libvirt answered at last, with an error")
+
+    def waiting_on(self) -> str:
+        return "libvirt XMLDesc of domain stuck"
+
+
+def test_a_stuck_call_is_abandoned_and_never_started_twice(sqlite_url, caplog):
+    database = Database(sqlite_url)
+    database.sync_schema()
+    driver = StuckDriver()
+    tracker = ResourceTracker("compute-1", driver, database)
+    settings = schedule.Settings(
+        interval_s=0.05, fuzzy_delay_s=0, policy=HostPolicy(), debug=False
+    )
+    notifier = Notifier({"WATCHDOG_USEC": "400000"})  # calls are abandoned after 0.2 s
+    loop = service.Service(tracker, settings, lambda: settings, notifier=notifier)
+    caplog.set_level(logging.DEBUG, logger="resource_tracker.service")
+
+    running = eventlet.spawn(loop.run)
+    eventlet.sleep(1.2)
+    failed_while_stuck = [r for r in caplog.records if "audit failed" in r.getMessage()]
+    calls_while_stuck = driver.calls
+    driver.release.set()
+    for _ in range(300):
+        if driver.calls >= 2:
+            break
+        eventlet.sleep(0.01)
+    loop.stop()
+    assert running.wait() == 0
+    driver.release.set()
+
+    # backoff: attempts at 0, 0.05, 0.15, 0.35, 0.75 s; the call started once only
+    assert len(failed_while_stuck) >= 4 and calls_while_stuck == 1
+    first, *again = failed_while_stuck
+    assert first.levelno == logging.WARNING
+    assert "measurement not finished after 0.2 s, waiting on libvirt XMLDesc of domain stuck" in (
+        first.getMessage()
+    )
+    assert all(r.levelno == logging.DEBUG for r in again)  # one warning for the run of them
+    assert any(
+        "the abandoned measurement returned after" in r.getMessage() for r in caplog.records
+    )
+    assert driver.calls >= 2  # once it returned, the next audit called again

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from resource_tracker import timeouts
 from resource_tracker.systemd import Notifier
 from tests.support.paths import ROOT
 
@@ -30,6 +31,18 @@ def test_notify_sends_one_datagram(listener, tmp_path):
     Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")}).notify("READY=1", "STATUS=up")
 
     assert listener.recv(4096) == b"READY=1\nSTATUS=up"
+
+
+def test_a_value_cannot_add_a_field(listener, tmp_path):
+    listener.bind(str(tmp_path / "notify"))
+
+    Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")}).notify(
+        "STATUS=audit failed: disk /i/a\nWATCHDOG=1\nREADY=1", "WATCHDOG=1"
+    )
+
+    assert (
+        listener.recv(4096) == b"STATUS=audit failed: disk /i/a\\nWATCHDOG=1\\nREADY=1\nWATCHDOG=1"
+    )
 
 
 def test_notify_to_an_abstract_socket(listener):
@@ -91,13 +104,30 @@ def test_unit_file_is_hardened(verifiable_unit):
     assert exposure <= 2.0, result.stdout
 
 
-def test_unit_file_speaks_the_protocol_the_daemon_implements():
+def unit_directives() -> list[tuple[str, str]]:
     with open(UNIT) as unit:
-        directives = dict(
-            line.split("=", 1) for line in unit.read().splitlines() if re.match(r"^\w+=", line)
-        )
+        return [
+            tuple(line.split("=", 1))
+            for line in unit.read().splitlines()
+            if re.match(r"^\w+=", line)
+        ]
+
+
+def test_unit_file_speaks_the_protocol_the_daemon_implements():
+    directives = dict(unit_directives())
 
     assert directives["Type"] == "notify"
     assert directives["Restart"] == "on-failure"
-    assert int(directives["WatchdogSec"]) >= 60
-    assert directives["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert int(directives["WatchdogSec"]) == timeouts.WATCHDOG_S
+    # every call the loop waits for is abandoned well before the watchdog would fire
+    assert timeouts.CALL_DEADLINE_S <= timeouts.WATCHDOG_S / 2
+    assert timeouts.START_CHECK_S < timeouts.CALL_DEADLINE_S
+
+
+def test_unit_reload_checks_the_config_before_it_signals():
+    reloads = [value for name, value in unit_directives() if name == "ExecReload"]
+
+    assert reloads == [
+        "/usr/local/bin/resource-tracker --config-file ${CONFIG} --check-config",
+        "/bin/kill -HUP $MAINPID",
+    ]

@@ -116,7 +116,7 @@ def test_device_columns_come_from_the_devices_the_driver_reports():
     )
     use = device_use(resources, device_spec.parse(['{"vendor_id": "8086"}']))
 
-    values = compute_node_values(resources, HostPolicy(), use)
+    values = compute_node_values(resources, HostPolicy(), use=use)
 
     (pool,) = json.loads(values.pci_stats)["nova_object.data"]["objects"]
     assert (pool["nova_object.data"]["count"], pool["nova_object.data"]["numa_node"]) == (1, 1)

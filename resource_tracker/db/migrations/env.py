@@ -4,19 +4,23 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from resource_tracker.db.models import Base
+from resource_tracker.db.schema import views_kept_working
 
 config = context.config
 # render_as_batch: SQLite alters a column by copying the table; MySQL gets a plain ALTER.
 options = {"target_metadata": Base.metadata, "render_as_batch": True}
 
+
+def run(connection) -> None:
+    context.configure(connection=connection, **options)
+    with views_kept_working(connection), context.begin_transaction():
+        context.run_migrations()
+
+
 connection = config.attributes.get("connection")
 if connection is not None:
-    context.configure(connection=connection, **options)
-    with context.begin_transaction():
-        context.run_migrations()
+    run(connection)
 else:  # `alembic -x url=...` from a developer's shell, e.g. for `revision --autogenerate`
     engine = create_engine(context.get_x_argument(as_dictionary=True)["url"])
     with engine.begin() as connection:
-        context.configure(connection=connection, **options)
-        with context.begin_transaction():
-            context.run_migrations()
+        run(connection)

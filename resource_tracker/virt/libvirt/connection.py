@@ -5,8 +5,9 @@ read-only socket (world-readable under libvirt's default policy) on a compute ho
 
 A connection is known dead when libvirt's close callback fired or isAlive() says so; the
 next get() then opens a new one. Close callbacks and keepalives (a peer that stops answering
-for KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT seconds is dropped) need libvirt's event loop
-(events.py) running when the connection opens.
+for the keepalive time of timeouts.py is dropped) need libvirt's event loop (events.py)
+running when the connection opens; the open itself has no time limit (the daemon abandons
+an audit that waits on it).
 """
 
 from __future__ import annotations
@@ -19,18 +20,31 @@ from collections.abc import Callable
 import libvirt
 
 from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.timeouts import LIBVIRT_KEEPALIVE_COUNT, LIBVIRT_KEEPALIVE_INTERVAL_S
 from resource_tracker.virt.libvirt import events
 
 LOG = logging.getLogger(__name__)
 
-KEEPALIVE_INTERVAL_S = 5
-KEEPALIVE_COUNT = 3
 CLOSE_REASONS = {
     libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "I/O error",
     libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "libvirtd went away",
     libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "keepalive timed out",
     libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed by us",
 }
+
+
+def failure(error: BaseException) -> str | None:
+    """libvirt's message if `error` is a libvirt call's failure, else None.
+
+    libvirt-python raises SystemError, not libvirtError, when libvirt's message is not UTF-8
+    (a socket path with other bytes, say): the message's bytes are kept, escaped.
+    """
+    if isinstance(error, libvirt.libvirtError):
+        return error.get_error_message() or str(error)
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, SystemError) and isinstance(cause, UnicodeDecodeError):
+        return cause.object.decode("utf-8", "backslashreplace")
+    return None
 
 
 def _ignore_libvirt_error(_context, _error) -> None:
@@ -53,18 +67,27 @@ class LibvirtConnection:
         self._conn: libvirt.virConnect | None = None
         self._closed = threading.Event()
         self._before_close: list[Callable[[libvirt.virConnect], None]] = []
+        # one open at a time: a caller abandoned while an open hangs must not race another
+        self._opening = threading.Lock()
 
     def get(self) -> libvirt.virConnect:
         """The current connection if it is alive, else a new one; HypervisorUnavailable if not."""
+        with self._opening:
+            return self._get()
+
+    def _get(self) -> libvirt.virConnect:
         if self._conn is not None and (self._closed.is_set() or not self._is_alive(self._conn)):
             LOG.info("libvirt connection to %s is gone; reconnecting", self.uri)
             self.reset()
         if self._conn is None:
             try:
                 conn = self._open(self.uri)
-            except libvirt.libvirtError as error:
+            except (libvirt.libvirtError, SystemError) as error:
+                message = failure(error)
+                if message is None:
+                    raise
                 raise HypervisorUnavailable(
-                    f"cannot connect to libvirt at {self.uri}: {error.get_error_message()}"
+                    f"cannot connect to libvirt at {self.uri}: {message}"
                 ) from error
             self._closed.clear()
             self._watch(conn)
@@ -94,7 +117,7 @@ class LibvirtConnection:
         with contextlib.suppress(libvirt.libvirtError):  # drivers without close events
             conn.registerCloseCallback(self._on_close, None)
         with contextlib.suppress(libvirt.libvirtError):  # in-process drivers: no keepalive
-            conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+            conn.setKeepAlive(LIBVIRT_KEEPALIVE_INTERVAL_S, LIBVIRT_KEEPALIVE_COUNT)
 
     def _on_close(self, _conn, reason: int, _opaque) -> None:
         """Called in libvirt's event thread: only mark the connection dead."""

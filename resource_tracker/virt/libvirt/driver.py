@@ -3,23 +3,36 @@
 It lives as long as the daemon, and so do the caches of its DomainLister (domain XML),
 DeviceLister (node device XML, read again only when libvirt signals a change) and
 DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
-header, only one XMLDesc per domain and one stat per file disk.
+header, only one XMLDesc per domain and one stat per file disk. The host's capabilities
+(CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
+cell and size come from one virNodeGetFreePages call per audit.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libvirt
 
-from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.resources import CpuInfo, DomainDisk, HostDevUse, HostResources
+from resource_tracker.exception import (
+    HypervisorUnavailable,
+    ResourceTrackerError,
+    StorageUnavailable,
+)
+from resource_tracker.resources import (
+    CpuInfo,
+    DomainDisk,
+    HostDevUse,
+    HostResources,
+    HostTopology,
+)
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
-from resource_tracker.virt.libvirt import host
-from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt import capabilities, host
+from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 
@@ -34,6 +47,7 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+    topology: HostTopology
 
 
 class LibvirtDriver(ComputeDriver):
@@ -52,15 +66,22 @@ class LibvirtDriver(ComputeDriver):
         connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
+        self._on_storage = False  # whether the call in progress is on local storage
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
+
+    def not_answering(self, message: str) -> ResourceTrackerError:
+        if self._on_storage:
+            return StorageUnavailable(message)
+        return HypervisorUnavailable(message)
 
     def get_host_resources(self) -> HostResources:
         try:
             return self._audit()
         finally:
             self._activity.clear()
+            self._on_storage = False
 
     def _audit(self) -> HostResources:
         activity = self._activity
@@ -71,16 +92,18 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
+            activity.note("libvirt free pages")
+            topology = host.with_free_pages(conn, identity.topology)
             domains = self._domains.list(conn, activity)
             host_devices = self._devices.list(conn, activity)
-        except libvirt.libvirtError as error:
-            self._connection.reset()
-            raise HypervisorUnavailable(
-                f"libvirt at {self._connection.uri} failed: {error.get_error_message()}"
-            ) from error
-        activity.note("measuring local storage")
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+        self._on_storage = True
+        activity.note("measuring the storage")
         storage = self._storage.measure()
         disks = self._disks.measure(_noting(activity, domains))
+        activity.note("measuring the storage's images")
+        disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
         active = [domain for domain in domains if domain.active]
@@ -97,6 +120,9 @@ class LibvirtDriver(ComputeDriver):
             busy_vms=sum(domain.busy for domain in domains),
             storage=storage,
             disks=disks,
+            topology=topology,
+            placements=tuple(domain.placement for domain in active),
+            domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
             devices=host_devices,
             device_users=tuple(
                 HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
@@ -105,17 +131,36 @@ class LibvirtDriver(ComputeDriver):
             ),
         )
 
+    def host_topology(self) -> tuple[HostTopology, int]:
+        try:
+            conn = self._connection.get()
+            info = conn.getInfo()
+            return self._host_identity(conn, info).topology, host.vcpu_count(info)
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+
     def close(self) -> None:
         self._connection.reset()
+        self._storage.close()
         self._identity = None
+
+    def _unavailable(self, error: Exception) -> HypervisorUnavailable:
+        """What a failed libvirt call means for the audit (re-raises what is not one)."""
+        message = failure(error)
+        if message is None:
+            raise error
+        self._connection.reset()
+        return HypervisorUnavailable(f"libvirt at {self._connection.uri} failed: {message}")
 
     def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
         if self._identity is None or self._identity[0] is not conn:
+            caps = capabilities.parse(conn.getCapabilities())
             identity = _HostIdentity(
                 hostname=conn.getHostname(),
                 hypervisor_type=conn.getType(),
                 hypervisor_version=conn.getVersion(),
-                cpu_info=host.cpu_info(conn.getCapabilities(), info),
+                cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
+                topology=caps.topology,
             )
             self._identity = (conn, identity)
         return self._identity[1]

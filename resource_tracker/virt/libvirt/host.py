@@ -11,17 +11,29 @@ Which libvirt call feeds which number, and why:
 - memory used is not a host call at all: it is what active guests are entitled to, summed
   from their domain XML (see driver.py). Host-wide "total - free" would count page cache and
   the host's own processes, which reserved_host_memory_mb accounts for instead.
-- cpu_info: arch, model, vendor and features from the capabilities XML; the topology from
-  getInfo() (NUMA cells, and sockets per cell, cores per socket, threads per core), which
-  every driver fills in, unlike the capabilities' <topology>.
+- cpu_info: arch, model, vendor, maxphysaddr from the capabilities XML, as Nova's libvirt
+  driver reports them; the features are the full set the model implies, from
+  baselineCPU(EXPAND_FEATURES) on the capabilities' <cpu> (once per connection; read-only
+  connections may call it, unlike getDomainCapabilities and baselineHypervisorCPU). Where
+  it fails (libvirt's test driver, a CPU without a model) or on aarch64, whose baseline
+  lists no features (Nova does the same), the capabilities' explicit features. The topology
+  from the capabilities' <cpu><topology> and the number of NUMA cells; where they have none
+  (the test driver), from getInfo() (sockets per cell, cores per socket, threads per core).
+- free pages: one getFreePages call per audit for every cell and page size; drivers that do
+  not answer (the test driver answers with nothing) leave the count unknown (None).
 """
 
 from __future__ import annotations
 
-import libvirt
-from lxml import etree
+import dataclasses
+import logging
 
-from resource_tracker.resources import CpuInfo, CpuTopology
+import libvirt
+
+from resource_tracker.resources import CpuInfo, CpuTopology, HostTopology
+from resource_tracker.virt.libvirt import capabilities
+
+LOG = logging.getLogger(__name__)
 
 KiB = 2**10
 MiB = 2**20
@@ -41,15 +53,64 @@ def memory_total_bytes(conn: libvirt.virConnect, info: list) -> int:
     return stats["total"] * KiB
 
 
-def cpu_info(capabilities_xml: str, info: list) -> CpuInfo:
-    cpu = etree.fromstring(capabilities_xml.encode()).find("host/cpu")
-    _model, _memory, _cpus, _mhz, cells, sockets, cores, threads = info
-    features = [feature.get("name") for feature in cpu.iterfind("feature")]
-    features += [feature.tag for feature in cpu.iterfind("features/*")]  # older drivers' form
+def cpu_info(caps: capabilities.Capabilities, info: list, features: tuple[str, ...]) -> CpuInfo:
+    cpu = caps.cpu
+    model, _memory, _cpus, _mhz, cells, sockets, cores, threads = info
+    if cpu.sockets and cpu.cores and cpu.threads:
+        sockets, cores, threads = cpu.sockets, cpu.cores, cpu.threads
     return CpuInfo(
-        arch=cpu.findtext("arch"),
-        model=cpu.findtext("model"),
-        vendor=cpu.findtext("vendor"),
-        topology=CpuTopology(sockets=sockets, cores=cores, threads=threads, cells=cells),
-        features=tuple(sorted(features)),
+        arch=cpu.arch or model,
+        model=cpu.model,
+        vendor=cpu.vendor,
+        topology=CpuTopology(
+            sockets=sockets,
+            cores=cores,
+            threads=threads,
+            cells=len(caps.topology.cells) or cells,
+        ),
+        features=features,
+        maxphysaddr=cpu.maxphysaddr,
     )
+
+
+def expanded_features(conn: libvirt.virConnect, cpu: capabilities.HostCpu) -> tuple[str, ...]:
+    """Every feature of the host CPU, those its model implies included (see above)."""
+    if cpu.model is None or cpu.element is None or cpu.arch == "aarch64":
+        return cpu.features
+    try:
+        answer = conn.baselineCPU([cpu.element], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
+        return capabilities.baseline_features(answer)
+    except (libvirt.libvirtError, ValueError) as error:
+        LOG.warning(
+            "cannot expand the CPU model's features (%s): cpu_info lists only the "
+            "capabilities' explicit features",
+            error,
+        )
+        return cpu.features
+
+
+def with_free_pages(conn: libvirt.virConnect, topology: HostTopology) -> HostTopology:
+    """`topology` with the free count of every cell's pages, read in one call."""
+    sizes_kib = sorted({pool.size_bytes // KiB for cell in topology.cells for pool in cell.pages})
+    if not sizes_kib:
+        return topology
+    first, last = topology.cells[0].id, topology.cells[-1].id
+    try:
+        free = conn.getFreePages(sizes_kib, first, last - first + 1)
+    except libvirt.libvirtError as error:
+        if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            LOG.debug("free pages unknown: %s", error.get_error_message())
+        return topology
+    if not free:
+        return topology
+    cells = tuple(
+        dataclasses.replace(
+            cell,
+            pages=tuple(
+                dataclasses.replace(pool, free=free.get(cell.id, {}).get(pool.size_bytes // KiB))
+                for pool in cell.pages
+            ),
+        )
+        for cell in topology.cells
+    )
+    return dataclasses.replace(topology, cells=cells)

@@ -1,23 +1,26 @@
-"""pci_devices on SQLite and MariaDB: write-on-change in the node's transaction, soft delete,
-and migration 0003 up from 0002 with rows in place."""
+"""pci_devices on SQLite and MariaDB: write-on-change in the node's transaction under the
+reconcile's rules (rowcount checks, clamping), soft delete, and migration 0006 up from 0005
+with rows in place."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
+import pytest
 from alembic import command
-from sqlalchemy import inspect, select
+from sqlalchemy import MetaData, Table, inspect, select, text
 
 from resource_tracker.db import schema
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import ComputeNode, PciDevice
+from resource_tracker.exception import SchemaNotCurrent
 from resource_tracker.resources import PciDeviceValues
-from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrate, rows
-from tests.support.nodes import StatementLog, node
+from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrate
+from tests.support.nodes import StatementLog, change_after_select, node
 
-PREVIOUS = "0002"
-THIS = "0003"
+PREVIOUS = "0005"
+THIS = "0006"
 VF = PciDeviceValues(
     address="0000:81:10.2",
     vendor_id="8086",
@@ -57,7 +60,7 @@ NVME = dataclasses.replace(
 
 def reconcile(database, *devices, **node_changes) -> bool:
     return database.reconcile_compute_nodes(
-        "compute-1", [node(**node_changes)], {"node-1": list(devices)}
+        "compute-1", [node(**node_changes)], devices={"node-1": list(devices)}
     )
 
 
@@ -136,7 +139,7 @@ def test_each_node_has_its_devices_and_its_pools(database):
     second = node(hypervisor_hostname="node-2", pci_stats=stats, mdev_capacity="[]")
 
     database.reconcile_compute_nodes(
-        "compute-1", [node(), second], {"node-1": [VF], "node-2": [VF, PF]}
+        "compute-1", [node(), second], devices={"node-1": [VF], "node-2": [VF, PF]}
     )
 
     nodes = {n.hypervisor_hostname: n for n in database.compute_nodes("compute-1")}
@@ -155,19 +158,93 @@ def test_a_node_without_devices_reported_keeps_its_rows(database):
     assert [row["deleted"] for row in device_rows(database)] == [0]
 
 
+def test_a_numa_node_beyond_the_column_is_clamped_and_written_once(database):
+    absurd = dataclasses.replace(VF, numa_node=2**40)
+
+    assert reconcile(database, absurd) is True
+    log = StatementLog(database.engine)
+    assert reconcile(database, absurd) is False
+
+    assert [row["numa_node"] for row in device_rows(database)] == [2**31 - 1]
+    assert log.count("UPDATE pci_devices") == 0  # write-on-change holds for clamped values
+
+
+@pytest.mark.mysql
+def test_a_device_changed_between_our_read_and_our_write_is_read_again(mysql_url):
+    """An operator's session soft-deletes the device rows right after our SELECT of them:
+    our UPDATE then matches nothing, and the transaction runs again."""
+    database = Database(mysql_url)
+    database.sync_schema()
+    reconcile(database, VF, PF)
+    operator = Database(mysql_url)
+    change_after_select(
+        database.engine,
+        operator.engine,
+        "SELECT pci_devices.",
+        "UPDATE pci_devices SET deleted = id",
+    )
+    allocated = dataclasses.replace(VF, status="allocated", instance_uuid="a0000000-0000-4000")
+
+    assert reconcile(database, allocated, PF) is True
+
+    assert database.retries == 1
+    live = [row for row in device_rows(database) if row["deleted"] == 0]
+    assert [(row["address"], row["status"]) for row in live] == [
+        (VF.address, "allocated"),
+        (PF.address, "available"),
+    ]  # written anew: the rows the operator deleted stay deleted
+    operator.dispose()
+    database.dispose()
+
+
+def test_a_schema_that_moved_on_gets_no_device_row(database):
+    database.check_schema()
+    reconcile(database, VF)
+    with database.engine.begin() as connection:  # a newer release's db sync
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+
+    with pytest.raises(SchemaNotCurrent, match="9999"):
+        reconcile(database, VF, PF)
+
+    assert [row["address"] for row in device_rows(database)] == [VF.address]
+
+
+# what revisions 0003 to 0005 added, in a row written before 0006: the host's shape, shared
+# storage, a size beyond INT
+PREVIOUS_ERA = (
+    "UPDATE compute_nodes SET numa_topology = '{\"cells\": []}', "
+    "stats = '{\"num_instances\": 2}', host_ip = '192.0.2.5', pcpus = 4, "
+    "storage_id = 'nfs:fs1:/nova', "
+    "disk_overcommit_bytes = 5000000000000, memory_mb = 4294967296 WHERE id = 1"
+)
+
+
+def stored_rows(database, table: str) -> list[dict]:
+    """Every row of `table` with the columns the database has now, by id."""
+    with database.engine.connect() as connection:
+        reflected = Table(table, MetaData(), autoload_with=connection)
+        query = select(reflected).order_by(reflected.c.id)
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
 def test_migration_from_the_previous_revision_keeps_the_rows(db_url):
     database = Database(db_url)
     try:
         migrate(database, SHIPPED)
         insert_shipped_rows(database)
         migrate(database, PREVIOUS)
-        before = rows(database)
+        with database.engine.begin() as connection:
+            connection.execute(text(PREVIOUS_ERA))
+        before = stored_rows(database, "compute_nodes")
+        pools_before = [dict(p) for p in database.storage_pools()]
 
         assert database.sync_schema() == (PREVIOUS, THIS)
 
-        assert rows(database) == before
-        for row in database.compute_nodes("compute-1", include_deleted=True):
-            assert (row.pci_stats, row.mdev_capacity) == (None, None)
+        after = stored_rows(database, "compute_nodes")
+        assert [{name: row[name] for name in before[0]} for row in after] == before
+        assert before[0]["memory_mb"] == 2**32 and before[0]["storage_id"] == "nfs:fs1:/nova"
+        assert [(row["pci_stats"], row["mdev_capacity"]) for row in after] == [(None, None)] * 2
+        assert [dict(p) for p in database.storage_pools()] == pools_before  # the view works
         assert "pci_devices" in inspect(database.engine).get_table_names()
         stats = json.dumps({"nova_object.name": "PciDevicePoolList"})
         assert reconcile(database, VF, PF, pci_stats=stats) is True

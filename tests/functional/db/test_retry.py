@@ -3,6 +3,8 @@ a bounded number of times."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -11,6 +13,7 @@ from resource_tracker.db.api import Database
 from resource_tracker.db.errors import mysql_code
 from resource_tracker.db.retry import RetryPolicy
 from resource_tracker.exception import DatabaseUnavailable
+from resource_tracker.timeouts import DB_LOCK_WAIT_S
 from tests.support.nodes import node
 
 # per database: how another writer holds our rows, how to make our wait short, what we see
@@ -90,4 +93,35 @@ def test_retries_are_bounded(blocked):
     assert str(blocked.seen) in str(raised.value)
     blocked.release()
     assert database.compute_nodes("compute-1")[0].vcpus_used == 20  # nothing half-written
+    database.dispose()
+
+
+@pytest.mark.mysql
+def test_a_lock_held_by_another_session_costs_one_short_wait(mysql_url):
+    """Our sessions wait timeouts.DB_LOCK_WAIT_S for a lock, not InnoDB's 50 s default."""
+    blocked = Blocked(mysql_url)
+    database = Database(mysql_url, retry=RetryPolicy(attempts=1))
+    started = time.monotonic()
+
+    with pytest.raises(DatabaseUnavailable, match="1205"):
+        database.reconcile_compute_nodes("compute-1", [node(vcpus_used=1)])
+
+    waited = time.monotonic() - started
+    blocked.release()
+    blocked.holder.close()
+    blocked.setup.dispose()
+    database.dispose()
+    assert DB_LOCK_WAIT_S - 0.5 <= waited <= DB_LOCK_WAIT_S + 3, waited
+
+
+def test_retries_stop_when_their_time_budget_is_spent(blocked):
+    database = blocked.database(RetryPolicy(attempts=100, budget_s=2.0), release_on_retry=False)
+    started = time.monotonic()
+
+    with pytest.raises(DatabaseUnavailable):
+        database.reconcile_compute_nodes("compute-1", [node(vcpus_used=1)])
+
+    # no run starts after the budget: at most one more lock wait (1 s) and one pause (1 s)
+    assert time.monotonic() - started <= 2.0 + 1 + 1 + 1.5
+    assert 1 <= len(blocked.errors) < 10
     database.dispose()

@@ -17,7 +17,7 @@ from resource_tracker.exception import SchemaNotCurrent
 from tests.functional.test_cli import run
 from tests.support.nodes import NODE, node
 
-HEAD = "0003"
+HEAD = "0006"
 SHIPPED = "0001"
 
 
@@ -33,7 +33,7 @@ def migrate(database: Database, revision: str) -> None:
         command.upgrade(schema.alembic_config(connection), revision)
 
 
-def insert_shipped_rows(database: Database) -> None:
+def insert_shipped_rows(database: Database, names=("node-1", None)) -> None:
     """Rows as main's tracker wrote them, and one with a NULL name that 0001 allowed."""
     with database.engine.begin() as connection:
         connection.execute(
@@ -46,7 +46,7 @@ def insert_shipped_rows(database: Database) -> None:
                 deleted=0,
             )
         )
-        for id_, name in ((1, "node-1"), (2, None)):
+        for id_, name in enumerate(names, start=1):
             connection.execute(
                 text(
                     "INSERT INTO compute_nodes (id, service_id, uuid, host, deleted, "
@@ -95,6 +95,38 @@ def test_sync_upgrades_a_database_one_revision_behind_and_keeps_its_rows(empty):
     assert not inspect_column(empty, "hypervisor_hostname")["nullable"]
     with pytest.raises(IntegrityError), empty.engine.begin() as connection:
         connection.execute(text("UPDATE compute_nodes SET hypervisor_hostname = NULL"))
+
+
+def test_upgrade_to_the_host_shape_keeps_rows_and_the_next_audit_fills_them(empty):
+    migrate(empty, "0002")
+    insert_shipped_rows(empty, names=("node-1", "node-2"))
+    before = rows(empty)
+
+    migrate(empty, "0003")
+
+    assert rows(empty) == before
+    with empty.engine.connect() as connection:
+        (shape,) = connection.execute(
+            text(
+                "SELECT numa_topology, supported_instances, stats, host_ip, pcpus, pcpus_used, "
+                "vcpus, cpu_info FROM compute_nodes WHERE id = 1"
+            )
+        )
+    assert tuple(shape) == (None, None, None, None, None, None, NODE.vcpus, "{}")
+    empty.sync_schema()  # a reconcile writes only into the schema this program knows
+    big_topology = '{"cells": "' + "x" * 70000 + '"}'  # beyond TEXT's 64 KiB on MySQL
+    empty.sync_schema()  # the revisions after 0003 too, which the tracker needs
+    empty.reconcile_compute_nodes(
+        "compute-1",
+        [node(numa_topology=big_topology, stats='{"num_instances": 1}', pcpus=4, pcpus_used=1)],
+    )
+    (live,) = empty.compute_nodes("compute-1")
+    assert (live.uuid, live.numa_topology, live.pcpus, live.pcpus_used) == (
+        "uuid-1",
+        big_topology,
+        4,
+        1,
+    )
 
 
 def test_sync_adopts_a_database_made_before_migrations(empty):

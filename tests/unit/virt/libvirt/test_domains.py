@@ -55,7 +55,7 @@ def test_running_domain():
     assert domain.disks == (
         DomainDisk("web", "vda", "file", "disk", "/var/lib/nova/instances/web/disk", "qcow2"),
         DomainDisk("web", "vdb", "block", "disk", "/dev/vg/web-data", "raw"),
-        DomainDisk("web", "vdc", "network", "disk", None, "raw"),
+        DomainDisk("web", "vdc", "network", "disk", "pool/web", "raw", "rbd"),
         DomainDisk("web", "hda", "file", "cdrom", None, None),
     )
 

@@ -1,15 +1,15 @@
 """Devices: the pci_devices table (Nova's), compute_nodes.pci_stats and mdev_capacity.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0003"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

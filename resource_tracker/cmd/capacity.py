@@ -1,0 +1,123 @@
+"""resource-tracker-manage capacity: how many more VMs of one size fit, per host and in all."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from oslo_config import cfg
+
+from resource_tracker import capacity
+from resource_tracker.cmd import render
+from resource_tracker.db.api import Database
+
+UNITS = {"": None, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"not a positive whole number: {text}")
+    return value
+
+
+positive.__name__ = "positive number"
+
+
+def size(default_unit: int, minimum: int = 0):
+    """An argparse type: '16G', '512MiB', '1.5T' (binary units), or a bare number in
+    `default_unit` bytes; gives bytes."""
+
+    def parse(text: str) -> int:
+        match = SIZE.match(text)
+        if not match:
+            raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M)")
+        unit = UNITS[match.group(2).upper()] or default_unit
+        value = int(float(match.group(1)) * unit)
+        if value < minimum:
+            raise ValueError(f"too small: {text!r}")
+        return value
+
+    parse.__name__ = "size"  # argparse names the type in its error
+    return parse
+
+
+def show(conf: cfg.ConfigOpts, database: Database) -> None:
+    args = conf.category
+    flavor = capacity.Flavor(
+        vcpus=args.vcpus,
+        ram_mb=math.ceil(args.ram / 2**20),
+        disk_gb=math.ceil(args.disk / 2**30),
+    )
+    services = {service.host: service for service in database.services()}
+    now = database.now()
+    fits = [
+        capacity.host_fit(
+            node, render.state(node, services.get(node.host), now, conf.service_down_time), flavor
+        )
+        for node in database.compute_nodes()
+    ]
+    fleet = capacity.fleet_fit(fits)
+    if args.format == "json":
+        print(json.dumps(_as_json(flavor, fits, fleet), indent=2))
+        return
+    rows = [
+        (
+            fit.host,
+            fit.state,
+            fit.by_vcpus,
+            fit.by_ram,
+            "-" if fit.by_disk is None else f"{fit.by_disk}{'*' if fit.shared else ''}",
+            fit.fits,
+        )
+        for fit in fits
+    ]
+    header = ("HOST", "STATE", "BY_VCPUS", "BY_RAM", "BY_DISK", "FITS")
+    print(render.table(header, rows, right=range(2, 6), shrink=(0,)))
+    print(
+        f"fleet: {fleet} more VMs of {flavor.vcpus} vCPUs, {flavor.ram_mb} MiB RAM, "
+        f"{flavor.disk_gb} GiB disk"
+        + (" (* shared storage: its disk counted once)" if any(f.shared for f in fits) else "")
+    )
+
+
+def _as_json(flavor: capacity.Flavor, fits, fleet: int) -> dict:
+    return {
+        "flavor": {"vcpus": flavor.vcpus, "ram_mb": flavor.ram_mb, "disk_gb": flavor.disk_gb},
+        "hosts": [
+            {
+                "host": fit.host,
+                "hypervisor_hostname": fit.hypervisor_hostname,
+                "state": fit.state,
+                "storage_id": fit.storage_id,
+                "shared_storage": fit.shared,
+                "by_vcpus": fit.by_vcpus,
+                "by_ram": fit.by_ram,
+                "by_disk": fit.by_disk,
+                "fits": fit.fits,
+            }
+            for fit in fits
+        ],
+        "fleet": fleet,
+    }
+
+
+def add_command(subparsers, formats) -> None:
+    parser = subparsers.add_parser(
+        "capacity", help="how many more VMs of a size fit, per host and in the fleet"
+    )
+    parser.add_argument("--vcpus", type=positive, required=True, help="vCPUs of one VM")
+    parser.add_argument(
+        "--ram",
+        type=size(2**20, minimum=2**20),
+        required=True,
+        metavar="SIZE",
+        help="RAM, e.g. 8G (bare: MiB)",
+    )
+    parser.add_argument(
+        "--disk", type=size(2**30), default=0, metavar="SIZE", help="disk, e.g. 80G (bare: GiB)"
+    )
+    parser.add_argument("--format", choices=formats, default="table")
+    parser.set_defaults(run=show)

@@ -1,0 +1,79 @@
+"""The daemon's side of the host's shape: the policy from the config, checked against the host.
+
+A CPU set naming a CPU that is not online, or huge pages reserved in a cell or size the host
+does not have, stops start-up with one line (exit 2) when libvirt can be reached then; if it
+cannot, the daemon starts and every audit leaves such CPUs and reservations out, with a
+warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from oslo_config import cfg
+
+from resource_tracker.cmd import fail, within
+from resource_tracker.conf import compute, default
+from resource_tracker.exception import HypervisorUnavailable
+from resource_tracker.shape import (
+    LEGACY_SHARED_OPTION,
+    SHARED_OPTION,
+    ReservedPages,
+    ShapePolicy,
+)
+from resource_tracker.timeouts import START_CHECK_S
+from resource_tracker.tracker import ResourceTracker
+
+LOG = logging.getLogger(__name__)
+
+# Connecting a UDP socket sends nothing: the kernel only picks the route and source address.
+ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
+
+
+def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
+    shared, option = compute.shared_set(conf)
+    reserved = (default.reserved_huge_pages(value) for value in conf.reserved_huge_pages or ())
+    return ShapePolicy(
+        shared_cpus=shared,
+        dedicated_cpus=compute.dedicated_set(conf),
+        shared_option=option,
+        reserved_pages=tuple(ReservedPages(*fields) for fields in reserved),
+        host_ip=conf.my_ip or default_route_address(),
+    )
+
+
+def default_route_address() -> str | None:
+    """The address of the interface holding the default route, IPv4 first; None if none."""
+    for family, probe in ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                return udp.getsockname()[0]
+        except OSError:
+            continue
+    LOG.warning("no default route: host_ip stays empty (set [DEFAULT] my_ip)")
+    return None
+
+
+def _no_answer() -> HypervisorUnavailable:
+    return HypervisorUnavailable(f"libvirt did not answer within {START_CHECK_S:.0f} s")
+
+
+def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
+    """Exit 2 with one line if the shape policy names what the host does not have.
+
+    Without libvirt (or with a libvirt that does not answer within START_CHECK_S), the
+    daemon goes on (HypervisorUnavailable is raised for --once)."""
+    try:
+        problems = within(START_CHECK_S, tracker.check_host, _no_answer)
+    except HypervisorUnavailable as error:
+        if not daemon:
+            raise
+        # the first audit reports the outage; it checks the sets once libvirt answers
+        LOG.debug("%s; CPU sets and reserved huge pages are checked at each audit", error)
+        return
+    if problems:
+        fail("; ".join(problems), status=2)
+    if tracker.shape_policy.shared_option == LEGACY_SHARED_OPTION:
+        LOG.warning("%s is deprecated: name the CPUs in %s", LEGACY_SHARED_OPTION, SHARED_OPTION)

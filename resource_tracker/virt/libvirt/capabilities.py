@@ -1,0 +1,179 @@
+"""The host's shape from libvirt's capabilities XML: CPU, NUMA cells, pages, guests.
+
+Pure functions from XML text to records; the driver fetches the text once per connection
+(capabilities change only when libvirtd restarts, which ends the connection).
+
+What is odd is left out, never fatal: a cell without an id or memory, pages without a
+size, a CPU without an id are skipped with a warning; a host without `<topology>` (libvirt's
+test driver reading a host file) has no cells. An offline CPU is listed bare (`<cpu
+id='3'/>`, no socket, core or siblings): it belongs to its cell, but is not online.
+
+The `<feature>`s of the capabilities' `<cpu>` are only those its model does not imply:
+`baseline_features()` reads the full set from what `virConnectBaselineCPU` answers with
+VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES for that `<cpu>` (allowed on a read-only
+connection, as Nova's libvirt driver does it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lxml import etree
+
+from resource_tracker import cpuset
+from resource_tracker.resources import (
+    GuestType,
+    HostTopology,
+    MaxPhysAddr,
+    NumaCell,
+    PagePool,
+)
+from resource_tracker.virt.libvirt.domains import MEMORY_UNITS
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HostCpu:
+    """The capabilities' `<host><cpu>`; `element` is its XML, for baselineCPU."""
+
+    arch: str | None
+    model: str | None
+    vendor: str | None
+    sockets: int | None
+    cores: int | None
+    threads: int | None
+    features: tuple[str, ...]
+    maxphysaddr: MaxPhysAddr | None
+    element: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    cpu: HostCpu
+    topology: HostTopology
+
+
+NO_CPU = HostCpu(None, None, None, None, None, None, (), None, None)
+
+
+def parse(xml: str) -> Capabilities:
+    """The capabilities XML as records; XML that does not parse gives an empty host."""
+    try:
+        root = etree.fromstring(xml.encode())
+    except (etree.XMLSyntaxError, ValueError) as error:
+        LOG.warning("capabilities XML does not parse (%s): no NUMA cells or guests known", error)
+        return Capabilities(NO_CPU, HostTopology((), ()))
+    cpu = root.find("host/cpu")
+    cells = tuple(
+        cell
+        for element in root.iterfind("host/topology/cells/cell")
+        if (cell := _cell(element)) is not None
+    )
+    return Capabilities(
+        _host_cpu(cpu) if cpu is not None else NO_CPU,
+        HostTopology(tuple(sorted(cells, key=lambda cell: cell.id)), _guests(root)),
+    )
+
+
+def baseline_features(xml: str) -> tuple[str, ...]:
+    """The features a baselineCPU answer requires (those it disables are not the host's)."""
+    root = etree.fromstring(xml.encode())
+    names = {
+        feature.get("name")
+        for feature in root.iterfind("feature")
+        if feature.get("policy", "require") != "disable" and feature.get("name")
+    }
+    return tuple(sorted(names))
+
+
+def _host_cpu(cpu) -> HostCpu:
+    topology = cpu.find("topology")
+    features = [feature.get("name") for feature in cpu.iterfind("feature")]
+    features += [feature.tag for feature in cpu.iterfind("features/*")]  # older drivers' form
+    physaddr = cpu.find("maxphysaddr")
+    return HostCpu(
+        arch=cpu.findtext("arch"),
+        model=cpu.findtext("model"),
+        vendor=cpu.findtext("vendor"),
+        sockets=_int_attribute(topology, "sockets"),
+        cores=_int_attribute(topology, "cores"),
+        threads=_int_attribute(topology, "threads"),
+        features=tuple(sorted(name for name in features if name)),
+        maxphysaddr=MaxPhysAddr(physaddr.get("mode", ""), _int_attribute(physaddr, "bits"))
+        if physaddr is not None
+        else None,
+        element=etree.tostring(cpu, encoding="unicode"),
+    )
+
+
+def _cell(element) -> NumaCell | None:
+    try:
+        cell_id = int(element.get("id"))
+        memory = element.find("memory")
+        memory_bytes = int(memory.text) * MEMORY_UNITS[memory.get("unit", "KiB")]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        LOG.warning("capabilities: skipping a NUMA cell without a usable id or memory")
+        return None
+    cpus, online, siblings, sockets = set(), set(), set(), set()
+    for cpu in element.iterfind("cpus/cpu"):
+        try:
+            cpu_id = int(cpu.get("id"))
+        except (TypeError, ValueError):
+            LOG.warning("capabilities: skipping a CPU without an id in NUMA cell %d", cell_id)
+            continue
+        cpus.add(cpu_id)
+        if cpu.get("siblings") is None:
+            continue  # offline
+        online.add(cpu_id)
+        try:
+            siblings.add(cpuset.parse(cpu.get("siblings")))
+        except ValueError:
+            siblings.add(frozenset({cpu_id}))
+        sockets.add(cpu.get("socket_id"))
+    socket = _int(sockets.pop()) if len(sockets) == 1 else None
+    return NumaCell(
+        id=cell_id,
+        cpus=frozenset(cpus),
+        online_cpus=frozenset(online),
+        siblings=tuple(sorted({group & online for group in siblings} - {frozenset()}, key=min)),
+        socket=socket,
+        memory_bytes=memory_bytes,
+        pages=_pages(element, cell_id),
+    )
+
+
+def _pages(cell, cell_id: int) -> tuple[PagePool, ...]:
+    pools = {}
+    for pages in cell.iterfind("pages"):
+        try:
+            size = int(pages.get("size")) * MEMORY_UNITS[pages.get("unit", "KiB")]
+            pools[size] = PagePool(size_bytes=size, total=int(pages.text or 0))
+        except (TypeError, ValueError, KeyError):
+            LOG.warning("capabilities: skipping pages without a usable size in cell %d", cell_id)
+    return tuple(pools[size] for size in sorted(pools))
+
+
+def _guests(root) -> tuple[GuestType, ...]:
+    guests = {}
+    for guest in root.iterfind("guest"):
+        os_type, arch = guest.findtext("os_type"), guest.find("arch")
+        if not os_type or arch is None or not arch.get("name"):
+            continue
+        for domain in arch.iterfind("domain"):
+            if domain.get("type"):
+                kind = GuestType(arch.get("name"), domain.get("type"), os_type)
+                guests[kind] = None  # ordered, without repeats
+    return tuple(guests)
+
+
+def _int_attribute(element, name: str) -> int | None:
+    return None if element is None else _int(element.get(name))
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

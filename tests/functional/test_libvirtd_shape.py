@@ -1,0 +1,89 @@
+"""The host's shape from a real libvirtd with QEMU: free pages, the CPU's full feature set."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from lxml import etree
+
+from resource_tracker.virt.disk import FileStorage
+from resource_tracker.virt.libvirt import capabilities
+from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.driver import LibvirtDriver
+
+pytestmark = pytest.mark.libvirtd
+
+CPU_MAP = "/usr/share/libvirt/cpu_map"
+HUGEPAGES = "/sys/devices/system/node/node{cell}/hugepages/hugepages-{kib}kB/{name}"
+OS_CONTROLLED = {"osxsave", "ospke"}  # a guest OS sets these bits; a baseline never lists them
+
+
+@pytest.fixture
+def driver(libvirtd):
+    driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(libvirtd.images)))
+    yield driver
+    driver.close()
+
+
+def sysfs(cell: int, kib: int, name: str) -> int:
+    with open(HUGEPAGES.format(cell=cell, kib=kib, name=name)) as value:
+        return int(value.read())
+
+
+def model_features(model: str) -> set[str]:
+    """The features libvirt's CPU map gives `model`, with those of the models it builds on."""
+    path = os.path.join(CPU_MAP, f"x86_{model}.xml")
+    element = etree.parse(path).getroot().find(f"model[@name='{model}']")
+    features = {feature.get("name") for feature in element.iterfind("feature")}
+    for base in element.iterfind("model"):
+        features |= model_features(base.get("name"))
+    return features
+
+
+def test_free_pages_are_read_for_every_cell_and_size(driver):
+    cells = driver.get_host_resources().topology.cells
+
+    assert cells, "libvirtd reports the host's NUMA cells"
+    for cell in cells:
+        small, *huge = cell.pages
+        assert small.size_bytes == os.sysconf("SC_PAGE_SIZE")
+        assert 0 < small.free <= small.total
+        for pool in huge:
+            kib = pool.size_bytes // 1024
+            assert pool.total == sysfs(cell.id, kib, "nr_hugepages")
+            assert pool.free == sysfs(cell.id, kib, "free_hugepages")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reserving huge pages needs root")
+def test_a_huge_page_pool_is_seen_with_its_free_pages(libvirtd):
+    path = HUGEPAGES.format(cell=0, kib=2048, name="nr_hugepages")
+    with open(path) as before:
+        original = before.read()
+    try:
+        with open(path, "w") as pool:
+            pool.write(str(int(original) + 4))
+        driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(libvirtd.images)))
+        resources = driver.get_host_resources()
+        driver.close()
+    finally:
+        with open(path, "w") as pool:
+            pool.write(original)
+
+    pages = {pool.size_bytes: pool for pool in resources.topology.cells[0].pages}
+    assert pages[2 * 2**20].total == int(original) + 4
+    assert pages[2 * 2**20].free >= 4
+
+
+def test_cpu_features_include_what_the_model_implies(driver, libvirtd):
+    cpu_info = driver.get_host_resources().cpu_info
+    conn = libvirtd.connect()
+    caps = capabilities.parse(conn.getCapabilities())
+    conn.close()
+
+    features = set(cpu_info.features)
+    implied = model_features(caps.cpu.model)
+    assert implied <= features, implied - features
+    assert set(caps.cpu.features) - features <= OS_CONTROLLED
+    assert len(features) > len(caps.cpu.features)
+    assert cpu_info.maxphysaddr == caps.cpu.maxphysaddr

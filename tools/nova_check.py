@@ -1,0 +1,208 @@
+"""Check our compute_nodes rows against Nova's own objects (nova is never our dependency).
+
+Two steps, two virtualenvs:
+
+    # 1. in ours: audit libvirt's test driver (two NUMA cells; pinned, NUMA-bound and
+    #    hugepage-backed domains made for the run) and, with --libvirtd, a private real
+    #    libvirtd (the test suite's), into a SQLite file
+    .venv/bin/python tools/nova_check.py write /tmp/nova-check.sqlite [--libvirtd]
+    # 2. in a throwaway one with nova installed (python3 -m venv /tmp/nova-venv &&
+    #    /tmp/nova-venv/bin/pip install nova): load every live row as Nova does
+    /tmp/nova-venv/bin/python tools/nova_check.py check /tmp/nova-check.sqlite
+
+`check` loads numa_topology with NUMATopology.obj_from_db_obj and compares Nova's own
+serialization of the result with ours, builds a ComputeNode with ComputeNode._from_db_object
+(stats, supported_instances -> HVSpec, host_ip) and a scheduler HostState from it, and asks
+Nova's NUMA fitting code (hardware.numa_fit_instance_to_host) whether a pinned guest fits.
+It prints what Nova sees and exits 1 on the first mismatch. Not imported by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PINNED = """<domain type='test'><name>pinned-{n}</name><memory unit='MiB'>512</memory>
+  <vcpu placement='static'>2</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='{a}'/><vcpupin vcpu='1' cpuset='{b}'/></cputune>
+  <numatune><memnode cellid='0' mode='strict' nodeset='1'/></numatune>
+  <memoryBacking><hugepages><page size='8' unit='KiB'/></hugepages></memoryBacking>
+  <cpu><numa><cell id='0' cpus='0-1' memory='524288' unit='KiB'/></numa></cpu>
+  <os><type>hvm</type></os></domain>"""
+FLOATING = """<domain type='test'><name>floating</name><memory unit='MiB'>256</memory>
+  <vcpu>3</vcpu><numatune><memory mode='strict' nodeset='0'/></numatune>
+  <os><type>hvm</type></os></domain>"""
+
+
+def write(database_path: str, with_libvirtd: bool) -> None:
+    sys.path.insert(0, ROOT)
+    import libvirt
+
+    from resource_tracker.db.api import Database
+    from resource_tracker.shape import ReservedPages, ShapePolicy
+    from resource_tracker.tracker import HostPolicy, ResourceTracker
+    from resource_tracker.virt.disk import FileStorage
+    from resource_tracker.virt.libvirt.connection import LibvirtConnection
+    from resource_tracker.virt.libvirt.driver import LibvirtDriver
+
+    database = Database(f"sqlite:///{os.path.abspath(database_path)}")
+    database.sync_schema()
+
+    def audit(host: str, uri: str, policy: ShapePolicy) -> None:
+        driver = LibvirtDriver(LibvirtConnection(uri), FileStorage("/tmp"))
+        tracker = ResourceTracker(host, driver, database, shape_policy=policy)
+        print(tracker.audit(HostPolicy()).summary())
+        driver.close()
+
+    conn = libvirt.open("test:///default")  # held open: the test driver resets on last close
+    for n, (a, b) in enumerate(((8, 9), (10, 11))):
+        conn.createXML(PINNED.format(n=n, a=a, b=b), 0)
+    conn.createXML(FLOATING, 0)
+    policy = ShapePolicy(
+        shared_cpus=frozenset(range(8)),
+        dedicated_cpus=frozenset(range(8, 16)),
+        reserved_pages=(ReservedPages(1, 8192, 1000),),
+        host_ip="192.0.2.5",
+    )
+    audit("test-default", "test:///default", policy)
+    conn.close()
+    if with_libvirtd:
+        from tests.support.libvirtd import Libvirtd
+
+        daemon = Libvirtd()
+        daemon.start()
+        try:
+            audit("real-libvirtd", daemon.uri, ShapePolicy(host_ip="192.0.2.6"))
+        finally:
+            daemon.shutdown()
+    database.dispose()
+
+
+def check(database_path: str) -> int:
+    import sqlalchemy
+    from nova import context, objects
+    from nova.scheduler.host_manager import HostState
+    from nova.virt import hardware
+
+    objects.register_all()
+    engine = sqlalchemy.create_engine(f"sqlite:///{os.path.abspath(database_path)}")
+    with engine.connect() as connection:
+        rows = connection.execute(sqlalchemy.text("SELECT * FROM compute_nodes WHERE deleted = 0"))
+        rows = [dict(row._mapping) for row in rows]
+    if not rows:
+        print("no live rows: run the write step first")
+        return 1
+    for row in rows:
+        print(f"== {row['host']} ({row['hypervisor_hostname']})")
+        nova_row = {"mapped": 0, "metrics": None, "pci_stats": None, **row}
+        compute = objects.ComputeNode._from_db_object(
+            context.get_admin_context(), objects.ComputeNode(), nova_row
+        )
+        state = HostState(row["host"], row["hypervisor_hostname"], None)
+        state._update_from_compute_node(compute)
+        print(
+            f"ComputeNode: vcpus {compute.vcpus}, host_ip {compute.host_ip}, stats "
+            f"{dict(compute.stats)}, supported_hv_specs "
+            f"{[spec.to_list() for spec in compute.supported_hv_specs]}"
+        )
+        print(
+            f"HostState: num_instances {state.num_instances}, num_io_ops {state.num_io_ops}, "
+            f"supported_instances {state.supported_instances}, host_ip {state.host_ip}"
+        )
+        cpu_info = json.loads(compute.cpu_info)
+        keys = {"arch", "model", "vendor", "topology", "features"}
+        if not keys <= set(cpu_info) <= keys | {"maxphysaddr"}:
+            print(f"MISMATCH cpu_info keys {sorted(cpu_info)}")
+            return 1
+        print(
+            f"cpu_info: {cpu_info['arch']} {cpu_info['model']} {cpu_info['vendor']} "
+            f"{cpu_info['topology']}, {len(cpu_info['features'])} features, "
+            f"maxphysaddr {cpu_info.get('maxphysaddr')}"
+        )
+        if not row["numa_topology"]:
+            print("numa_topology: NULL (no cells), HostState.numa_topology", state.numa_topology)
+            continue
+        topology = objects.NUMATopology.obj_from_db_obj(row["numa_topology"])
+        if _unordered(json.loads(topology._to_json())) != _unordered(
+            json.loads(row["numa_topology"])
+        ):
+            print("MISMATCH: Nova serializes the loaded topology differently")
+            print(topology._to_json())
+            return 1
+        print(
+            "numa_topology: loaded; Nova's own serialization of it equals ours (but for the "
+            "order of nova_object.changes, a set in Nova)"
+        )
+        for cell in topology.cells:
+            pages = ", ".join(
+                f"{p.size_kb}K {p.used}/{p.total} r{p.reserved} free_kb {p.free_kb}"
+                for p in cell.mempages
+            )
+            print(
+                f"  cell {cell.id} socket {cell.socket}: cpuset {sorted(cell.cpuset)} pcpuset "
+                f"{sorted(cell.pcpuset)} pinned {sorted(cell.pinned_cpus)} avail_pcpus "
+                f"{cell.avail_pcpus} siblings {[sorted(s) for s in cell.siblings]} memory "
+                f"{cell.memory_usage}/{cell.memory} MiB cpu_usage {cell.cpu_usage}; {pages}"
+            )
+        for pcpus, memory_mb, page_kb in ((4, 512, 8), (7, 512, 8), (2, 512, 1048576)):
+            wanted = objects.InstanceNUMATopology(
+                cells=[
+                    objects.InstanceNUMACell(
+                        id=0,
+                        cpuset=set(),
+                        pcpuset=set(range(pcpus)),
+                        memory=memory_mb,
+                        pagesize=page_kb,
+                        cpu_policy="dedicated",
+                    )
+                ]
+            )
+            fitted = hardware.numa_fit_instance_to_host(topology, wanted, None)
+            where = (
+                f"fits in cell {fitted.cells[0].id}, pinned to "
+                f"{sorted(fitted.cells[0].cpu_pinning.values())}"
+                if fitted
+                else "does not fit"
+            )
+            print(
+                f"  Nova's fit of {pcpus} pinned vCPUs, {memory_mb} MiB in {page_kb} KiB pages: "
+                f"{where}"
+            )
+    print("OK: every row loads with Nova's objects")
+    return 0
+
+
+def _unordered(primitive):
+    """`primitive` with each nova_object.changes list sorted (Nova builds them from sets)."""
+    if isinstance(primitive, dict):
+        return {
+            key: sorted(value) if key == "nova_object.changes" else _unordered(value)
+            for key, value in primitive.items()
+        }
+    if isinstance(primitive, list):
+        return [_unordered(value) for value in primitive]
+    return primitive
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    write_parser = commands.add_parser("write", help="audit into a SQLite file (our venv)")
+    write_parser.add_argument("database")
+    write_parser.add_argument("--libvirtd", action="store_true", help="also a real libvirtd")
+    commands.add_parser(
+        "check", help="load the rows with Nova's objects (nova's venv)"
+    ).add_argument("database")
+    args = parser.parse_args()
+    if args.command == "write":
+        write(args.database, args.libvirtd)
+        return 0
+    return check(args.database)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
