@@ -9,12 +9,14 @@ import json
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, Table, inspect, select, text
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import Integer, MetaData, Table, inspect, select, text
 
 from resource_tracker.db import schema
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import ComputeNode, PciDevice
-from resource_tracker.exception import SchemaNotCurrent
+from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.resources import PciDeviceValues
 from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrate
 from tests.support.nodes import StatementLog, change_after_select, node
@@ -253,6 +255,45 @@ def test_migration_from_the_previous_revision_keeps_the_rows(db_url):
         assert {r["compute_node_id"] for r in device_rows(database)} == {1}
     finally:
         database.dispose()
+
+
+def test_a_later_migration_that_copies_compute_nodes_keeps_the_devices(database):
+    reconcile(database, VF, PF)
+    before = stored_rows(database, "pci_devices")
+
+    # what a future revision changing a column does, inside db sync's transaction (SQLite
+    # copies the table, drops the old one, which pci_devices rows point at, and renames)
+    with (
+        database.engine.connect() as connection,
+        schema.tables_kept_linked(connection),
+        schema.views_kept_working(connection),
+    ):
+        operations = Operations(MigrationContext.configure(connection))
+        with operations.batch_alter_table("compute_nodes") as batch:
+            batch.alter_column("running_vms", existing_type=Integer, nullable=True)
+
+    assert stored_rows(database, "pci_devices") == before
+    assert reconcile(database, VF) is True  # and the reconcile goes on: PF soft-deleted
+    if database.engine.dialect.name == "sqlite":
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
+
+
+def test_a_schema_change_leaving_devices_without_their_node_is_rolled_back(sqlite_url):
+    # SQLite only: MariaDB checks foreign keys at every statement, schema changes too
+    database = Database(sqlite_url)
+    database.sync_schema()
+    reconcile(database, VF)
+
+    with (
+        pytest.raises(ResourceTrackerError, match=r"1 row\(s\) pointing at rows that are gone"),
+        database.engine.connect() as connection,
+        schema.tables_kept_linked(connection),
+    ):
+        connection.exec_driver_sql("DELETE FROM compute_nodes")
+
+    assert [n.hypervisor_hostname for n in database.compute_nodes("compute-1")] == ["node-1"]
+    database.dispose()
 
 
 def test_migration_down_and_up_again(db_url):
