@@ -12,6 +12,9 @@ What is read, as Nova's libvirt driver reads it:
   with or without VFs enabled) makes a type-PF, `phys_function` with an address a type-VF
   whose parent_addr is that address; neither, a type-PCI.
 - `<capability type='vpd'>`: the card serial number (remote_managed devices need one).
+  A name or serial longer than the pci_devices columns hold (255, as Nova's `dev_id`;
+  a VPD field has at most 255 bytes) is refused, never cut or sent for the database to
+  refuse the whole row.
 - `<capability type='mdev_types'>` (of a PCI device, or of a CSS or AP matrix device):
   each `<type id>` with its `<name>`, `<deviceAPI>`, `<availableInstances>`.
 - `<capability type='mdev'>`: `<type id>`, and the UUID from `<uuid>` or, before libvirt
@@ -42,6 +45,7 @@ _DIGITS = {
     16: re.compile(r"[0-9a-fA-F]+"),
 }
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+LONGEST_TEXT = 255
 
 
 class DeviceXMLError(ValueError):
@@ -76,6 +80,7 @@ def parse_node_device(xml: str | bytes) -> NodeDevice:
     name = (root.findtext("name") or "").strip()
     if root.tag != "device" or not name:
         raise DeviceXMLError("no <device> with a <name>")
+    _bounded(name, "name")
     parent = (root.findtext("parent") or "").strip() or None
     pci_cap = root.find("capability[@type='pci']")
     pci = _pci_device(name, pci_cap) if pci_cap is not None else None
@@ -210,7 +215,13 @@ def _vpd_serial(cap) -> str | None:
     if cap is None:
         return None
     serial = cap.findtext("fields[@access='readonly']/serial_number")
-    return (serial.strip() or None) if serial else None
+    return (_bounded(serial.strip(), "VPD serial number") or None) if serial else None
+
+
+def _bounded(text: str, what: str) -> str:
+    if len(text) > LONGEST_TEXT:
+        raise DeviceXMLError(f"{what} of {len(text)} characters is longer than {LONGEST_TEXT}")
+    return text
 
 
 def _mdev_type_elements(root):

@@ -331,6 +331,7 @@ def test_a_device_of_another_kind_has_no_records():
         (("</function>", "</function><iommuGroup/>"), "IOMMU group '' is not a number"),
         (("<name>pci_0000_00_04_0</name>", ""), "no <device> with a <name>"),
         (("</device>", ""), "not XML"),
+        (("pci_0000_00_04_0", "p" * 256), "name of 256 characters is longer than 255"),
     ],
 )
 def test_device_xml_that_cannot_be_used_raises_naming_why(change, reason):
@@ -351,6 +352,7 @@ def test_device_xml_that_cannot_be_used_raises_naming_why(change, reason):
         (MDEV, ("<parent>pci_0000_3b_00_0</parent>", ""), "an mdev without a parent"),
         (OLD_MDEV, ("mdev_5C31E191_2C65", "mdev_5C31E191"), "without a valid UUID"),
         (PF, ("bus='0x81' slot='0x10' function='0x2'", "bus='0x81' slot='0x10'"), "function"),
+        (VPD_VF, ("MT2113X00000", "M" * 256), "VPD serial number of 256 characters is longer"),
     ],
 )
 def test_mdev_and_sr_iov_xml_that_cannot_be_used(xml, change, reason):
