@@ -150,22 +150,29 @@ def check_pools(states, loaded) -> str:
         "Nova's PciDeviceStats builds the same pools", same, "\n  " + "\n  ".join(pool_set(ours))
     )
     primitive = json.loads(json.dumps(nova_pools.obj_to_primitive()))
+    ours = json.loads(column)
     check(
         "our column has the keys of Nova's own primitive",
-        _keys(primitive) == _keys(json.loads(column)),
+        _keys(primitive) == _keys(ours),
         f"Nova {sorted(_keys(primitive))}",
+    )
+    check(
+        "and its nova_object.changes",
+        _changes(primitive) == _changes(ours),
+        f"Nova {_changes(primitive)}, ours {_changes(ours)}",
     )
     return column
 
 
 def _keys(primitive) -> set[str]:
-    """Every key path of a primitive but nova_object.changes, with list items merged."""
+    """Every key path of a primitive (nova_object.changes too, since nova_format writes it as
+    obj_to_primitive() does), with list items merged."""
     found = set()
 
     def walk(value, path):
         if isinstance(value, dict):
             for key, item in value.items():
-                if key != "nova_object.changes" and not (path.endswith("tags") and key):
+                if not (path.endswith("tags") and key):
                     found.add(f"{path}.{key}")
                     walk(item, f"{path}.{key}")
         elif isinstance(value, list):
@@ -174,6 +181,14 @@ def _keys(primitive) -> set[str]:
 
     walk(primitive, "")
     return found
+
+
+def _changes(primitive) -> list:
+    """The list's nova_object.changes, then each pool's, sorted (Nova builds them from sets)."""
+    pools = primitive["nova_object.data"]["objects"]
+    return [sorted(primitive.get("nova_object.changes", []))] + [
+        sorted(pool.get("nova_object.changes", [])) for pool in pools
+    ]
 
 
 def check_scheduler(column: str) -> None:
