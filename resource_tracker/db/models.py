@@ -116,7 +116,8 @@ class ComputeNode(SoftDeleteMixin, Base):
     disk_overcommit_bytes: Mapped[int] = mapped_column(
         BigInteger, nullable=False, server_default="0"
     )
-    # Nova's PciDevicePoolList primitive, and our own per parent/type mdev JSON (README)
+    # since revision 0006: Nova's PciDevicePoolList primitive, and our own per parent and
+    # mdev type JSON (README)
     pci_stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
     mdev_capacity: Mapped[str | None] = mapped_column(MEDIUMTEXT)
 
