@@ -38,6 +38,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker.conf.metrics import LISTEN_PATTERN
+from resource_tracker.device_metrics import DeviceCollector
 from resource_tracker.exception import (
     DatabaseUnavailable,
     HypervisorUnavailable,
@@ -150,6 +151,13 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self._devices = DeviceCollector()
+        self.registry.register(self._devices)
+        self.device_xml_reads = Counter(
+            "resource_tracker_node_device_xml_reads",
+            "Node device XML read from libvirt (none while no device changes)",
+            registry=self.registry,
+        )
         self.failed = Counter(
             "resource_tracker_audits_failed",
             "Audits that failed, by what was unavailable",
@@ -170,6 +178,9 @@ class Metrics:
             result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
         )
         self._host.succeeded(resources, time.time(), result.shape)
+        if result.devices is not None:
+            self._devices.succeeded(result.devices)
+            self.device_xml_reads.inc(result.resources.devices.xml_reads)
         self.duration.observe(result.duration_s)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
 

@@ -225,6 +225,8 @@ class HostResources:
     topology: HostTopology | None = None
     placements: tuple[Placement, ...] = ()  # of the active domains
     domain_states: tuple[tuple[str, int], ...] = ()  # (libvirt state name, domains), sorted
+    devices: HostDevices | None = None  # None: not read (a driver without devices)
+    device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
 
     @property
     def disk_overcommit_bytes(self) -> int:
@@ -268,3 +270,102 @@ class ComputeNodeValues:
     pcpus_used: int | None = None
     storage_id: str | None = None
     disk_overcommit_bytes: int = 0
+    pci_stats: str | None = None
+    mdev_capacity: str | None = None
+
+
+# Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)
+
+TYPE_PF, TYPE_VF, TYPE_PCI = "type-PF", "type-VF", "type-PCI"  # Nova's PciDeviceType
+# The fields of a PCI address `dddd:bb:ss.f`: name, largest value, hex digits.
+PCI_ADDRESS_FIELDS = (
+    ("domain", 0xFFFF, 4),
+    ("bus", 0xFF, 2),
+    ("slot", 0x1F, 2),
+    ("function", 7, 1),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PciDevice:
+    """One host PCI function, in Nova's formats.
+
+    `address` is `dddd:bb:ss.f` and `vendor_id`/`product_id` four hex digits, lower case;
+    `dev_type` is type-PF (SR-IOV capable), type-VF (`parent_addr` is its PF) or type-PCI;
+    `name` is libvirt's node device name (Nova's dev_id); `class_id` the PCI class code
+    (`0x020000`); `vf_addrs` the VFs a PF lists; `card_serial_number` from the device's VPD.
+    """
+
+    name: str
+    address: str
+    vendor_id: str
+    product_id: str
+    dev_type: str
+    class_id: str | None = None
+    numa_node: int | None = None
+    iommu_group: int | None = None
+    parent_addr: str | None = None
+    vf_addrs: tuple[str, ...] = ()
+    card_serial_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MdevType:
+    """A mediated device type a parent device offers (a vGPU type of a GPU, for one).
+
+    `parent` is the parent's PCI address, or its node device name when it is no PCI device;
+    `available_instances` is how many more mdevs of the type the parent can create now.
+    """
+
+    parent: str
+    type_id: str
+    name: str | None
+    device_api: str | None
+    available_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mdev:
+    """A mediated device that exists on the host; `parent` as in MdevType."""
+
+    uuid: str
+    parent: str
+    type_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostDevices:
+    """The host's device inventory; `xml_reads` counts the node device XML this audit read."""
+
+    pci: tuple[PciDevice, ...] = ()
+    mdev_types: tuple[MdevType, ...] = ()
+    mdevs: tuple[Mdev, ...] = ()
+    xml_reads: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HostDevUse:
+    """The host devices one domain's XML assigns to it: PCI addresses and mdev UUIDs."""
+
+    domain_uuid: str
+    domain: str
+    active: bool
+    pci: tuple[str, ...] = ()
+    mdevs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PciDeviceValues:
+    """One pci_devices row's values (Nova's columns); extra_info is JSON of strings."""
+
+    address: str
+    vendor_id: str
+    product_id: str
+    dev_type: str
+    dev_id: str
+    label: str
+    status: str
+    instance_uuid: str | None
+    numa_node: int | None
+    parent_addr: str | None
+    extra_info: str

@@ -16,14 +16,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from resource_tracker import nova_format
+from resource_tracker import device_format, devices, nova_format
+from resource_tracker.device_spec import DeviceSpec
+from resource_tracker.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.last_audit import LastAuditFile
-from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
 from resource_tracker.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
@@ -72,8 +74,10 @@ class NodeStore(Protocol):
         host: str,
         reported: Sequence[ComputeNodeValues],
         shared: SharedStorage | None = None,
+        devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
     ) -> bool:
-        """Write the rows of `reported`, soft-delete the host's other rows; True if any changed."""
+        """Write the rows of `reported` (and their nodes' pci_devices), soft-delete the
+        host's other rows; True if any changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,7 @@ class AuditResult:
     changed: bool
     duration_s: float
     shape: HostShape | None = None
+    devices: DeviceUse | None = None
 
     def summary(self) -> str:
         values = self.values
@@ -97,11 +102,39 @@ class AuditResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceUse:
+    """The host's devices as the audit found them: every PCI device with its state and the
+    spec offering it, the pools of offered ones, and mdev capacity."""
+
+    states: tuple[DeviceState, ...]
+    pools: tuple[Pool, ...]
+    mdevs: tuple[MdevCapacity, ...]
+
+    @property
+    def offered(self) -> tuple[DeviceState, ...]:
+        return tuple(state for state in self.states if state.spec is not None)
+
+
+def device_use(resources: HostResources, specs: Sequence[DeviceSpec]) -> DeviceUse | None:
+    """None when the driver reports no devices (unknown, so nothing is written for them)."""
+    if resources.devices is None:
+        return None
+    users = resources.device_users
+    states = devices.device_states(resources.devices, users, specs)
+    return DeviceUse(
+        states,
+        devices.pools(states),
+        devices.mdev_capacity(resources.devices, users),
+    )
+
+
 def compute_node_values(
     resources: HostResources,
     policy: HostPolicy,
     shape_policy: ShapePolicy | None = None,
     shape: HostShape | None = None,
+    use: DeviceUse | None = None,
 ) -> ComputeNodeValues:
     shape_policy = shape_policy or ShapePolicy()
     if shape is None:
@@ -142,6 +175,8 @@ def compute_node_values(
         pcpus_used=shape.pcpus_used,
         storage_id=storage.shared_id,
         disk_overcommit_bytes=resources.disk_overcommit_bytes,
+        pci_stats=device_format.pci_stats(use.pools) if use else None,
+        mdev_capacity=device_format.mdev_capacity(use.mdevs) if use else None,
     )
 
 
@@ -165,6 +200,7 @@ class Measurement:
     started: float
     shape: HostShape | None = None
     shared: SharedStorage | None = None
+    devices: DeviceUse | None = None
 
 
 class ResourceTracker:
@@ -182,12 +218,14 @@ class ResourceTracker:
         store: NodeStore,
         last_audit: LastAuditFile | None = None,
         shape_policy: ShapePolicy | None = None,
+        device_specs: Sequence[DeviceSpec] = (),
     ):
         self.host = host
         self._driver = driver
         self._store = store
         self._last_audit = last_audit
         self.shape_policy = shape_policy or ShapePolicy()
+        self._device_specs = tuple(device_specs)
         self._problems: tuple[str, ...] = ()
         self._writing = Activity()
         self._writing_to_database = False
@@ -204,8 +242,10 @@ class ResourceTracker:
             for problem in shape.problems:
                 LOG.warning("%s; left out", problem)
             self._problems = shape.problems
-        values = compute_node_values(resources, policy, self.shape_policy, shape)
-        return Measurement(resources, values, started, shape, shared_storage(resources))
+        use = device_use(resources, self._device_specs)
+        values = compute_node_values(resources, policy, self.shape_policy, shape, use)
+        shared = shared_storage(resources)
+        return Measurement(resources, values, started, shape, shared, use)
 
     def check_host(self) -> tuple[str, ...]:
         """What the shape policy names that the host does not have (asks the driver)."""
@@ -215,11 +255,15 @@ class ResourceTracker:
     def record(self, measurement: Measurement) -> AuditResult:
         """Write a measurement in one transaction."""
         # the driver reports one node per host: every other row of this host is gone
-        values, shared = measurement.values, measurement.shared
+        values, shared, use = measurement.values, measurement.shared, measurement.devices
+        rows = None
+        if use is not None:
+            offered = [device_format.pci_device_values(state) for state in use.offered]
+            rows = {values.hypervisor_hostname: offered}
         try:
             self._writing_to_database = True
             self._writing.note("the database, reconciling host", self.host)
-            changed = self._store.reconcile_compute_nodes(self.host, [values], shared)
+            changed = self._store.reconcile_compute_nodes(self.host, [values], shared, rows)
             self._writing_to_database = False
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
@@ -235,6 +279,7 @@ class ResourceTracker:
             changed=changed,
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
+            devices=measurement.devices,
         )
 
     def waiting_on(self, writing: bool) -> str | None:

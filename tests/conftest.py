@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,6 +17,7 @@ from tests.support import ceph as ceph_support
 from tests.support import hosts, images
 from tests.support.libvirtd import Libvirtd
 from tests.support.mariadb import MariaDBServer, create_tracker_database
+from tests.support.quiet_fs import own_file_system
 
 
 class ExternalServer:
@@ -88,13 +90,19 @@ class TestHost(NamedTuple):
 
 
 @pytest.fixture
-def mixed_host(tmp_path) -> TestHost:
+def mixed_host(tmp_path) -> Iterator[TestHost]:
     """The 'mixed' host of tests/fixtures/hosts: its URI, instances directory and file disks.
 
     Its disks are real images made by qemu-img: a qcow2 with 4 MiB written, a sparse raw,
-    a version 2 qcow2 and, for the shut-off domain, a qcow2 overlay on a backing file.
+    a version 2 qcow2 and, for the shut-off domain, a qcow2 overlay on a backing file. The
+    instances directory is a file system of its own where root may mount one
+    (tests/support/quiet_fs.py), so its free space stays put between two audits.
     """
-    disks = tmp_path / "instances"
+    with own_file_system(tmp_path / "instances") as disks:
+        yield _mixed_host(tmp_path, disks)
+
+
+def _mixed_host(tmp_path: Path, disks: Path) -> TestHost:
     base = images.create(disks / "_base" / "c.qcow2", "qcow2", "8G")
     paths = (
         images.create(disks / "a.qcow2", "qcow2", "20G"),

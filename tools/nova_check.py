@@ -3,8 +3,9 @@
 Two steps, two virtualenvs:
 
     # 1. in ours: audit libvirt's test driver (two NUMA cells; pinned, NUMA-bound and
-    #    hugepage-backed domains made for the run) and, with --libvirtd, a private real
-    #    libvirtd (the test suite's), into a SQLite file
+    #    hugepage-backed domains made for the run), the suite's device host file (SR-IOV,
+    #    NVMe on two NUMA nodes, offered by its device_spec) and, with --libvirtd, a private
+    #    real libvirtd (the test suite's), into a SQLite file
     .venv/bin/python tools/nova_check.py write /tmp/nova-check.sqlite [--libvirtd]
     # 2. in a throwaway one with nova installed (python3 -m venv /tmp/nova-venv &&
     #    /tmp/nova-venv/bin/pip install nova): load every live row as Nova does
@@ -12,8 +13,9 @@ Two steps, two virtualenvs:
 
 `check` loads numa_topology with NUMATopology.obj_from_db_obj and compares Nova's own
 serialization of the result with ours, builds a ComputeNode with ComputeNode._from_db_object
-(stats, supported_instances -> HVSpec, host_ip) and a scheduler HostState from it, and asks
-Nova's NUMA fitting code (hardware.numa_fit_instance_to_host) whether a pinned guest fits.
+(stats, supported_instances -> HVSpec, host_ip, pci_stats -> pci_device_pools) and a
+scheduler HostState from it, asks Nova's NUMA fitting code (hardware.numa_fit_instance_to_host)
+whether a pinned guest fits, and the HostState's PCI pools whether a tagged VF fits.
 It prints what Nova sees and exits 1 on the first mismatch. Not imported by the test suite.
 """
 
@@ -23,6 +25,8 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,9 +56,9 @@ def write(database_path: str, with_libvirtd: bool) -> None:
     database = Database(f"sqlite:///{os.path.abspath(database_path)}")
     database.sync_schema()
 
-    def audit(host: str, uri: str, policy: ShapePolicy) -> None:
+    def audit(host: str, uri: str, policy: ShapePolicy, specs=()) -> None:
         driver = LibvirtDriver(LibvirtConnection(uri), FileStorage("/tmp"))
-        tracker = ResourceTracker(host, driver, database, shape_policy=policy)
+        tracker = ResourceTracker(host, driver, database, shape_policy=policy, device_specs=specs)
         print(tracker.audit(HostPolicy()).summary())
         driver.close()
 
@@ -70,6 +74,13 @@ def write(database_path: str, with_libvirtd: bool) -> None:
     )
     audit("test-default", "test:///default", policy)
     conn.close()
+    with tempfile.TemporaryDirectory() as directory:
+        from resource_tracker import device_spec
+        from tests.support import device_specs, hosts
+
+        uri = hosts.render("devices.xml", directory, EXTRA="")
+        specs = device_spec.parse(device_specs.DEVICES_HOST)
+        audit("devices-host", uri, ShapePolicy(host_ip="192.0.2.7"), specs)
     if with_libvirtd:
         from tests.support.libvirtd import Libvirtd
 
@@ -113,6 +124,8 @@ def check(database_path: str) -> int:
             f"HostState: num_instances {state.num_instances}, num_io_ops {state.num_io_ops}, "
             f"supported_instances {state.supported_instances}, host_ip {state.host_ip}"
         )
+        if not _pci_pools_fit(compute, state):
+            return 1
         cpu_info = json.loads(compute.cpu_info)
         keys = {"arch", "model", "vendor", "topology", "features"}
         if not keys <= set(cpu_info) <= keys | {"maxphysaddr"}:
@@ -174,6 +187,29 @@ def check(database_path: str) -> int:
             )
     print("OK: every row loads with Nova's objects")
     return 0
+
+
+def _pci_pools_fit(compute, state) -> bool:
+    """The row's pci_stats as ComputeNode and HostState hold them; where there are pools, one
+    VF of physnet1 fits and three do not (the device host has one such VF free)."""
+    from nova import objects
+
+    pools = compute.pci_device_pools
+    free = sum(pool.count for pool in pools)
+    print(f"pci_stats: {len(pools)} pool(s), {free} free device(s) as HostState.pci_stats")
+    if not pools:
+        return True
+    spec = {"vendor_id": "8086", "product_id": "10ed", "physical_network": "physnet1"}
+    for count, expected in ((1, True), (3, False)):
+        request = objects.InstancePCIRequest(
+            count=count, spec=[spec], request_id=str(uuid.uuid4())
+        )
+        answer = state.pci_stats.support_requests([request], provider_mapping=None)
+        print(f"  Nova's scheduler: {count} x {spec}: {'fits' if answer else 'does not fit'}")
+        if answer != expected:
+            print("MISMATCH: expected", expected)
+            return False
+    return True
 
 
 def _unordered(primitive):

@@ -20,6 +20,7 @@ from resource_tracker.cmd import (
     within,
 )
 from resource_tracker.cmd.host_shape import check_host, shape_policy
+from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.db.api import Database
 from resource_tracker.exception import (
@@ -37,6 +38,7 @@ from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
 from resource_tracker.virt.rbd import RbdStorage
@@ -102,9 +104,7 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
     check_schema_at_start(database)
     libvirt_events.start()  # before the first connection opens, so it gets close events
     driver = libvirt_driver(conf)
-    tracker = ResourceTracker(
-        conf.host, driver, database, last_audit_file(conf), shape_policy(conf)
-    )
+    tracker = resource_tracker(conf, driver, database)
     check_host(tracker, daemon=True)
     metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
 
@@ -121,9 +121,7 @@ def run_once(conf: cfg.ConfigOpts) -> int:
     the daemon gives both halves of an audit."""
     database = open_database(conf)
     driver = libvirt_driver(conf)
-    tracker = ResourceTracker(
-        conf.host, driver, database, last_audit_file(conf), shape_policy(conf)
-    )
+    tracker = resource_tracker(conf, driver, database)
 
     def once() -> str:
         database.check_schema()
@@ -150,8 +148,24 @@ def run_once(conf: cfg.ConfigOpts) -> int:
     return 0
 
 
+def resource_tracker(
+    conf: cfg.ConfigOpts, driver: LibvirtDriver, database: Database
+) -> ResourceTracker:
+    """The tracker of this host, with what it keeps until a restart: its shape policy, the
+    devices it offers ([pci] device_spec), where it records the last audit."""
+    return ResourceTracker(
+        conf.host,
+        driver,
+        database,
+        last_audit_file(conf),
+        shape_policy(conf),
+        pci_conf.specs(conf),
+    )
+
+
 def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
-    return LibvirtDriver(LibvirtConnection(conf.libvirt.connection_uri), local_storage(conf))
+    connection = LibvirtConnection(conf.libvirt.connection_uri)
+    return LibvirtDriver(connection, local_storage(conf), devices=DeviceLister())
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:

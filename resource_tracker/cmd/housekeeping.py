@@ -34,6 +34,8 @@ def db_purge(conf: cfg.ConfigOpts, database: Database) -> None:
     counts = database.purge_deleted(before, really=really)
     what = f"{counts['compute_nodes']} compute_nodes row(s) and {counts['services']} services"
     when = f"row(s) deleted before {before.isoformat(sep=' ')} UTC"
+    devices = counts["pci_devices"]
+    when += f", and {devices} pci_devices row(s) of those nodes or deleted before then"
     if really:
         print(f"removed {what} {when}")
     else:

@@ -10,6 +10,7 @@ from oslo_config import cfg
 from resource_tracker import last_audit
 from resource_tracker.cmd import (
     capacity,
+    device_views,
     fail,
     housekeeping,
     last_audit_file,
@@ -150,6 +151,7 @@ def _node_text(entry: dict) -> str:
     numa_topology = entry.pop("numa_topology", None)
     recorded = entry.pop("last_audit", None)
     unreadable = entry.pop("last_audit_problem", None)
+    devices = {key: entry.pop(key) for key in ("pci_stats", "mdev_capacity") if key in entry}
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
     width = max(map(len, entry))
     lines = [f"{name:<{width}}  {_value_text(value)}" for name, value in entry.items()]
@@ -157,6 +159,8 @@ def _node_text(entry: dict) -> str:
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
     lines += [render.numa_cells(numa_topology), ""]
+    lines += device_views.node_devices_text(devices)
+    lines.append("")
     storage_overcommit = entry.get("storage_overcommit_bytes")
     lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
@@ -220,12 +224,21 @@ def _add_commands(subparsers) -> None:
     )
     show.set_defaults(run=nodes_show)
 
+    devices = subparsers.add_parser("devices", help="pci_devices rows")
+    devices_listing = devices.add_subparsers(dest="action", required=True).add_parser(
+        "list", help="the offered PCI devices of a host (or all): kind, ids, state, domain"
+    )
+    devices_listing.add_argument(
+        "device_host", metavar="HOST", nargs="?", help="host name (default: every host)"
+    )
+    devices_listing.set_defaults(run=device_views.devices_list)
+
     services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(
         dest="action", required=True
     )
     services_listing = services.add_parser("list", help="one line per tracker daemon: up or down")
     services_listing.set_defaults(run=services_list)
-    for parser in (listing, show, services_listing):
+    for parser in (listing, show, devices_listing, services_listing):
         parser.add_argument("--format", choices=FORMATS, default="table")
     housekeeping.add_commands(db, nodes, services)
     storage.add_commands(subparsers, FORMATS)

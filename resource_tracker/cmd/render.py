@@ -10,7 +10,15 @@ from resource_tracker.db.models import ComputeNode, Service
 
 WIDTH = 80
 GiB = 2**30
-JSON_COLUMNS = ("cpu_info", "numa_topology", "supported_instances", "stats")
+JSON_COLUMNS = (
+    "cpu_info",
+    "numa_topology",
+    "supported_instances",
+    "stats",
+    "pci_stats",
+    "mdev_capacity",
+    "extra_info",
+)
 
 
 def table(
@@ -139,6 +147,13 @@ def _page_size(size_kb: int) -> str:
         if size_kb % size == 0:
             return f"{size_kb // size}{unit}"
     return f"{size_kb}K"
+
+
+def pools(pci_stats: dict | None) -> list[dict]:
+    """The pools of a pci_stats column (a PciDevicePoolList primitive), as plain dicts."""
+    if not pci_stats:
+        return []
+    return [pool["nova_object.data"] for pool in pci_stats["nova_object.data"]["objects"]]
 
 
 def planned_changes(host: str, plans) -> str:

@@ -18,6 +18,7 @@ from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import opts as _opts
+from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
 
 SUBSTITUTION_ERRORS = (
@@ -79,6 +80,7 @@ def check(conf: cfg.ConfigOpts) -> None:
     _libvirt.check(conf)
     _compute.check(conf)
     _database.check(conf)
+    _pci.check(conf)
 
 
 def value_of(conf: cfg.ConfigOpts, group: str, name: str):

@@ -1,6 +1,6 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import compute, database, default, libvirt, metrics
+from resource_tracker.conf import compute, database, default, libvirt, metrics, pci
 
 
 def list_opts():
@@ -10,4 +10,5 @@ def list_opts():
         (compute.GROUP, compute.opts),
         (database.GROUP, database.opts),
         (metrics.GROUP, metrics.opts),
+        (pci.GROUP, pci.opts),
     ]

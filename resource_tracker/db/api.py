@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, select, text
@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
 from resource_tracker.db import engine as db_engine
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
-from resource_tracker.resources import ComputeNodeValues
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 
 class Database:
@@ -67,10 +67,12 @@ class Database:
         host: str,
         reported: Sequence[ComputeNodeValues],
         shared: reconcile.SharedStorage | None = None,
+        devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
     ) -> bool:
-        """Make the host's live rows hold `reported` and soft-delete its other rows, in one
-        transaction (retried when other writers were in the way); True if any row changed.
-        On `shared` storage, the row's disk_available_least counts the other hosts' disks.
+        """Make the host's live rows hold `reported` and soft-delete its other rows, with
+        their pci_devices (`devices`, by hypervisor_hostname), in one transaction (retried
+        when other writers were in the way); True if any row changed. On `shared` storage,
+        the row's disk_available_least counts the other hosts' disks.
 
         The heartbeat, the transaction's first write, checks the schema's revision
         (SchemaNotCurrent, nothing written), so a daemon never writes into a schema it does
@@ -81,7 +83,7 @@ class Database:
             guard = reconcile.Guard(
                 schema.at_head(), lambda: schema.check(connection, self.masked_url)
             )
-            return reconcile.reconcile_host(connection, host, reported, guard, shared)
+            return reconcile.reconcile_host(connection, host, reported, guard, shared, devices)
 
         with self._errors():
             return in_transaction(self.engine, work, self.retry, self._count_retry)
@@ -109,6 +111,20 @@ class Database:
         query = query.order_by(ComputeNode.host, ComputeNode.hypervisor_hostname)
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
+
+    def pci_devices(self, host: str | None = None) -> list[tuple[ComputeNode, PciDevice]]:
+        """Live pci_devices rows of live compute nodes, of one host or all, with their node;
+        by host, node and address."""
+        query = (
+            select(ComputeNode, PciDevice)
+            .join(PciDevice, PciDevice.compute_node_id == ComputeNode.id)
+            .where(ComputeNode.deleted == 0, PciDevice.deleted == 0)
+            .order_by(ComputeNode.host, ComputeNode.hypervisor_hostname, PciDevice.address)
+        )
+        if host is not None:
+            query = query.where(ComputeNode.host == host)
+        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
+            return [tuple(row) for row in session.execute(query)]
 
     def services(self, host: str | None = None) -> list[Service]:
         """Live services rows (the trackers' heartbeats), of one host or all."""

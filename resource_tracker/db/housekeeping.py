@@ -2,22 +2,25 @@
 
 A retired row is soft-deleted (deleted = id, deleted_at = now), as a tracker does to a node it
 no longer reports, so history stays readable and a host that comes back is revived under its
-old ids. Purging removes soft-deleted rows for good: compute nodes first, then services rows
-no row points at any more (compute_nodes.service_id is a foreign key).
+old ids. Purging removes soft-deleted rows for good: pci_devices rows first (those of the
+nodes purged, whatever their state, and those soft-deleted before the date), then compute
+nodes, then services rows no row points at any more (pci_devices.compute_node_id and
+compute_nodes.service_id are foreign keys).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, exists, func, not_, select
+from sqlalchemy import Connection, and_, delete, exists, func, not_, or_, select
 
 from resource_tracker.db.dialect import utc_now
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.reconcile import BINARY
 
 services = Service.__table__
 nodes = ComputeNode.__table__
+devices = PciDevice.__table__
 
 
 def soft_delete_nodes(connection: Connection, host: str) -> int:
@@ -48,11 +51,17 @@ def purge(connection: Connection, before: datetime, really: bool) -> dict[str, i
     old_services = and_(
         services.c.deleted != 0, services.c.deleted_at < before, not_(exists(kept_node))
     )
+    old_devices = or_(
+        devices.c.compute_node_id.in_(select(nodes.c.id).where(old_nodes)),
+        and_(devices.c.deleted != 0, devices.c.deleted_at < before),
+    )
     counts = {
         "compute_nodes": _count(connection, nodes, old_nodes),
         "services": _count(connection, services, old_services),
+        "pci_devices": _count(connection, devices, old_devices),
     }
     if really:
+        connection.execute(delete(devices).where(old_devices))
         connection.execute(delete(nodes).where(old_nodes))
         remaining = select(nodes.c.id).where(nodes.c.service_id == services.c.id)
         connection.execute(

@@ -116,3 +116,50 @@ class ComputeNode(SoftDeleteMixin, Base):
     disk_overcommit_bytes: Mapped[int] = mapped_column(
         BigInteger, nullable=False, server_default="0"
     )
+    # since revision 0006: Nova's PciDevicePoolList primitive, and our own per parent and
+    # mdev type JSON (README)
+    pci_stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    mdev_capacity: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+
+
+class PciDevice(SoftDeleteMixin, Base):
+    """One offered PCI function of a compute node: Nova's pci_devices table and columns.
+
+    A device no longer seen is soft-deleted (deleted = id, status 'deleted') as Nova does, so
+    the unique key allows one live row per (compute_node_id, address) and any history.
+    """
+
+    __tablename__ = "pci_devices"
+    __table_args__ = (
+        UniqueConstraint(
+            "compute_node_id",
+            "address",
+            "deleted",
+            name="uniq_pci_devices0compute_node_id0address0deleted",
+        ),
+        Index("ix_pci_devices_compute_node_id_deleted", "compute_node_id", "deleted"),
+        Index("ix_pci_devices_instance_uuid_deleted", "instance_uuid", "deleted"),
+        Index(
+            "ix_pci_devices_compute_node_id_parent_addr_deleted",
+            "compute_node_id",
+            "parent_addr",
+            "deleted",
+        ),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str | None] = mapped_column(String(36))
+    compute_node_id: Mapped[int] = mapped_column(ForeignKey("compute_nodes.id"), nullable=False)
+    address: Mapped[str] = mapped_column(String(12), nullable=False)
+    vendor_id: Mapped[str] = mapped_column(String(4), nullable=False)
+    product_id: Mapped[str] = mapped_column(String(4), nullable=False)
+    dev_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    dev_id: Mapped[str | None] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(255), nullable=False)
+    status: Mapped[str] = mapped_column(String(36), nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    extra_info: Mapped[str | None] = mapped_column(Text)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36))
+    numa_node: Mapped[int | None] = mapped_column(Integer)
+    parent_addr: Mapped[str | None] = mapped_column(String(12))

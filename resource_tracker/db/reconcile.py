@@ -14,7 +14,9 @@ shared storage adds one: the sum of the other live hosts' over-commit on it.
 Every write checks how many rows it touched against what the SELECT found: a row another
 writer changed in between (an operator setting `deleted` by hand, say) makes the transaction
 run again (ConcurrentChange), rather than report a change that did not happen. Values are
-clamped to their column's range, so a host reporting the absurd is stored, not refused.
+clamped to their column's range, so a host reporting the absurd is stored, not refused
+(writes.py; the nodes' pci_devices rows, pci_devices.py, obey the same rules in the same
+transaction).
 """
 
 from __future__ import annotations
@@ -26,11 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
-    CursorResult,
-    Integer,
     RowMapping,
     and_,
     func,
@@ -40,21 +39,16 @@ from sqlalchemy import (
 )
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
-from resource_tracker.db.errors import ConcurrentChange
 from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
-from resource_tracker.resources import ComputeNodeValues
+from resource_tracker.db.pci_devices import reconcile_devices
+from resource_tracker.db.writes import differences, expect, fit, int_ranges
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 BINARY = "resource-tracker"
 
 services = Service.__table__
 nodes = ComputeNode.__table__
-# what each integer column holds: BIGINT 64 bits, INT 32, both signed
-INT_RANGES = {
-    column.name: (-(2**bits), 2**bits - 1)
-    for column in nodes.c
-    if isinstance(column.type, Integer)
-    for bits in [63 if isinstance(column.type, BigInteger) else 31]
-}
+INT_RANGES = int_ranges(nodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +74,12 @@ def reconcile_host(
     reported: Sequence[ComputeNodeValues],
     guard: Guard,
     shared: SharedStorage | None = None,
+    devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
 ) -> bool:
-    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed."""
+    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed.
+
+    `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
+    keeps its rows as they are."""
     service_id = beat(connection, host, guard)
     wanted = {
         name: columns | {"service_id": service_id}
@@ -92,13 +90,17 @@ def reconcile_host(
     for hypervisor_hostname, columns in wanted.items():
         row = live.get(hypervisor_hostname)
         if row is not None:
+            node_id = row["id"]
             changed |= _update_if_changed(connection, row, columns)
         elif hypervisor_hostname in deleted:
+            node_id = deleted[hypervisor_hostname]["id"]
             _revive(connection, deleted[hypervisor_hostname], columns)
             changed = True
         else:
-            _insert(connection, host, columns)
+            node_id = _insert(connection, host, columns)
             changed = True
+        if devices is not None and hypervisor_hostname in devices:
+            changed |= reconcile_devices(connection, node_id, devices[hypervisor_hostname])
     gone = set(live) - set(wanted)
     if gone:
         _soft_delete(connection, host, gone)
@@ -137,21 +139,6 @@ def plan_host(
     return plans
 
 
-def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns whose value differs from the stored row's."""
-    return {name: value for name, value in columns.items() if stored[name] != value}
-
-
-def fit(columns: Mapping[str, Any]) -> dict[str, Any]:
-    """`columns` with each integer clamped to its column's range (BIGINT or INT)."""
-    fitted = dict(columns)
-    for name, value in columns.items():
-        if type(value) is int:
-            low, high = INT_RANGES[name]
-            fitted[name] = min(max(value, low), high)
-    return fitted
-
-
 def beat(connection: Connection, host: str, guard: Guard) -> int:
     """Bump the tracker's services row (creating it the first time); return its id."""
     this_service = and_(
@@ -186,7 +173,7 @@ def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
         columns["storage_id"] = columns["storage_id"] or f"{LOCAL_STORAGE}{host}"
         if shared is not None and columns["storage_id"] == shared.storage_id:
             columns["disk_available_least"] = shared.disk_available_least(others)
-        wanted[values.hypervisor_hostname] = fit(columns)
+        wanted[values.hypervisor_hostname] = fit(INT_RANGES, columns)
     return wanted
 
 
@@ -225,7 +212,7 @@ def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping
         .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
         .values({**changed, "updated_at": utc_now()})
     )
-    _expect(result, 1, f"update of row {row['id']}")
+    expect(result, 1, f"update of row {row['id']}", nodes)
     return True
 
 
@@ -239,10 +226,10 @@ def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
         .where(nodes.c.id == row["id"], nodes.c.deleted == row["deleted"])
         .values({**columns, "deleted": 0, "deleted_at": null(), "updated_at": utc_now()})
     )
-    _expect(result, 1, f"revival of row {row['id']}")
+    expect(result, 1, f"revival of row {row['id']}", nodes)
 
 
-def _insert(connection: Connection, host: str, columns: Mapping) -> None:
+def _insert(connection: Connection, host: str, columns: Mapping) -> int:
     new = {
         **columns,
         "uuid": str(uuid.uuid4()),
@@ -250,7 +237,7 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> None:
         "deleted": 0,
         "created_at": utc_now(),
     }
-    upsert(
+    return upsert(
         connection,
         nodes,
         new,
@@ -269,14 +256,5 @@ def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[st
         )
         .values(deleted=nodes.c.id, deleted_at=utc_now())
     )
-    _expect(
-        result, len(hypervisor_hostnames), f"soft delete of {len(hypervisor_hostnames)} row(s)"
-    )
-
-
-def _expect(result: CursorResult, rows: int, what: str) -> None:
-    if result.rowcount != rows:
-        raise ConcurrentChange(
-            f"compute_nodes changed during the reconcile: the {what} matched "
-            f"{result.rowcount} row(s), not {rows}; run again"
-        )
+    count = len(hypervisor_hostnames)
+    expect(result, count, f"soft delete of {count} row(s)", nodes)

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, column, exists, inspect, table, text
 from sqlalchemy.sql.expression import ColumnElement
 
-from resource_tracker.exception import SchemaNotCurrent
+from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 
 SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
@@ -51,7 +51,7 @@ def current(connection: Connection) -> str | None:
 
 def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
     """Create or upgrade the schema to head; return the revisions before and after."""
-    with engine.begin() as connection:
+    with engine.connect() as connection, tables_kept_linked(connection):
         before = current(connection)
         config = alembic_config(connection)
         if before is None and _unversioned_first_schema(connection, masked_url):
@@ -108,6 +108,32 @@ def _unversioned_first_schema(connection: Connection, masked_url: str) -> bool:
             "not a schema db sync can adopt"
         )
     return True
+
+
+@contextlib.contextmanager
+def tables_kept_linked(connection: Connection) -> Iterator[None]:
+    """A transaction for schema changes. On SQLite, the procedure SQLite gives for changing a
+    table other tables point at (a batch migration copies compute_nodes, then drops the old
+    one, which pci_devices rows reference): foreign keys off around the transaction, checked
+    before it commits, on again after (the pragma does nothing inside a transaction)."""
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    connection.commit()
+    try:
+        with connection.begin():
+            yield
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise ResourceTrackerError(
+                    f"the schema change left {len(broken)} row(s) pointing at rows that are "
+                    f"gone (table, rowid, parent): {', '.join(map(str, broken[:5]))}"
+                )
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        connection.commit()
 
 
 @contextlib.contextmanager

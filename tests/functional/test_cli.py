@@ -109,7 +109,14 @@ def test_nodes_show_every_column(populated, mixed_host):
     assert result.returncode == 0
     (node,) = json.loads(as_json.stdout)  # without HOST: this host's [DEFAULT] host
     for column, value in node.items():
-        if column not in ("cpu_info", "numa_topology", "last_audit", "heartbeat_age_s"):
+        if column not in (
+            "cpu_info",
+            "numa_topology",
+            "pci_stats",
+            "mdev_capacity",
+            "last_audit",
+            "heartbeat_age_s",
+        ):
             shown = "-" if value is None else str(value)
             if isinstance(value, (dict, list)):  # JSON columns: parsed in JSON, compact here
                 shown = json.dumps(value, sort_keys=True)
@@ -124,6 +131,8 @@ def test_nodes_show_every_column(populated, mixed_host):
         "num_vm_stopped": 1,
     }
     assert node["supported_instances"] == [["i686", "test", "hvm"], ["i686", "test", "xen"]]
+    assert "pci_stats: 0 pool(s), 0 free device(s)" in result.stdout  # no device offered
+    assert node["pci_stats"]["nova_object.data"] == {"objects": []} and node["mdev_capacity"] == []
     # the breakdown this host's daemon recorded, disk by disk
     recorded = {disk["path"]: disk for disk in node["last_audit"]["disks"]}
     assert set(recorded) == set(mixed_host.disk_paths)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from resource_tracker.tracker import SharedStorage
+from tests.functional.db.test_pci_devices import PF, VF
 from tests.functional.test_manage import manage
 from tests.support.nodes import node
 
@@ -133,6 +134,46 @@ def test_purge_is_a_dry_run_until_told_and_keeps_what_is_recent(fleet, database)
         "removed 1 compute_nodes row(s) and 1 services row(s)"
     )
     assert _count_rows(database) == (4, 4)
+
+
+def test_purge_takes_the_devices_of_the_nodes_it_removes(fleet, database):
+    database.reconcile_compute_nodes("compute-dev", [node(hypervisor_hostname="dev-hv")])
+    database.reconcile_compute_nodes(
+        "compute-dev", [node(hypervisor_hostname="dev-hv")], devices={"dev-hv": [VF, PF]}
+    )
+    up = [node(hypervisor_hostname="up-hv")]
+    database.reconcile_compute_nodes("compute-up", up, devices={"up-hv": [VF, PF]})
+    database.reconcile_compute_nodes("compute-up", up, devices={"up-hv": [VF]})  # PF gone now
+    database.reconcile_compute_nodes("compute-dev", [])  # dev-hv retired, its rows still live
+    age(database, "compute_nodes", "deleted_at", 2 * 86400, "deleted != 0")
+    cutoff = (database.now() - timedelta(hours=1)).replace(microsecond=0).isoformat()
+
+    dry = manage(fleet, "db", "purge", "--before", cutoff)
+    first = manage(fleet, "db", "purge", "--before", cutoff, "--yes")  # a foreign key each
+    after_first = _count_devices(database)
+    age(database, "pci_devices", "deleted_at", 2 * 86400, "deleted != 0")
+    second = manage(fleet, "db", "purge", "--before", cutoff, "--yes")
+
+    assert dry.returncode == 0, dry.stderr
+    assert "2 compute_nodes row(s)" in dry.stdout  # old-hv and dev-hv
+    assert "and 2 pci_devices row(s) of those nodes or deleted before then" in dry.stdout
+    assert first.returncode == 0, first.stderr
+    assert after_first == [("up-hv", 0), ("up-hv", 1)]  # up-hv's PF went just now: kept
+    assert second.returncode == 0, second.stderr
+    assert "0 compute_nodes row(s)" in second.stdout and "1 pci_devices row(s)" in second.stdout
+    assert _count_devices(database) == [("up-hv", 0)]
+
+
+def _count_devices(database) -> list[tuple[str, int]]:
+    """(node, deleted) of every pci_devices row, live first."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT n.hypervisor_hostname, d.deleted != 0 FROM pci_devices d "
+                "JOIN compute_nodes n ON n.id = d.compute_node_id ORDER BY 1, 2"
+            )
+        )
+        return [(name, int(deleted)) for name, deleted in rows]
 
 
 def test_purge_wants_a_date(fleet):

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from resource_tracker import nova_format
 from resource_tracker.db.api import Database
+from resource_tracker.resources import PciDeviceValues
 from resource_tracker.shape import CellUsage, PageUsage
 from tests.support.nodes import node
 from tests.support.paths import ROOT
@@ -19,6 +20,13 @@ def readme_queries() -> list[str]:
     with open(os.path.join(ROOT, "README.md")) as readme:
         section = readme.read().split("### Querying compute_nodes", 1)[1].split("\n### ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+def vf(function: int, status: str) -> PciDeviceValues:
+    return PciDeviceValues(
+        f"0000:81:10.{function}", "8086", "10ed", "type-VF", f"pci_0000_81_10_{function}",
+        "label_8086_10ed", status, None, 1, "0000:81:00.0", "{}",
+    )  # fmt: skip
 
 
 def test_the_readme_offers_queries():
@@ -61,7 +69,10 @@ NUMA_HOSTS = {
 def test_readme_query_runs(mysql_url, query):
     database = Database(mysql_url)
     database.sync_schema()
-    database.reconcile_compute_nodes("roomy", [node(hypervisor_hostname="roomy")])
+    vfs = [vf(function, "available" if function else "allocated") for function in range(3)]
+    database.reconcile_compute_nodes(
+        "roomy", [node(hypervisor_hostname="roomy")], devices={"roomy": vfs}
+    )
     database.reconcile_compute_nodes(
         "full", [node(hypervisor_hostname="full", free_ram_mb=0, disk_available_least=-3)]
     )
@@ -91,6 +102,8 @@ def test_readme_query_runs(mysql_url, query):
         assert [
             (row.host, row.cell, row.size_kb, row.free_pcpus, row.free_huge_gib) for row in rows
         ] == [("roomy", 1, 1048576, 12, 16)]
+    elif "Free SR-IOV VFs" in title:
+        assert [tuple(row) for row in rows] == [("roomy", 1, "8086", "10ed", 2)]
     elif "retired" in title:
         assert [(row.host, row.hypervisor_hostname) for row in rows] == [("full", "full")]
     elif "each storage counted once" in title:

@@ -1,11 +1,12 @@
-"""compute_nodes values for db tests, and a counter of the statements a Database sends."""
+"""compute_nodes values for db tests, a counter of the statements a Database sends, and an
+operator who changes rows between a reconcile's read and its write."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 
 from resource_tracker.resources import ComputeNodeValues
 
@@ -56,3 +57,17 @@ class StatementLog:
 
     def clear(self) -> None:
         self.statements.clear()
+
+
+def change_after_select(engine: Engine, operator: Engine, select: str, update: str) -> None:
+    """The first time `engine` sends a statement starting with `select`, `operator` (another
+    engine: a session of its own) runs and commits `update`, before `engine` goes on."""
+    once = threading.Event()
+
+    def after_select(_connection, _cursor, statement, *_):
+        if statement.startswith(select) and not once.is_set():
+            once.set()
+            with operator.begin() as connection:
+                connection.execute(text(update))
+
+    event.listen(engine, "after_cursor_execute", after_select)

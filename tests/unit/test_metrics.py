@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -12,11 +13,19 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from resource_tracker import device_spec
 from resource_tracker import metrics as metrics_module
 from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
 from resource_tracker.metrics import Metrics
+from resource_tracker.resources import HostDevices, MdevType, PciDevice
 from resource_tracker.shape import ShapePolicy
-from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values, shape_of
+from resource_tracker.tracker import (
+    AuditResult,
+    HostPolicy,
+    compute_node_values,
+    device_use,
+    shape_of,
+)
 from tests.support.paths import ROOT
 from tests.unit.test_last_audit import RESOURCES
 
@@ -59,10 +68,37 @@ def samples(port: int) -> dict[str, float]:
     }
 
 
-def audit_result() -> AuditResult:
-    shape = shape_of(RESOURCES, ShapePolicy())  # as the tracker makes it
-    values = compute_node_values(RESOURCES, HostPolicy(), shape=shape)
-    return AuditResult("compute-1", RESOURCES, values, changed=True, duration_s=0.01, shape=shape)
+VF = PciDevice("pci_0000_81_10_2", "0000:81:10.2", "8086", "10ed", "type-VF", numa_node=0,
+               parent_addr="0000:81:00.0")  # fmt: skip
+DEVICES = HostDevices(
+    pci=(VF,),
+    mdev_types=(MdevType("0000:3b:00.0", "nvidia-222", "GRID T4-4Q", "vfio-pci", 3),),
+    xml_reads=2,
+)
+
+
+def audit_result(devices: HostDevices | None = DEVICES) -> AuditResult:
+    resources = dataclasses.replace(RESOURCES, devices=devices)
+    shape = shape_of(resources, ShapePolicy())  # as the tracker makes it
+    use = device_use(resources, device_spec.parse(['{"vendor_id": "8086"}']))
+    values = compute_node_values(resources, HostPolicy(), shape=shape, use=use)
+    return AuditResult(
+        "compute-1", resources, values, changed=True, duration_s=0.01, shape=shape, devices=use
+    )
+
+
+def test_device_gauges_are_the_last_audits(served):
+    metrics, port = served
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    first = samples(port)
+    metrics.audit_succeeded(audit_result(dataclasses.replace(DEVICES, mdev_types=())), 60)
+    second = samples(port)
+
+    assert first["resource_tracker_pci_devices{dev_type=type-VF}{status=available}"] == 1
+    assert first["resource_tracker_mdev_instances_available{type=nvidia-222}"] == 3
+    assert first["resource_tracker_mdev_instances_used{type=nvidia-222}"] == 0
+    assert "resource_tracker_mdev_instances_available{type=nvidia-222}" not in second
+    assert second["resource_tracker_node_device_xml_reads_total"] == 4
 
 
 def test_only_metrics_and_healthz_are_served(served):

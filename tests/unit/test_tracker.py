@@ -5,14 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from resource_tracker import device_spec
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,
     DiskUsage,
+    HostDevices,
+    HostDevUse,
     HostResources,
     LocalStorage,
+    MdevType,
+    PciDevice,
 )
-from resource_tracker.tracker import HostPolicy, compute_node_values
+from resource_tracker.tracker import HostPolicy, compute_node_values, device_use
 
 MiB = 2**20
 GiB = 2**30
@@ -98,3 +103,28 @@ def test_cpu_info_is_stable_json():
         "topology": {"sockets": 2, "cores": 16, "threads": 2, "cells": 2},
         "features": ["avx2", "vmx"],
     }
+
+
+def test_device_columns_come_from_the_devices_the_driver_reports():
+    nic = PciDevice("pci_0000_81_10_2", "0000:81:10.2", "8086", "10ed", "type-VF", numa_node=1,
+                    parent_addr="0000:81:00.0")  # fmt: skip
+    gpu_type = MdevType("0000:3b:00.0", "nvidia-222", "GRID T4-4Q", "vfio-pci", 4)
+    resources = dataclasses.replace(
+        RESOURCES,
+        devices=HostDevices(pci=(nic,), mdev_types=(gpu_type,)),
+        device_users=(HostDevUse("a0000000-0000-4000-8000-000000000001", "vm", False),),
+    )
+    use = device_use(resources, device_spec.parse(['{"vendor_id": "8086"}']))
+
+    values = compute_node_values(resources, HostPolicy(), use=use)
+
+    (pool,) = json.loads(values.pci_stats)["nova_object.data"]["objects"]
+    assert (pool["nova_object.data"]["count"], pool["nova_object.data"]["numa_node"]) == (1, 1)
+    assert [m["free"] for m in json.loads(values.mdev_capacity)] == [4]
+    assert [s.device.address for s in use.offered] == ["0000:81:10.2"]
+
+
+def test_no_devices_reported_leaves_the_device_columns_unknown():
+    assert device_use(RESOURCES, ()) is None
+    values = compute_node_values(RESOURCES, HostPolicy())
+    assert (values.pci_stats, values.mdev_capacity) == (None, None)

@@ -66,6 +66,7 @@ class LibvirtConnection:
         self._open = open_connection
         self._conn: libvirt.virConnect | None = None
         self._closed = threading.Event()
+        self._before_close: list[Callable[[libvirt.virConnect], None]] = []
         # one open at a time: a caller abandoned while an open hangs must not race another
         self._opening = threading.Lock()
 
@@ -93,10 +94,17 @@ class LibvirtConnection:
             self._conn = conn
         return self._conn
 
+    def before_close(self, callback: Callable[[libvirt.virConnect], None]) -> None:
+        """Have `callback(conn)` run before a connection is closed, to deregister event
+        callbacks: while any is registered, closing only drops a reference (socket kept)."""
+        self._before_close.append(callback)
+
     def reset(self) -> None:
         """Forget the current connection; the next get() opens a new one."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            for callback in self._before_close:
+                callback(conn)
             # a broken connection may refuse both; either way it is forgotten
             with contextlib.suppress(libvirt.libvirtError):
                 conn.unregisterCloseCallback()

@@ -30,6 +30,7 @@ from resource_tracker.resources import (
     Placement,
 )
 from resource_tracker.virt.driver import Activity
+from resource_tracker.virt.libvirt import hostdevs
 
 LOG = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class Domain:
     disks: tuple[DomainDisk, ...]
     state: str = "shutoff"
     placement: Placement = NOT_PLACED
+    uuid: str = ""
+    pci_hostdevs: tuple[str, ...] = ()  # host PCI addresses assigned to it
+    mdev_hostdevs: tuple[str, ...] = ()  # mediated device UUIDs assigned to it
 
 
 class DomainLister:
@@ -151,6 +155,9 @@ def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
         disks=tuple(_disk(name, disk) for disk in root.iterfind("devices/disk")),
         state="running" if active else "shutoff",
         placement=_placement(root, name, vcpus, memory_bytes),
+        uuid=(root.findtext("uuid") or "").strip().lower(),
+        pci_hostdevs=hostdevs.pci_addresses(root.find("devices")),
+        mdev_hostdevs=hostdevs.mdev_uuids(root.find("devices")),
     )
 
 

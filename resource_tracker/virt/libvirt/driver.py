@@ -1,6 +1,7 @@
 """The libvirt driver: one HostResources per audit, in bytes and counts.
 
-It lives as long as the daemon, and so do the caches of its DomainLister (domain XML) and
+It lives as long as the daemon, and so do the caches of its DomainLister (domain XML),
+DeviceLister (node device XML, read again only when libvirt signals a change) and
 DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
 header, only one XMLDesc per domain and one stat per file disk. The host's capabilities
 (CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
@@ -21,11 +22,18 @@ from resource_tracker.exception import (
     ResourceTrackerError,
     StorageUnavailable,
 )
-from resource_tracker.resources import CpuInfo, DomainDisk, HostResources, HostTopology
+from resource_tracker.resources import (
+    CpuInfo,
+    DomainDisk,
+    HostDevUse,
+    HostResources,
+    HostTopology,
+)
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
+from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
@@ -48,11 +56,14 @@ class LibvirtDriver(ComputeDriver):
         connection: LibvirtConnection,
         storage: disk.Storage,
         disk_meter: disk.DiskMeter | None = None,
+        devices: DeviceLister | None = None,
     ):
         self._connection = connection
         self._storage = storage
         self._domains = DomainLister()
         self._disks = disk_meter or disk.DiskMeter()
+        self._devices = devices or DeviceLister()
+        connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
@@ -84,6 +95,7 @@ class LibvirtDriver(ComputeDriver):
             activity.note("libvirt free pages")
             topology = host.with_free_pages(conn, identity.topology)
             domains = self._domains.list(conn, activity)
+            host_devices = self._devices.list(conn, activity)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
         self._on_storage = True
@@ -111,6 +123,12 @@ class LibvirtDriver(ComputeDriver):
             topology=topology,
             placements=tuple(domain.placement for domain in active),
             domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
+            devices=host_devices,
+            device_users=tuple(
+                HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
+                for d in domains
+                if d.pci_hostdevs or d.mdev_hostdevs
+            ),
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:

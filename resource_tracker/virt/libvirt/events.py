@@ -1,14 +1,24 @@
-"""libvirt's event loop, run in a native thread: it delivers close callbacks and keepalives.
+"""libvirt's event loop, run in a native thread, and what the audit subscribes to through it.
 
-It must be started before a connection is opened for that connection to get either. The
-daemon starts it; `--once` and the tests that need no events leave it off.
+The loop delivers close callbacks, keepalives and the events of a Subscription. It must be
+started before a connection is opened for that connection to get any of them (libvirt
+refuses a subscription while no loop is registered; a connection opened before the loop
+accepts one but delivers nothing). The daemon starts it; `--once` and the tests that need
+no events leave it off.
+
+A Subscription marks, in a ChangeLog, the object each event is about (a domain's UUID, a
+node device's name); the audit asks the log what changed since it last read an object.
+Callbacks run in the loop's thread, so they only mark.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 
 import libvirt
 
@@ -39,3 +49,84 @@ def _run() -> None:
         except libvirt.libvirtError as error:
             LOG.warning("libvirt event loop: %s", error.get_error_message())
             time.sleep(1)
+
+
+class ChangeLog:
+    """Which objects changed, in event order: each event stamps its object's key with the
+    next generation number. Written by the event thread, read by the audit.
+
+    To read an object, note `generation` first, then fetch it: the copy is current unless
+    changed_since(key, that generation) says an event came after (it may have been sent
+    while the fetch was in flight, so the copy may predate the change).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.generation = 0
+        self._changed: dict[Hashable, int] = {}
+
+    def mark(self, key: Hashable) -> None:
+        with self._lock:
+            self.generation += 1
+            self._changed[key] = self.generation
+
+    def changed_since(self, key: Hashable, generation: int) -> bool:
+        return self._changed.get(key, 0) > generation
+
+    def marked(self) -> list[Hashable]:
+        """Every key marked and not forgotten: objects an audit has not seen may be among them."""
+        with self._lock:
+            return list(self._changed)
+
+    def forget_until(self, generation: int) -> None:
+        """Drop the marks of `generation` and before, once every marked object was read since."""
+        with self._lock:
+            self._changed = {key: mark for key, mark in self._changed.items() if mark > generation}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One family of libvirt events: how to subscribe, and the key of the object an event names."""
+
+    register: str
+    deregister: str
+    key: Callable[[object], Hashable]
+
+
+DOMAIN = Kind("domainEventRegisterAny", "domainEventDeregisterAny", lambda dom: dom.UUID())
+NODE_DEVICE = Kind(
+    "nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny", lambda dev: dev.name()
+)
+
+
+class Subscription:
+    """Callbacks on one connection for some events of one Kind, about every object of it.
+
+    Raises libvirtError, with nothing left registered, if the connection refuses one (no
+    event loop, or a driver without events). libvirt takes one callback per event and
+    connection from Python (libvirt-python passes them all through one C function: a second
+    is refused as "already tracked"), so have one Subscription per Kind and connection.
+    """
+
+    def __init__(
+        self, conn: libvirt.virConnect, kind: Kind, event_ids: Iterable[int], changes: ChangeLog
+    ):
+        self._conn, self._kind, self._changes = conn, kind, changes
+        self._callback_ids: list[int] = []
+        register = getattr(conn, kind.register)
+        try:
+            for event_id in event_ids:
+                self._callback_ids.append(register(None, event_id, self._on_event, None))
+        except libvirt.libvirtError:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        deregister = getattr(self._conn, self._kind.deregister)
+        for callback_id in self._callback_ids:
+            with contextlib.suppress(libvirt.libvirtError):  # a closed connection has none
+                deregister(callback_id)
+        self._callback_ids = []
+
+    def _on_event(self, _conn, obj, *_details_and_opaque) -> None:
+        self._changes.mark(self._kind.key(obj))

@@ -200,3 +200,46 @@ def test_slow_domain_is_named_and_still_counted(default_host, caplog, monkeypatc
     (record,) = caplog.records
     assert "domain sluggish was slow: XMLDesc took 0.2 s" in record.getMessage()
     assert activity.describe().startswith("libvirt XMLDesc of domain")
+
+
+WITH_HOSTDEVS = """
+<domain type='kvm' id='9'>
+  <name>gpu-vm</name>
+  <uuid>A0000000-0000-4000-8000-00000000000A</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu>2</vcpu>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <driver name='vfio'/>
+      <source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source>
+      <alias name='hostdev0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>
+    </hostdev>
+    <interface type='hostdev' managed='yes'>
+      <mac address='fa:16:3e:11:22:33'/>
+      <source><address type='pci' domain='0x0000' bus='0x81' slot='0x10' function='0x2'/></source>
+      <vlan><tag id='100'/></vlan>
+    </interface>
+    <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='off'>
+      <source><address uuid='4B20D080-1B54-4048-85B3-A6A62D165C01'/></source>
+    </hostdev>
+    <hostdev mode='subsystem' type='usb' managed='yes'>
+      <source><vendor id='0x1234'/><product id='0xbeef'/></source>
+    </hostdev>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x300' slot='0x00' function='0x0'/></source>
+    </hostdev>
+    <interface type='bridge'><source bridge='br0'/></interface>
+  </devices>
+</domain>
+"""
+
+
+def test_host_devices_a_domain_is_given():
+    domain = parse_domain(WITH_HOSTDEVS)
+
+    assert domain.uuid == "a0000000-0000-4000-8000-00000000000a"
+    # the USB device is no PCI function; the address with bus 0x300 cannot be one
+    assert domain.pci_hostdevs == ("0000:3b:00.0", "0000:81:10.2")
+    assert domain.mdev_hostdevs == ("4b20d080-1b54-4048-85b3-a6a62d165c01",)
+    assert parse_domain(RUNNING).pci_hostdevs == ()

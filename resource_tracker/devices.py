@@ -1,0 +1,157 @@
+"""Who uses the host's devices, which are offered, and what is left: pure, records in and out.
+
+PCI state, in Nova's words (objects.PciDevice claim and allocate):
+- `allocated` to a domain when an active domain's XML assigns the function to it (its
+  `<hostdev>` or `<interface type='hostdev'>` names the address); the domain's UUID is kept;
+- `claimed` by a shut-off domain whose XML assigns it, and no active one does: libvirt
+  lends the function back to the host while the domain is off, but the domain takes it
+  again when it starts, so it is not free to place another guest on;
+- `unavailable`: a PF while one of its VFs is allocated, and a VF while its PF is;
+  `unclaimable` likewise for a claimed relative;
+- `available` otherwise.
+
+Pools (Nova's PciDeviceStats): the offered devices that are available, grouped by
+vendor_id, product_id, numa_node and tags: dev_type, `address` (a VF's PF, else the
+device's own: Nova master splits pools per PF), remote_managed "false" for PFs and VFs
+unless the spec says, and the offering spec's tags but resource_class, traits, rp_uuids
+and rp_uuid. A pool's count is its free devices; a pool with none is left out, as Nova
+drops a pool whose count reaches 0.
+
+Mediated devices, per parent and type: libvirt's available instances (more mdevs it can
+create), the mdevs that exist, those used by active domains, and the orphans that no
+domain's XML, active or shut off, names. free = available instances + orphans: what new
+guests can get without taking an mdev a stopped domain will want back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from resource_tracker import device_spec
+from resource_tracker.device_spec import DeviceSpec
+from resource_tracker.resources import TYPE_PF, TYPE_VF, HostDevices, HostDevUse, PciDevice
+
+AVAILABLE, ALLOCATED, CLAIMED = "available", "allocated", "claimed"
+UNAVAILABLE, UNCLAIMABLE = "unavailable", "unclaimable"
+POOL_IGNORED_TAGS = frozenset({"resource_class", "traits", "rp_uuids", "rp_uuid"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device: PciDevice
+    status: str
+    instance_uuid: str | None = None
+    spec: DeviceSpec | None = None  # the spec that offers it; None: not offered
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    vendor_id: str
+    product_id: str
+    numa_node: int | None
+    tags: tuple[tuple[str, str | None], ...]  # sorted, dev_type among them
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MdevCapacity:
+    parent: str
+    type_id: str
+    name: str | None
+    device_api: str | None
+    available_instances: int
+    existing: int
+    used: int
+    orphaned: tuple[str, ...]  # UUIDs
+
+    @property
+    def free(self) -> int:
+        return self.available_instances + len(self.orphaned)
+
+
+def device_states(
+    devices: HostDevices, users: Sequence[HostDevUse], specs: Sequence[DeviceSpec]
+) -> tuple[DeviceState, ...]:
+    """Every PCI device of the host with its state and the spec offering it, by address."""
+    owners: dict[str, tuple[str, str]] = {}  # address: (status, domain UUID)
+    for use in sorted(users, key=lambda use: (not use.active, use.domain_uuid)):
+        for address in use.pci:
+            owners.setdefault(address, (ALLOCATED if use.active else CLAIMED, use.domain_uuid))
+    related = _relatives(devices.pci)
+    held: dict[str, str] = {}  # address: UNAVAILABLE or UNCLAIMABLE, for a relative's sake
+    for address, (status, _uuid) in owners.items():
+        for relative in related.get(address, ()):
+            if status == ALLOCATED or held.get(relative) != UNAVAILABLE:
+                held[relative] = UNAVAILABLE if status == ALLOCATED else UNCLAIMABLE
+    states = []
+    for device in devices.pci:
+        status, uuid = owners.get(device.address, (held.get(device.address, AVAILABLE), None))
+        spec = device_spec.offering(specs, device)
+        states.append(DeviceState(device, status, uuid, spec))
+    return tuple(states)
+
+
+def _relatives(pci: Sequence[PciDevice]) -> dict[str, set[str]]:
+    """A VF's PF and a PF's VFs, by address. A PF lists its VFs too: a VF whose own XML
+    could not be read still holds its PF."""
+    related = defaultdict(set)
+    for device in pci:
+        pairs = [(device.parent_addr, device.address)] if device.parent_addr else []
+        pairs += [(device.address, vf) for vf in device.vf_addrs]
+        for pf, vf in pairs:
+            related[pf].add(vf)
+            related[vf].add(pf)
+    return related
+
+
+def pools(states: Sequence[DeviceState]) -> tuple[Pool, ...]:
+    counts: Counter = Counter()
+    for state in states:
+        if state.spec is not None and state.status == AVAILABLE:
+            counts[_pool_key(state.device, state.spec)] += 1
+    return tuple(
+        Pool(vendor, product, numa, tags, count)
+        for (vendor, product, numa, tags), count in sorted(counts.items(), key=_pool_order)
+    )
+
+
+def _pool_key(device: PciDevice, spec: DeviceSpec):
+    tags = {key: value for key, value in spec.tags if key not in POOL_IGNORED_TAGS}
+    tags["dev_type"] = device.dev_type
+    tags["address"] = device.parent_addr or device.address
+    if device.dev_type in (TYPE_PF, TYPE_VF):
+        tags.setdefault("remote_managed", "false")
+    return device.vendor_id, device.product_id, device.numa_node, tuple(sorted(tags.items()))
+
+
+def _pool_order(item):
+    (vendor, product, numa, tags), _count = item
+    return vendor, product, -1 if numa is None else numa, tags
+
+
+def mdev_capacity(devices: HostDevices, users: Sequence[HostDevUse]) -> tuple[MdevCapacity, ...]:
+    """Per parent and type, sorted; a type with mdevs but no longer listed counts 0 more."""
+    used = {uuid for use in users if use.active for uuid in use.mdevs}
+    named = {uuid for use in users for uuid in use.mdevs}
+    mdevs = defaultdict(list)
+    for mdev in devices.mdevs:
+        mdevs[(mdev.parent, mdev.type_id)].append(mdev.uuid)
+    types = {(t.parent, t.type_id): t for t in devices.mdev_types}
+    capacity = []
+    for key in sorted(set(types) | set(mdevs)):
+        listed, uuids = types.get(key), sorted(mdevs.get(key, ()))
+        capacity.append(
+            MdevCapacity(
+                parent=key[0],
+                type_id=key[1],
+                name=listed.name if listed else None,
+                device_api=listed.device_api if listed else None,
+                available_instances=listed.available_instances if listed else 0,
+                existing=len(uuids),
+                used=sum(uuid in used for uuid in uuids),
+                orphaned=tuple(uuid for uuid in uuids if uuid not in named),
+            )
+        )
+    return tuple(capacity)
