@@ -156,6 +156,7 @@ class DomainLister:
         self._refresh_audits = refresh_audits
         self._read: collections.OrderedDict[bytes, _Read] = collections.OrderedDict()
         self._audit = 0
+        self._turns = 0.0  # round-robin reads owed, a fraction of one
         self.xml_reads = 0  # every XMLDesc since the lister was made
 
     def list(self, conn: libvirt.virConnect, activity: Activity | None = None) -> list[Domain]:
@@ -208,8 +209,12 @@ class DomainLister:
                 or changes.changed_since(uuid, read.generation)
             ):
                 stale.add(uuid)
-        share = -(-len(listed) // self._refresh_audits)
-        due = self._audit - self._refresh_audits  # a domain read at this audit or before is due
+        # n / refresh_audits domains an audit on average (none in most audits of a small
+        # host), and any domain not read in the last refresh_audits audits
+        self._turns += len(listed) / self._refresh_audits
+        share = int(self._turns)
+        self._turns -= share
+        due = self._audit - self._refresh_audits
         for index, (uuid, read) in enumerate(self._read.items()):  # least recently read first
             if index >= share and read.audit > due:
                 break
