@@ -9,6 +9,7 @@ qcow2 made by qemu-img, interleaved in each run:
   every audit, parsing only what changed);
 - events: our driver's audit with domain events (XMLDesc only of domains an event named and
   of the round robin's share, [libvirt] domain_cache_refresh_audits at its default);
+- events only: the same without the round robin (what the events alone cost);
 - floor: the least an audit must do: one getAllDomainStats(STATE) and one stat per disk.
 
 Then the memory the event-driven cache keeps per domain (tracemalloc). Run by bench/audit.py.
@@ -32,35 +33,45 @@ from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 
-WAYS = ("naive", "today", "events", "floor")
+WAYS = ("naive", "today", "events", "events_only", "floor")
+NO_ROUND_ROBIN = 10**9  # refresh_audits of the "events only" driver
 STEADY_AUDITS = 3  # timed audits of each of our ways per run (the naive way: one)
 
 
 def compare(name: str, uri: str, instances: str, disks: list[str], runs: int, naive) -> dict:
-    """Medians of each way on one connection to `uri` (opened with events running)."""
+    """Medians of each way, each on its own connection to `uri` opened with events running
+    (libvirt-python takes one callback per event and connection: a second DomainLister or
+    DeviceLister on a connection would go without events)."""
     events.start()
-    conn = libvirt.openReadOnly(uri)
+    conns = {way: libvirt.openReadOnly(uri) for way in WAYS}
     try:
         drivers = {
-            "today": _driver(conn, instances, DomainLister(use_events=False)),
-            "events": _driver(conn, instances, DomainLister()),
+            "today": _driver(conns["today"], instances, DomainLister(use_events=False)),
+            "events": _driver(conns["events"], instances, DomainLister()),
+            "events_only": _driver(
+                conns["events_only"], instances, DomainLister(refresh_audits=NO_ROUND_ROBIN)
+            ),
         }
         for driver in drivers.values():
             driver.get_host_resources()  # the first audit, which reads everything
             driver.get_host_resources()
         times = {way: [] for way in WAYS}
         for run in range(runs):
-            times["naive"].append(_time(lambda: naive(conn, 1)))
+            times["naive"].append(_time(lambda: naive(conns["naive"], 1)))
             for way, driver in drivers.items():
                 times[way] += [_time(driver.get_host_resources) for _ in range(STEADY_AUDITS)]
-            times["floor"] += [_time(lambda: _floor(conn, disks)) for _ in range(STEADY_AUDITS)]
+            floor = [_time(lambda: _floor(conns["floor"], disks)) for _ in range(STEADY_AUDITS)]
+            times["floor"] += floor
             print(f"  {name} run {run + 1}: " + ", ".join(
                 f"{way} {times[way][-1] * 1e3:.1f} ms" for way in WAYS), flush=True)  # fmt: skip
         medians = {way: statistics.median(values) for way, values in times.items()}
-        medians["bytes_per_domain"] = _cache_bytes_per_domain(conn, len(disks))
+        for driver in drivers.values():
+            driver.close()
+        medians["bytes_per_domain"] = _cache_bytes_per_domain(conns["naive"], len(disks))
         return medians
     finally:
-        _close_quietly(conn)
+        for conn in conns.values():
+            _close_quietly(conn)
 
 
 def _driver(conn, instances: str, domains: DomainLister) -> LibvirtDriver:
@@ -119,13 +130,15 @@ def real_libvirtd(disks: list[str], domain_xml_of):
 def print_table(rows: dict[str, dict], count: int, runs: int) -> None:
     print(f"\n{count:,} domains, one qcow2 each; medians of {runs} runs ({STEADY_AUDITS} audits "
           f"a run for ours and the floor); ratio = that way / the floor")  # fmt: skip
-    print("| driver | naive | today | events | floor | naive / events | today / floor "
-          "| events / floor | cache per domain |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| driver | naive | today | events | events only | floor | naive / events | today "
+          "/ floor | events / floor | events only / floor | cache per domain |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         print(
             f"| {name} | {row['naive'] * 1e3:,.0f} ms | {row['today'] * 1e3:.1f} ms "
-            f"| {row['events'] * 1e3:.1f} ms | {row['floor'] * 1e3:.1f} ms "
-            f"| {row['naive'] / row['events']:,.0f}x | {row['today'] / row['floor']:.1f}x "
-            f"| {row['events'] / row['floor']:.1f}x | {row['bytes_per_domain'] / 1024:.1f} KiB |"
+            f"| {row['events'] * 1e3:.1f} ms | {row['events_only'] * 1e3:.1f} ms "
+            f"| {row['floor'] * 1e3:.1f} ms | {row['naive'] / row['events']:,.0f}x "
+            f"| {row['today'] / row['floor']:.1f}x | {row['events'] / row['floor']:.1f}x "
+            f"| {row['events_only'] / row['floor']:.1f}x "
+            f"| {row['bytes_per_domain'] / 1024:.1f} KiB |"
         )
