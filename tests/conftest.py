@@ -77,10 +77,17 @@ def db_url(request):
 @pytest.fixture
 def database(db_url):
     """A Database at the head of the migrations, on SQLite and on MariaDB."""
-    database = Database(db_url)
-    database.sync_schema()
-    yield database
-    database.dispose()
+    with Database(db_url) as database:
+        database.sync_schema()
+        yield database
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url):
+    """A Database at the head of the migrations, on SQLite only."""
+    with Database(sqlite_url) as database:
+        database.sync_schema()
+        yield database
 
 
 class TestHost(NamedTuple):

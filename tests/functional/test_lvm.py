@@ -78,15 +78,16 @@ def test_audit_with_lvm_writes_the_volume_group_numbers(tmp_path, mixed_host, vo
     )
     conf = rt_conf.make_config()
     rt_conf.load(conf, ["--config-file", str(config)])
-    driver, database = libvirt_driver(conf), open_database(conf)
-    database.sync_schema()
-    size, free = vg_bytes(volume_group)
-    overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
+    driver = libvirt_driver(conf)
+    with open_database(conf) as database:
+        database.sync_schema()
+        size, free = vg_bytes(volume_group)
+        overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
 
-    ResourceTracker("compute-1", driver, database).audit(host_policy(conf))
-    driver.close()
+        ResourceTracker("compute-1", driver, database).audit(host_policy(conf))
+        driver.close()
 
-    (node,) = database.compute_nodes("compute-1")
+        (node,) = database.compute_nodes("compute-1")
     assert (node.local_gb, node.local_gb_used) == (size // GiB, 1)
     assert node.disk_available_least == (free - overcommit) // GiB
 
