@@ -2,10 +2,12 @@
 # Set up this checkout on Debian/Ubuntu: the OS packages that are missing, a virtualenv in
 # .venv, and the package installed into it (editable).
 #   tools/setup.sh          what the daemon and the demo need
-#   tools/setup.sh --test   also what the tests need: MariaDB server and libvirtd/QEMU binaries
+#   tools/setup.sh --test   also what the tests need: git, the MariaDB server and client
+#                           binaries (not the mariadb-server service), libvirtd/QEMU binaries
 #                           (the tests start private instances of both), LVM tools (a volume
 #                           group on a loop device), Ceph's daemons and Python binding (a
 #                           private cluster), ruff, pytest
+# README.md, "What the Quick start leaves behind", lists what this installs and how to undo it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +16,18 @@ want_tests=false
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+apt() { as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+die() { echo "setup: $*" >&2; exit 1; }
 
 packages=(pkg-config libvirt-dev qemu-utils gcc)
-python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+# Debian's python3 runs `-m venv --help` without python3-venv; creating a venv then fails
+# for want of ensurepip, which is what that package adds.
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
     || packages+=(python3-dev)
 if $want_tests; then
-    packages+=(mariadb-server libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace
+    packages+=(git mariadb-server-core mariadb-client-core libvirt-daemon
+               libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace
                ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
 fi
 
@@ -30,12 +37,17 @@ for package in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    apt update -qq
+    apt install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+pkg-config --exists libvirt || die "pkg-config cannot find libvirt: install libvirt-dev"
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
+# A venv that a failed or interrupted run left half made, or whose Python is gone (an OS
+# upgrade), is made again.
+if ! { [ -x .venv/bin/pip ] && .venv/bin/python -c '' 2>/dev/null; }; then
+    rm -rf .venv
+    python3 -m venv .venv || { rm -rf .venv; die "python3 -m venv failed (see above)"; }
+fi
 extras=""
 $want_tests && extras="[test]"
 stamp=".venv/.installed$extras-$(sha256sum pyproject.toml | cut -c1-16)"

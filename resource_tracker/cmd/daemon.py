@@ -124,7 +124,10 @@ def run_once(conf: cfg.ConfigOpts) -> int:
     tracker = resource_tracker(conf, driver, database)
 
     def once() -> str:
-        database.check_schema()
+        if conf.dry_run:
+            database.check_schema()
+        else:
+            prepare_schema(database)
         check_host(tracker)
         if not conf.dry_run:
             return tracker.audit(host_policy(conf)).summary()
@@ -210,9 +213,9 @@ def loop_settings(conf: cfg.ConfigOpts) -> Settings:
 
 
 def check_schema_at_start(database: Database) -> None:
-    """Stop at a schema that is behind or unknown. A database that is down, or does not
-    answer within START_CHECK_S, is left to the audits (each checks the schema), so a hung
-    server holds READY=1 no longer than that."""
+    """Stop at a schema that is behind or unknown; give an empty SQLite database one. A
+    database that is down, or does not answer within START_CHECK_S, is left to the audits
+    (each checks the schema), so a hung server holds READY=1 no longer than that."""
 
     def no_answer() -> DatabaseUnavailable:
         return DatabaseUnavailable(
@@ -221,11 +224,19 @@ def check_schema_at_start(database: Database) -> None:
         )
 
     try:
-        within(START_CHECK_S, database.check_schema, no_answer)
+        within(START_CHECK_S, lambda: prepare_schema(database), no_answer)
     except SchemaNotCurrent as error:
         fail(error)
     except ResourceTrackerError as error:
         LOG.warning("%s; audits will retry", error)
+
+
+def prepare_schema(database: Database) -> None:
+    created = database.check_or_create_schema()
+    if created:
+        LOG.info(
+            "created the schema (revision %s) in the new database %s", created, database.masked_url
+        )
 
 
 def serve_metrics(listen: str) -> Metrics:

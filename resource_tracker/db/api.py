@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, select, text
+from sqlalchemy import Connection, RowMapping, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -61,6 +61,23 @@ class Database:
         """Raise SchemaNotCurrent unless the schema is at head; DatabaseUnavailable if down."""
         with self._errors(), self.engine.connect() as connection:
             schema.check(connection, self.masked_url)
+
+    def check_or_create_schema(self) -> str | None:
+        """check_schema, but an SQLite database without a single table (the embedded default,
+        on first use) is given the schema: its revision is returned, else None. A database
+        with tables of its own, at another revision, or on a server is never changed here."""
+        if self.engine.dialect.name == "sqlite" and self._sqlite_is_empty():
+            with schema.migrations_quiet():  # the caller logs one line for all of them
+                return self.sync_schema()[1]
+        self.check_schema()
+        return None
+
+    def _sqlite_is_empty(self) -> bool:
+        path = self.engine.url.database
+        if path in (None, "", ":memory:") or not os.path.exists(path):
+            return True
+        with self._errors(), self.engine.connect() as connection:
+            return not inspect(connection).get_table_names()
 
     def reconcile_compute_nodes(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Iterator
 
 from alembic import command
@@ -108,6 +109,18 @@ def _unversioned_first_schema(connection: Connection, masked_url: str) -> bool:
             "not a schema db sync can adopt"
         )
     return True
+
+
+@contextlib.contextmanager
+def migrations_quiet() -> Iterator[None]:
+    """Alembic's INFO lines (one per migration) held back."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

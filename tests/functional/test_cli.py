@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 
 import pytest
+from sqlalchemy import inspect
 
+from resource_tracker.db import schema
 from resource_tracker.db.api import Database
 from tests.support import images
 from tests.support.mariadb import free_port
@@ -62,10 +66,49 @@ def test_once_with_unreachable_database_hides_the_password(config):
     assert "s3cret" not in result.stderr
 
 
-def test_once_without_schema_says_what_to_run(config):
-    result = run("resource-tracker", "--config-file", config(), "--once")
+def test_first_once_on_the_embedded_database_creates_its_schema(config, tmp_path):
+    conf = config(
+        database=f"sqlite:///{tmp_path}/new/resource_tracker.sqlite", extra="debug = true"
+    )
+
+    result = run("resource-tracker", "--config-file", conf, "--once")
+    version = run("resource-tracker-manage", "--config-file", conf, "db", "version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("compute-1: vCPUs 7/12 used")
+    (created,) = [line for line in result.stderr.splitlines() if "created the schema" in line]
+    assert f"(revision {schema.head()}) in the new database sqlite:///{tmp_path}/new/" in created
+    assert "alembic" not in result.stderr  # one line for all the migrations
+    assert version.stdout.split() == [schema.head()]
+
+
+def test_once_leaves_a_database_with_tables_of_its_own_alone(config, sqlite_url):
+    with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as other:
+        other.execute("CREATE TABLE invoices (id INTEGER)")
+
+    result = run("resource-tracker", "--config-file", config(database=sqlite_url), "--once")
+
+    assert_one_line_error(
+        result, "has no resource-tracker schema", "run: resource-tracker-manage db sync"
+    )
+    assert set(inspect(Database(sqlite_url).engine).get_table_names()) == {"invoices"}
+
+
+@pytest.mark.mysql
+def test_once_on_an_empty_server_database_says_what_to_run(config, mysql_url):
+    result = run("resource-tracker", "--config-file", config(database=mysql_url), "--once")
 
     assert_one_line_error(result, "run: resource-tracker-manage db sync")
+    assert inspect(Database(mysql_url).engine).get_table_names() == []
+
+
+def test_dry_run_on_an_empty_database_writes_nothing(config, sqlite_url):
+    conf = config(database=sqlite_url)
+
+    result = run("resource-tracker", "--config-file", conf, "--once", "--dry-run")
+
+    assert_one_line_error(result, "run: resource-tracker-manage db sync")
+    assert inspect(Database(sqlite_url).engine).get_table_names() == []
 
 
 def test_bad_config_names_the_option(config):

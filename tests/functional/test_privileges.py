@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from tests.support import hosts, images
+from tests.support import hosts, images, nobody
 from tests.support.paths import BIN
 
 CAPABILITY = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
@@ -44,24 +44,15 @@ def private_disk_host():
 
 
 def run_as_nobody(conf: str, *setpriv_options: str) -> subprocess.CompletedProcess:
-    nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *setpriv_options]
-    subprocess.run(
-        [
-            *nobody,
-            os.path.join(BIN, "resource-tracker-manage"),
-            "--config-file",
-            conf,
-            "db",
-            "sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return subprocess.run(
-        [*nobody, os.path.join(BIN, "resource-tracker"), "--config-file", conf, "--once"],
-        capture_output=True,
-        text=True,
-    )
+    def run(command: str, *args: str) -> subprocess.CompletedProcess:
+        argv = [os.path.join(BIN, command), "--config-file", conf, *args]
+        return subprocess.run(
+            nobody.command(argv, *setpriv_options), capture_output=True, text=True
+        )
+
+    synced = run("resource-tracker-manage", "db", "sync")
+    assert synced.returncode == 0, synced.stderr
+    return run("resource-tracker", "--once")
 
 
 def least_gb(result: subprocess.CompletedProcess) -> int:

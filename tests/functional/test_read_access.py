@@ -14,11 +14,10 @@ import pytest
 
 from resource_tracker.db.api import Database
 from resource_tracker.last_audit import LastAuditFile
+from tests.support import nobody
 from tests.support.nodes import node
 from tests.support.paths import BIN
 from tests.unit.test_last_audit import RESOURCES
-
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def state():
 
 def as_nobody(conf: str, *args: str) -> subprocess.CompletedProcess:
     command = [os.path.join(BIN, "resource-tracker-manage"), "--config-file", conf, *args]
-    return subprocess.run([*NOBODY, *command], capture_output=True, text=True, timeout=60)
+    return subprocess.run(nobody.command(command), capture_output=True, text=True, timeout=60)
 
 
 def test_a_reader_without_write_access_reads_the_database_and_the_breakdown(state):

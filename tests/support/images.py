@@ -104,7 +104,7 @@ def every_kind(directory) -> dict[str, Image]:
     write(sparse, "1G", "64K")
     fallocated = d / "fallocated.raw"
     with open(fallocated, "wb") as raw:
-        os.posix_fallocate(raw.fileno(), 0, 64 * 2**20)
+        os.posix_fallocate(raw.fileno(), 0, 8 * 2**20)
     guest_raw = d / "guest-wrote-qcow2-header.raw"
     shutil.copyfile(create(d / "claims-1P.qcow2", "qcow2", "1P"), guest_raw)
     os.unlink(d / "claims-1P.qcow2")
@@ -127,7 +127,7 @@ def every_kind(directory) -> dict[str, Image]:
             create(d / "metadata.qcow2", "qcow2", "1G", "-o", "preallocation=metadata"), "qcow2"
         ),
         "prealloc-full": Image(
-            create(d / "full.qcow2", "qcow2", "64M", "-o", "preallocation=full"), "qcow2"
+            create(d / "full.qcow2", "qcow2", "8M", "-o", "preallocation=full"), "qcow2"
         ),
         "luks": Image(create_luks(d / "luks.qcow2", "2G"), "qcow2"),
         "data-file": Image(data, "qcow2"),

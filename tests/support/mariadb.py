@@ -17,6 +17,9 @@ import pymysql
 from tests.support.waiting import wait_for_server
 
 TRACKER_PASSWORD = "s3cret-pw"  # of the tracker user that private_servers create
+# a server's files in 20 MB rather than 190 (a 96 MB redo log by default): a test run makes
+# several servers
+SMALL_FILES = ["--innodb-log-file-size=8M", "--innodb-data-file-path=ibdata1:4M:autoextend"]
 SEARCH_PATH = "/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 
 
@@ -52,6 +55,7 @@ class MariaDBServer:
                 f"--datadir={self.datadir}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
+                *SMALL_FILES,
                 *self._user_args(),
             ],
             check=True,
@@ -70,6 +74,7 @@ class MariaDBServer:
                     "--bind-address=127.0.0.1",
                     "--innodb-buffer-pool-size=128M",
                     "--max-connections=500",
+                    *SMALL_FILES,
                     *self._user_args(),
                 ],
                 stdout=log,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 
 import pytest
 
@@ -73,10 +75,29 @@ def test_a_vanished_socket_is_not_an_error(tmp_path):
     Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).notify("READY=1")
 
 
+@functools.cache
+def why_systemd_analyze_cannot_work() -> str | None:
+    """systemd-analyze needs more than its binary (as a user, a runtime directory under
+    /run/systemd, which a container may not have): a unit known to be valid tells."""
+    if shutil.which("systemd-analyze") is None:
+        return "systemd-analyze is not installed"
+    with tempfile.TemporaryDirectory() as directory:
+        unit = os.path.join(directory, "known-good.service")
+        with open(unit, "w") as file:
+            file.write("[Service]\nExecStart=/bin/true\n")
+        for check in (["verify"], ["security", "--offline=yes"]):
+            probe = subprocess.run(
+                ["systemd-analyze", *check, unit], capture_output=True, text=True
+            )
+            if probe.returncode != 0:
+                return f"systemd-analyze {check[0]} fails here on a valid unit: {probe.stderr}"
+    return None
+
+
 @pytest.fixture
 def verifiable_unit(tmp_path):
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not installed: the unit cannot be checked here")
+    if why := why_systemd_analyze_cannot_work():
+        pytest.skip(f"{why.strip()}: the unit cannot be checked here")
     with open(UNIT) as unit:
         text = unit.read()
     path = tmp_path / "resource-tracker.service"

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from resource_tracker.virt import disk
-from tests.support import images
+from tests.support import images, nobody
 from tests.support.opens import OpenWatch
 from tests.support.paths import ROOT
 from tests.unit.virt.test_disk import file_disk
@@ -195,7 +195,7 @@ def test_disk_the_daemon_may_not_read_is_skipped(tmp_path):
         os.chmod(os.path.dirname(hidden), 0o700)
         command = [sys.executable, "-c", MEASURE_AS_USER, hidden, readable]
         if os.geteuid() == 0:
-            command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+            command = nobody.command(command)
         else:
             os.chmod(os.path.dirname(hidden), 0)
 

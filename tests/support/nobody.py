@@ -1,0 +1,63 @@
+"""Commands run as `nobody`, whatever directory the checkout is in.
+
+Debian makes root's home 0700, so `nobody` cannot reach a checkout there, nor its virtualenv.
+When a directory on the way to what the command needs (the checkout, the Python it runs)
+is closed to others, the command runs in a mount namespace of its own where that directory
+is an empty 0755 tmpfs holding only those, bind-mounted at their own paths: the command sees
+the same paths, and nothing changes outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from tests.support.paths import ROOT
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+# Run as root inside the new mount namespace: hide each closed directory under a tmpfs,
+# bring back what is needed under it, then exec the command.
+_REVEAL_AND_EXEC = """
+import os, subprocess, sys, tempfile
+closed, needed = sys.argv[1].split(":"), sys.argv[2].split(":")
+stage = tempfile.mkdtemp(prefix="rt-nobody-")
+for i, path in enumerate(needed):
+    os.mkdir(f"{stage}/{i}")
+    subprocess.run(["mount", "--bind", path, f"{stage}/{i}"], check=True)
+for path in closed:
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "rt-nobody", path], check=True)
+for i, path in enumerate(needed):
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "--move", f"{stage}/{i}", path], check=True)
+    os.rmdir(f"{stage}/{i}")
+os.rmdir(stage)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+def command(argv: list[str], *setpriv_options: str) -> list[str]:
+    """`argv` as nobody (and nogroup), with `setpriv_options` (capabilities, say)."""
+    as_nobody = [*NOBODY, *setpriv_options, *argv]
+    needed = [os.path.realpath(ROOT), os.path.realpath(sys.base_prefix)]
+    closed = sorted({directory for path in needed if (directory := _closed_ancestor(path))})
+    if not closed:
+        return as_nobody
+    needed = [path for path in needed if any(_is_under(path, c) for c in closed)]
+    reveal = [sys.executable, "-c", _REVEAL_AND_EXEC, ":".join(closed), ":".join(needed)]
+    return ["unshare", "--mount", "--propagation", "private", "--", *reveal, *as_nobody]
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The outermost directory above `path` that others may not enter."""
+    parts = os.path.realpath(path).split(os.sep)[1:-1]
+    for depth in range(1, len(parts) + 1):
+        directory = os.sep + os.path.join(*parts[:depth])
+        if not os.stat(directory).st_mode & stat.S_IXOTH:
+            return directory
+    return None
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return os.path.commonpath([path, directory]) == directory
