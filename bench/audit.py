@@ -4,10 +4,13 @@ A host of N domains (libvirt's test driver reading a host file; every fourth dom
 off), each with its own qcow2 disk made by qemu-img. For each N, in the same run and
 interleaved: the baseline, our first audit (a new driver: nothing cached) and our
 steady-state audit (nothing changed since the last). Then the peak memory of our audit at
-the largest N. From the repository root:
+the largest N. Then (bench/audit_ways.py) --ways domains on the test driver and on a
+private real libvirtd with QEMU: the naive way, today's (XMLDesc every audit), the
+event-driven one and the floor. From the repository root:
 
-    .venv/bin/python -m bench.audit                  # N = 100, 1000, 10000
+    .venv/bin/python -m bench.audit                  # N = 100, 1000, 10000; ways at 1000
     .venv/bin/python -m bench.audit --sizes 100,1000 --runs 3
+    .venv/bin/python -m bench.audit --sizes '' --ways 1000   # the four ways only
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import libvirt
 from lxml import etree
 
+from bench import audit_ways
 from resource_tracker.virt.disk import RACY_CHANGE_NS, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
@@ -39,16 +43,47 @@ def main() -> int:
     if sys.argv[1:2] == ["--memory-of"]:
         return _memory_of(*sys.argv[2:4])
     args = _arguments()
-    sizes = sorted(int(n) for n in args.sizes.split(","))
+    sizes = sorted(int(n) for n in args.sizes.split(",") if n)
     with tempfile.TemporaryDirectory(prefix="rt-bench-", dir=args.dir) as directory:
         root = Path(directory)
-        print(f"making {sizes[-1]} qcow2 images with qemu-img in {root} ...", flush=True)
-        disks = _make_images(root / "instances", sizes[-1])
+        count = max([*sizes, args.ways])
+        print(f"making {count} qcow2 images with qemu-img in {root} ...", flush=True)
+        disks = _make_images(root / "instances", count)
         _wait_until_settled(disks)
-        rows = [_measure(root, disks[:n], args) for n in sizes]
-        _print_table(rows, args)
-        _print_memory(root, disks)
+        if sizes:
+            rows = [_measure(root, disks[: max(sizes)][:n], args) for n in sizes]
+            _print_table(rows, args)
+            _print_memory(root, disks[: max(sizes)])
+        if args.ways:
+            _compare_ways(root, disks[: args.ways], args.runs)
     return 0
+
+
+def _compare_ways(root: Path, disks: list[str], runs: int) -> None:
+    instances = str(root / "instances")
+    print(f"\nthe four ways at N={len(disks)}: the test driver ...", flush=True)
+    rows = {
+        "test driver": audit_ways.compare(
+            "test driver", _host_file(root, disks), instances, disks, runs, _naive_audit
+        )
+    }
+    print(f"a private libvirtd with QEMU: defining {len(disks)} domains ...", flush=True)
+    daemon = audit_ways.real_libvirtd(disks, _real_domain)
+    try:
+        rows["libvirtd + QEMU"] = audit_ways.compare(
+            "libvirtd", daemon.uri, instances, disks, runs, _naive_audit
+        )
+    finally:
+        daemon.shutdown()
+    audit_ways.print_table(rows, len(disks), runs)
+
+
+def _real_domain(index: int, disk: str) -> str:
+    """The test driver's domain of _domain, for QEMU (TCG), shut off."""
+    xml = _domain(index, disk).replace(SHUT_OFF, "")
+    return xml.replace("<domain type='test'", "<domain type='qemu'").replace(
+        "<type>hvm</type>", "<type arch='x86_64' machine='pc'>hvm</type>"
+    )
 
 
 def _arguments() -> argparse.Namespace:
@@ -60,6 +95,9 @@ def _arguments() -> argparse.Namespace:
         type=int,
         default=1000,
         help="above this many domains the baseline is timed on an even sample and scaled",
+    )
+    parser.add_argument(
+        "--ways", type=int, default=1000, help="domains of the four-way comparison (0: none)"
     )
     parser.add_argument("--dir", default=None, help="where to make the images (default /tmp)")
     return parser.parse_args()

@@ -39,6 +39,7 @@ from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
+from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from resource_tracker.virt.lvm import LvmStorage
 from resource_tracker.virt.rbd import RbdStorage
@@ -168,7 +169,8 @@ def resource_tracker(
 
 def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
     connection = LibvirtConnection(conf.libvirt.connection_uri)
-    return LibvirtDriver(connection, local_storage(conf), devices=DeviceLister())
+    domains = DomainLister(refresh_audits=conf.libvirt.domain_cache_refresh_audits)
+    return LibvirtDriver(connection, local_storage(conf), devices=DeviceLister(), domains=domains)
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:

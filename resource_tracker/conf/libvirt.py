@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from resource_tracker.exception import ConfigError
+from resource_tracker.virt.libvirt.domains import REFRESH_AUDITS
 
 GROUP = "libvirt"
 
@@ -11,6 +12,7 @@ LVM = "lvm"
 RBD = "rbd"
 # LVM's own rule for names; it also keeps the value from reading as a vgs option.
 VOLUME_GROUP_NAME = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"
+WEEK_OF_MINUTES = 7 * 24 * 60
 
 opts = [
     cfg.StrOpt(
@@ -18,6 +20,20 @@ opts = [
         default="qemu:///system",
         help="libvirt URI to audit, opened read-only. test:///path/node.xml audits a host "
         "described in a file (libvirt's test driver).",
+    ),
+    cfg.IntOpt(
+        "domain_cache_refresh_audits",
+        default=REFRESH_AUDITS,
+        min=1,
+        max=WEEK_OF_MINUTES,
+        help="Read every domain's XML again at least every this many audits, even if "
+        "libvirt sent no event about it. Between, a domain's XML is read again only after a "
+        "domain event named it (or it started or stopped); a share of the domains is read "
+        "in turn each audit, for the changes libvirt does not signal (vCPU hot-plug, "
+        "AFFECT_CONFIG changes to a shut-off domain, external snapshots). The default, at "
+        "the default 60 s period, bounds such staleness to 30 minutes for 1/30 of the calls "
+        "of reading every domain every audit. 1 reads every domain every audit; the most, "
+        "10080, is a week of 60 s periods.",
     ),
     cfg.StrOpt(
         "images_type",

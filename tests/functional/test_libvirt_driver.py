@@ -18,6 +18,7 @@ from tests.support import devices, hosts, images
 from tests.support.hosts import SHUT_OFF
 from tests.support.libvirtd import domain_xml
 from tests.support.opens import OpenWatch
+from tests.support.still import measured_while_still
 
 GiB = 2**30
 
@@ -99,12 +100,10 @@ def test_every_file_disk_of_every_domain_is_measured(host):
 def test_local_storage_is_the_instances_file_system(host):
     driver, disks = host.driver, host.disks
 
-    before = os.statvfs(disks)
-    storage = driver.get_host_resources().storage
-    after = os.statvfs(disks)
+    storage, fs = measured_while_still(disks, lambda: driver.get_host_resources().storage)
 
-    assert storage.total_bytes == after.f_frsize * after.f_blocks
-    assert storage.free_bytes in {fs.f_frsize * fs.f_bavail for fs in (before, after)}
+    assert storage.total_bytes == fs.f_frsize * fs.f_blocks
+    assert storage.free_bytes == fs.f_frsize * fs.f_bavail
 
 
 def test_unreachable_libvirt_raises_hypervisor_unavailable(tmp_path):

@@ -43,10 +43,9 @@ class DeviceLister:
     """The host's devices at every audit, reading only the XML that may have changed."""
 
     def __init__(self, use_events: bool = True):
-        self._use_events = use_events
-        self._conn: libvirt.virConnect | None = None
-        self._changes: events.ChangeLog | None = None  # None: no events on this connection
-        self._subscription: events.Subscription | None = None
+        self._feed = events.Feed(
+            events.NODE_DEVICE, EVENTS, use_events, "every audit reads every device"
+        )
         self._read_all_once = False  # on this connection
         self._xml: dict[str, str] = {}  # name: the XML last read, of the devices kept
         self._devices: dict[str, NodeDevice] = {}
@@ -57,9 +56,9 @@ class DeviceLister:
     def list(self, conn: libvirt.virConnect, activity: Activity | None = None) -> HostDevices:
         activity = activity or Activity()
         reads = self.xml_reads
-        if conn is not self._conn:
-            self._follow(conn)
-        changes = self._changes
+        if self._feed.follow(conn):
+            self._read_all_once = False  # events may have been missed meanwhile
+        changes = self._feed.changes
         start = changes.generation if changes is not None else 0
         if changes is None or not self._read_all_once:
             changed = self._read_all(conn, activity)
@@ -77,31 +76,9 @@ class DeviceLister:
         )
 
     def disconnect(self, conn: libvirt.virConnect) -> None:
-        """`conn` is about to be closed: cancel the subscription on it (registered callbacks
-        would keep it open). What was read is kept until a new connection reads it again."""
-        if conn is not self._conn:
-            return
-        if self._subscription is not None:
-            self._subscription.cancel()
-        self._conn, self._changes, self._subscription = None, None, None
-
-    def _follow(self, conn: libvirt.virConnect) -> None:
-        """A new connection: read everything again (events may have been missed), subscribe."""
-        self.disconnect(self._conn)
-        self._conn = conn
-        self._read_all_once = False
-        if not (self._use_events and events.running()):
-            return
-        changes = events.ChangeLog()
-        try:
-            self._subscription = events.Subscription(conn, events.NODE_DEVICE, EVENTS, changes)
-        except libvirt.libvirtError as error:
-            LOG.info(
-                "no node device events from libvirt (%s): every audit reads every device",
-                error.get_error_message(),
-            )
-            return
-        self._changes = changes
+        """`conn` is about to be closed. What was read is kept until a new connection reads
+        it again."""
+        self._feed.disconnect(conn)
 
     def _read_all(self, conn: libvirt.virConnect, activity: Activity) -> bool:
         activity.note("libvirt listAllDevices")
@@ -176,8 +153,8 @@ class DeviceLister:
             return self._forget(name)  # gone since it was listed or named
         message = "cannot read node device %s (%s); kept as last read"
         self._problems.report(name, message, name, error.get_error_message())
-        if self._changes is not None:
-            self._changes.mark(name)  # try again next audit
+        if self._feed.changes is not None:
+            self._feed.changes.mark(name)  # try again next audit
         return False
 
     def _forget(self, name: str) -> bool:

@@ -1,9 +1,10 @@
 """The libvirt driver: one HostResources per audit, in bytes and counts.
 
-It lives as long as the daemon, and so do the caches of its DomainLister (domain XML),
-DeviceLister (node device XML, read again only when libvirt signals a change) and
-DiskMeter (image headers, logged problems): a steady-state audit parses no XML and reads no
-header, only one XMLDesc per domain and one stat per file disk. The host's capabilities
+It lives as long as the daemon, and so do the caches of its DomainLister and DeviceLister
+(domain and node device XML, read again when libvirt signals a change, domains also in a
+slow round robin) and DiskMeter (image headers, logged problems): a steady-state audit
+parses no XML and reads no header: one getAllDomainStats, a few XMLDesc calls, one stat per
+file disk. The host's capabilities
 (CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
 cell and size come from one virNodeGetFreePages call per audit.
 """
@@ -57,12 +58,14 @@ class LibvirtDriver(ComputeDriver):
         storage: disk.Storage,
         disk_meter: disk.DiskMeter | None = None,
         devices: DeviceLister | None = None,
+        domains: DomainLister | None = None,
     ):
         self._connection = connection
         self._storage = storage
-        self._domains = DomainLister()
+        self._domains = domains or DomainLister()
         self._disks = disk_meter or disk.DiskMeter()
         self._devices = devices or DeviceLister()
+        connection.before_close(self._domains.disconnect)
         connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
         self._activity = Activity()

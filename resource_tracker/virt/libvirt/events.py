@@ -88,14 +88,15 @@ class ChangeLog:
 class Kind:
     """One family of libvirt events: how to subscribe, and the key of the object an event names."""
 
+    name: str
     register: str
     deregister: str
     key: Callable[[object], Hashable]
 
 
-DOMAIN = Kind("domainEventRegisterAny", "domainEventDeregisterAny", lambda dom: dom.UUID())
+DOMAIN = Kind("domain", "domainEventRegisterAny", "domainEventDeregisterAny", lambda d: d.UUID())
 NODE_DEVICE = Kind(
-    "nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny", lambda dev: dev.name()
+    "node device", "nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny", lambda d: d.name()
 )
 
 
@@ -130,3 +131,49 @@ class Subscription:
 
     def _on_event(self, _conn, obj, *_details_and_opaque) -> None:
         self._changes.mark(self._kind.key(obj))
+
+
+class Feed:
+    """The events of one Kind on the connection the audits use, followed from one audit to
+    the next: a cache of what was read from libvirt asks it what changed.
+
+    Call follow(conn) at the start of each audit: it subscribes on a connection new to it,
+    and says so, for a new connection (the first, or a reconnect) may have missed events: the
+    caller reads everything again. `changes` is that connection's ChangeLog, None when it
+    sends no events (no event loop, as with `--once`, or a driver that refuses): the caller
+    then reads everything every audit. Call disconnect(conn) before conn is closed.
+    """
+
+    def __init__(self, kind: Kind, event_ids: Iterable[int], use_events: bool, without: str):
+        self._kind, self._event_ids, self._use_events = kind, tuple(event_ids), use_events
+        self._without = without  # what the caller does without events, for the log
+        self._conn: libvirt.virConnect | None = None
+        self._subscription: Subscription | None = None
+        self.changes: ChangeLog | None = None
+
+    def follow(self, conn: libvirt.virConnect) -> bool:
+        """Subscribe on `conn` if it is new; True if it is (what was read before may be stale)."""
+        if conn is self._conn:
+            return False
+        self.disconnect(self._conn)
+        self._conn = conn
+        if not (self._use_events and running()):
+            return True
+        changes = ChangeLog()
+        try:
+            self._subscription = Subscription(conn, self._kind, self._event_ids, changes)
+        except libvirt.libvirtError as error:
+            LOG.info("no %s events from libvirt (%s): %s", self._kind.name,
+                     error.get_error_message(), self._without)  # fmt: skip
+            return True
+        self.changes = changes
+        return True
+
+    def disconnect(self, conn: libvirt.virConnect | None) -> None:
+        """`conn` is about to be closed: cancel the subscription on it (registered callbacks
+        would keep it open)."""
+        if conn is None or conn is not self._conn:
+            return
+        if self._subscription is not None:
+            self._subscription.cancel()
+        self._conn, self._subscription, self.changes = None, None, None

@@ -12,6 +12,7 @@ from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import DomainDisk
 from resource_tracker.virt import disk
 from tests.support import images
+from tests.support.still import measured_while_still
 
 KINDS = [
     "qcow2-v2",
@@ -180,15 +181,11 @@ def test_a_file_attached_twice_counts_once(tmp_path):
 
 
 def test_file_storage_is_statvfs_of_the_instances_path(tmp_path):
-    before = os.statvfs(tmp_path)
-    storage = disk.FileStorage(str(tmp_path)).measure()
-    after = os.statvfs(tmp_path)
+    storage, fs = measured_while_still(tmp_path, disk.FileStorage(str(tmp_path)).measure)
 
-    assert storage.total_bytes == before.f_frsize * before.f_blocks
-    free = {fs.f_frsize * fs.f_bavail for fs in (before, after)}
-    used = {fs.f_frsize * (fs.f_blocks - fs.f_bfree) for fs in (before, after)}
-    assert storage.free_bytes in free  # the file system may change between the calls
-    assert storage.used_bytes in used
+    assert storage.total_bytes == fs.f_frsize * fs.f_blocks
+    assert storage.free_bytes == fs.f_frsize * fs.f_bavail
+    assert storage.used_bytes == fs.f_frsize * (fs.f_blocks - fs.f_bfree)
 
 
 def test_missing_instances_path_is_a_clear_error(tmp_path):

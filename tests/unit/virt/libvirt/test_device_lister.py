@@ -72,7 +72,7 @@ def test_an_event_about_an_mdev_reads_it_and_every_device_with_mdev_types(conn):
     lister.list(reads)
     reads.read.clear()
 
-    lister._changes.mark(MDEV)  # what the callback of a node device event does
+    lister._feed.changes.mark(MDEV)  # what the callback of a node device event does
     found = lister.list(reads)
 
     assert sorted(reads.read) == [MDEV, GPU]
@@ -85,7 +85,7 @@ def test_an_event_about_a_vf_reads_its_pf_too(conn):
     lister.list(reads)
     reads.read.clear()
 
-    lister._changes.mark("pci_0000_81_10_2")
+    lister._feed.changes.mark("pci_0000_81_10_2")
     lister.list(reads)
 
     assert sorted(reads.read) == ["pci_0000_81_00_0", "pci_0000_81_10_2"]
@@ -96,7 +96,7 @@ def test_an_event_about_a_device_gone_drops_it_without_reading(conn):
     lister.list(reads)
     reads.read.clear()
 
-    lister._changes.mark("pci_0000_ff_00_0")  # no such device (any more)
+    lister._feed.changes.mark("pci_0000_ff_00_0")  # no such device (any more)
     found = lister.list(reads)
 
     assert reads.read == [] and found.xml_reads == 0
@@ -108,7 +108,7 @@ def test_a_device_that_cannot_be_read_is_kept_as_last_read_and_read_again(conn, 
     first = lister.list(reads)
     reads.broken.add(GPU)
 
-    lister._changes.mark(GPU)
+    lister._feed.changes.mark(GPU)
     with caplog.at_level(logging.WARNING):
         failed = lister.list(reads)
     reads.broken.clear()
