@@ -290,7 +290,8 @@ def main() -> int:
             for run in range(args.runs):
                 for way in WAYS if run % 2 == 0 else reversed(WAYS):  # neither always first
                     url = fresh_database(server_url, f"fleet_bench_{way}")
-                    Database(url).sync_schema()
+                    with Database(url) as database:
+                        database.sync_schema()
                     results[way].append(summarize(run_way(way, url, args), args))
                     print(f"run {run + 1} {way}: {results[way][-1]}", file=sys.stderr)
         finally:

@@ -14,10 +14,12 @@ from sqlalchemy.engine import make_url
 
 from resource_tracker.db.api import Database
 from tests.support import ceph as ceph_support
-from tests.support import hosts, images
+from tests.support import hosts, images, sqlite_leaks
 from tests.support.libvirtd import Libvirtd
 from tests.support.mariadb import MariaDBServer, create_tracker_database
 from tests.support.quiet_fs import own_file_system
+
+sqlite_leaks.track()
 
 
 class ExternalServer:
@@ -77,10 +79,17 @@ def db_url(request):
 @pytest.fixture
 def database(db_url):
     """A Database at the head of the migrations, on SQLite and on MariaDB."""
-    database = Database(db_url)
-    database.sync_schema()
-    yield database
-    database.dispose()
+    with Database(db_url) as database:
+        database.sync_schema()
+        yield database
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url):
+    """A Database at the head of the migrations, on SQLite only."""
+    with Database(sqlite_url) as database:
+        database.sync_schema()
+        yield database
 
 
 class TestHost(NamedTuple):
@@ -165,3 +174,10 @@ def private_mariadb(tmp_path):
     server.tracker_url = create_tracker_database(server)
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_sqlite_connection_left_open():
+    """A SQLite connection the test left open fails it, on every Python."""
+    yield
+    sqlite_leaks.collect_leaks()

@@ -104,6 +104,7 @@ def check(database_path: str) -> int:
     with engine.connect() as connection:
         rows = connection.execute(sqlalchemy.text("SELECT * FROM compute_nodes WHERE deleted = 0"))
         rows = [dict(row._mapping) for row in rows]
+    engine.dispose()
     if not rows:
         print("no live rows: run the write step first")
         return 1

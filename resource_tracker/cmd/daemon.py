@@ -101,20 +101,20 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
-    database = open_database(conf)
-    check_schema_at_start(database)
-    libvirt_events.start()  # before the first connection opens, so it gets close events
-    driver = libvirt_driver(conf)
-    tracker = resource_tracker(conf, driver, database)
-    check_host(tracker, daemon=True)
-    metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+    with open_database(conf) as database:
+        check_schema_at_start(database)
+        libvirt_events.start()  # before the first connection opens, so it gets close events
+        driver = libvirt_driver(conf)
+        tracker = resource_tracker(conf, driver, database)
+        check_host(tracker, daemon=True)
+        metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
 
-    def reload() -> Settings:
-        return loop_settings(reload_config(conf, argv))
+        def reload() -> Settings:
+            return loop_settings(reload_config(conf, argv))
 
-    from resource_tracker.service import Service  # eventlet is imported only when the loop runs
+        from resource_tracker.service import Service  # eventlet is imported only when it runs
 
-    return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
+        return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
 
 
 def run_once(conf: cfg.ConfigOpts) -> int:

@@ -181,7 +181,14 @@ class Database:
             return function(connection, *args)
 
     def dispose(self) -> None:
+        """Close the pooled connections; whoever made the Database calls it when done."""
         self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.dispose()
 
     def _count_retry(self, error: Exception) -> None:
         with self._lock:

@@ -54,7 +54,7 @@ class LvmStorage:
                 f"{where}: vgs gave no answer in {self.timeout_s:g} s"
             ) from None
         if vgs.returncode != 0:
-            raise StorageUnavailable(f"{where}: {_reason(vgs)}")
+            raise StorageUnavailable(f"{where}: {_reason(vgs, self.volume_group)}")
         try:
             size, free = (int(field) for field in vgs.stdout.split())
         except ValueError:
@@ -62,7 +62,22 @@ class LvmStorage:
         return size, free
 
 
-def _reason(vgs: subprocess.CompletedProcess) -> str:
+def _reason(vgs: subprocess.CompletedProcess, volume_group: str) -> str:
+    """Why vgs failed, in a user's terms, with the line of vgs that tells it. Other lines
+    do not matter here: warnings and, where the kernel's device-mapper cannot be reached
+    (a container), LVM 2.03.31's four lines about that, written before the one that
+    matters; vgs needs no device-mapper to measure a group."""
     lines = [line.strip() for line in vgs.stderr.splitlines() if line.strip()]
+    if f'Volume group "{volume_group}" not found' in lines:
+        return f'no such volume group (vgs: Volume group "{volume_group}" not found)'
     errors = [line for line in lines if not line.startswith("WARNING")]
-    return (errors or lines or [f"vgs exit status {vgs.returncode}"])[0]
+    other = [line for line in errors if not _about_device_mapper(line)]
+    if other:
+        return f"vgs: {other[0]}"
+    if errors:
+        return f"LVM cannot reach the kernel's device-mapper (vgs: {errors[0]})"
+    return f"vgs: {(lines or [f'exit status {vgs.returncode}'])[0]}"
+
+
+def _about_device_mapper(line: str) -> bool:
+    return any(word in line for word in ("device-mapper", "/dev/mapper/", "libdevmapper"))

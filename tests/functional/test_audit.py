@@ -76,8 +76,11 @@ def test_later_audits_update_the_same_row(mixed_host, database):
 
 
 def test_missing_schema_names_the_fix(sqlite_url):
-    with pytest.raises(SchemaNotCurrent, match="resource-tracker-manage db sync"):
-        Database(sqlite_url).check_schema()
+    with (
+        Database(sqlite_url) as database,
+        pytest.raises(SchemaNotCurrent, match="resource-tracker-manage db sync"),
+    ):
+        database.check_schema()
 
 
 def test_unreachable_database_is_reported_without_its_password():

@@ -82,6 +82,11 @@ def test_first_once_on_the_embedded_database_creates_its_schema(config, tmp_path
     assert version.stdout.split() == [schema.head()]
 
 
+def table_names(url: str) -> list[str]:
+    with Database(url) as database:
+        return inspect(database.engine).get_table_names()
+
+
 def test_once_leaves_a_database_with_tables_of_its_own_alone(config, sqlite_url):
     with contextlib.closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as other:
         other.execute("CREATE TABLE invoices (id INTEGER)")
@@ -91,7 +96,7 @@ def test_once_leaves_a_database_with_tables_of_its_own_alone(config, sqlite_url)
     assert_one_line_error(
         result, "has no resource-tracker schema", "run: resource-tracker-manage db sync"
     )
-    assert set(inspect(Database(sqlite_url).engine).get_table_names()) == {"invoices"}
+    assert set(table_names(sqlite_url)) == {"invoices"}
 
 
 @pytest.mark.mysql
@@ -99,7 +104,7 @@ def test_once_on_an_empty_server_database_says_what_to_run(config, mysql_url):
     result = run("resource-tracker", "--config-file", config(database=mysql_url), "--once")
 
     assert_one_line_error(result, "run: resource-tracker-manage db sync")
-    assert inspect(Database(mysql_url).engine).get_table_names() == []
+    assert table_names(mysql_url) == []
 
 
 def test_dry_run_on_an_empty_database_writes_nothing(config, sqlite_url):
@@ -108,7 +113,7 @@ def test_dry_run_on_an_empty_database_writes_nothing(config, sqlite_url):
     result = run("resource-tracker", "--config-file", conf, "--once", "--dry-run")
 
     assert_one_line_error(result, "run: resource-tracker-manage db sync")
-    assert inspect(Database(sqlite_url).engine).get_table_names() == []
+    assert table_names(sqlite_url) == []
 
 
 def test_bad_config_names_the_option(config):

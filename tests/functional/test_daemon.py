@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import closing
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,12 +53,12 @@ def daemons():
 
 
 def row(sqlite_url: str, column: str):
-    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
         return db.execute(f"SELECT {column} FROM compute_nodes WHERE deleted = 0").fetchone()[0]
 
 
 def report_count(sqlite_url: str) -> int:
-    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db:
         found = db.execute("SELECT report_count FROM services").fetchone()
     return found[0] if found else 0
 
@@ -72,7 +73,7 @@ def test_audits_every_interval(synced, daemons, sqlite_url):
 
 
 def set_schema_revision(sqlite_url: str, revision: str) -> None:
-    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+    with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db, db:
         db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
 
 

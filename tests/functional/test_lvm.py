@@ -45,8 +45,56 @@ def test_size_and_free_space_of_the_volume_group(volume_group):
 
 
 def test_missing_volume_group_is_a_clear_error():
-    with pytest.raises(StorageUnavailable, match=r"volume group rt-nowhere: .*not found"):
+    with pytest.raises(StorageUnavailable) as raised:
         LvmStorage("rt-nowhere").measure()
+
+    assert str(raised.value) == (
+        "cannot measure volume group rt-nowhere: no such volume group "
+        '(vgs: Volume group "rt-nowhere" not found)'
+    )
+
+
+NO_DEVICE_MAPPER = (  # what LVM 2.03.31 (Debian 13) writes first where it cannot reach it
+    "  /dev/mapper/control: open failed: No such device\n"
+    "  Failure to communicate with kernel device-mapper driver.\n"
+    "  Check that device-mapper is available in the kernel.\n"
+    "  Incompatible libdevmapper 1.02.205 (2025-02-27) and kernel driver (unknown version).\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason"),
+    [
+        (
+            f'{NO_DEVICE_MAPPER}  Volume group "vg" not found\n  Cannot process volume group vg\n',
+            'no such volume group (vgs: Volume group "vg" not found)',
+        ),
+        (
+            NO_DEVICE_MAPPER,
+            "LVM cannot reach the kernel's device-mapper "
+            "(vgs: /dev/mapper/control: open failed: No such device)",
+        ),
+        (
+            f"  WARNING: PV /dev/vdb has no label.\n{NO_DEVICE_MAPPER}"
+            "  Reading VG vg from disk because lvmetad metadata is invalid.\n",
+            "vgs: Reading VG vg from disk because lvmetad metadata is invalid.",
+        ),
+    ],
+    ids=["no-such-group", "no-device-mapper", "other-error"],
+)
+def test_a_failing_vgs_is_told_by_its_line_that_matters(tmp_path, monkeypatch, stderr, reason):
+    """A kernel without device-mapper cannot be had on every machine: a vgs that answers as
+    LVM 2.03.31 does there stands in for it."""
+    (tmp_path / "stderr").write_text(stderr)
+    vgs = tmp_path / "vgs"
+    vgs.write_text(f"#!/bin/sh\ncat {tmp_path / 'stderr'} >&2\nexit 5\n")
+    vgs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+
+    with pytest.raises(StorageUnavailable) as raised:
+        LvmStorage("vg").measure()
+
+    assert str(raised.value) == f"cannot measure volume group vg: {reason}"
 
 
 def test_host_without_lvm_tools(tmp_path, monkeypatch):
@@ -78,15 +126,16 @@ def test_audit_with_lvm_writes_the_volume_group_numbers(tmp_path, mixed_host, vo
     )
     conf = rt_conf.make_config()
     rt_conf.load(conf, ["--config-file", str(config)])
-    driver, database = libvirt_driver(conf), open_database(conf)
-    database.sync_schema()
-    size, free = vg_bytes(volume_group)
-    overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
+    driver = libvirt_driver(conf)
+    with open_database(conf) as database:
+        database.sync_schema()
+        size, free = vg_bytes(volume_group)
+        overcommit = sum(map(images.expected_overcommit, mixed_host.disk_paths))
 
-    ResourceTracker("compute-1", driver, database).audit(host_policy(conf))
-    driver.close()
+        ResourceTracker("compute-1", driver, database).audit(host_policy(conf))
+        driver.close()
 
-    (node,) = database.compute_nodes("compute-1")
+        (node,) = database.compute_nodes("compute-1")
     assert (node.local_gb, node.local_gb_used) == (size // GiB, 1)
     assert node.disk_available_least == (free - overcommit) // GiB
 

@@ -9,6 +9,7 @@ import os
 import re
 import sqlite3
 import subprocess
+from contextlib import closing
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_first_command_audits_the_sample_host_into_sqlite(clone):
     assert "demo-host: vCPUs 14/16 used, free RAM 36352 MB" in result.stdout
     assert re.search(r"^host\s+demo-host$", result.stdout, re.M)  # nodes show printed the row
     overcommit = sum(images.expected_overcommit(instances / disk) for disk in demo_disks)
-    with sqlite3.connect(clone / ".demo" / "resource_tracker.sqlite") as db:
+    with closing(sqlite3.connect(clone / ".demo" / "resource_tracker.sqlite")) as db:
         least, local_gb, running = db.execute(
             "SELECT disk_available_least, local_gb, running_vms FROM compute_nodes"
             " WHERE host = 'demo-host' AND deleted = 0"

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+from contextlib import closing
 
 import pytest
 
@@ -74,10 +75,11 @@ def test_a_breakdown_the_reader_may_not_read_is_reported_as_such(state):
 
 def test_db_sync_takes_an_earlier_releases_wal_database_out_of_wal(tmp_path):
     path = tmp_path / "resource_tracker.sqlite"
-    with sqlite3.connect(path) as earlier:
+    with closing(sqlite3.connect(path)) as earlier:
         assert earlier.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
 
-    Database(f"sqlite:///{path}").sync_schema()
+    with Database(f"sqlite:///{path}") as database:
+        database.sync_schema()
 
-    with sqlite3.connect(path) as after:
+    with closing(sqlite3.connect(path)) as after:
         assert after.execute("PRAGMA journal_mode").fetchone() == ("delete",)

@@ -1,8 +1,10 @@
-"""A domain stuck in a job (its QEMU frozen, another client holding the job lock) costs the
-audit nothing: the audit makes no call that waits for a domain's job or monitor."""
+"""A domain stuck in a job (its QEMU frozen, another client holding the job lock) does not
+hold the audit up: libvirt 11's XMLDesc waits for the job (9.0's did not), so a running
+domain in a job keeps the definition of its last read until the job is over."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -13,16 +15,18 @@ import pytest
 
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
+from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from tests.support import images
 from tests.support.libvirtd import domain_xml
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.libvirtd
 
 JOB_WAIT_S = 30  # how long libvirt makes a caller wait for a domain's job lock
 
 
-def test_audit_is_not_held_up_by_a_domain_stuck_in_a_job(libvirtd):
+def test_audit_is_not_held_up_by_a_domain_stuck_in_a_job(libvirtd, caplog):
     disk = images.create(libvirtd.images / "stuck.qcow2", "qcow2", "2G")
     libvirtd.give(disk)
     conn = libvirtd.connect()
@@ -30,15 +34,25 @@ def test_audit_is_not_held_up_by_a_domain_stuck_in_a_job(libvirtd):
     dom = conn.createXML(xml.replace("<memballoon model='none'/>", "<memballoon model='virtio'/>"))
     with open(libvirtd.base / "run" / "libvirt" / "qemu" / "run" / "stuck.pid") as pidfile:
         qemu_pid = int(pidfile.read())
-    os.kill(qemu_pid, signal.SIGSTOP)
+    lister = DomainLister(use_events=False)  # without events every audit would read its XML
+    driver = LibvirtDriver(
+        LibvirtConnection(libvirtd.uri), FileStorage(str(libvirtd.images)), domains=lister
+    )
     holder = threading.Thread(target=_hold_job, args=(libvirtd.uri,), daemon=True)
-    holder.start()
-    driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(libvirtd.images)))
     try:
-        time.sleep(1)  # the holder's suspend now owns the job, waiting on the frozen monitor
+        driver.get_host_resources()  # read once while it is well
+        os.kill(qemu_pid, signal.SIGSTOP)
+        holder.start()
+        assert wait_for(lambda: dom.controlInfo()[0] != libvirt.VIR_DOMAIN_CONTROL_OK, 10)
+        caplog.set_level(logging.INFO, "resource_tracker.virt.libvirt.domains")
         started = time.monotonic()
-        resources = driver.get_host_resources()
+        stuck = driver.get_host_resources()
         took = time.monotonic() - started
+        reads_while_stuck = lister.xml_reads
+        os.kill(qemu_pid, signal.SIGCONT)
+        holder.join(timeout=JOB_WAIT_S + 10)
+        assert wait_for(lambda: dom.controlInfo()[0] == libvirt.VIR_DOMAIN_CONTROL_OK, 10)
+        driver.get_host_resources()
     finally:
         os.kill(qemu_pid, signal.SIGCONT)
         holder.join(timeout=JOB_WAIT_S + 10)
@@ -47,8 +61,11 @@ def test_audit_is_not_held_up_by_a_domain_stuck_in_a_job(libvirtd):
         conn.close()
 
     assert took < JOB_WAIT_S / 3, f"the audit waited {took:.1f} s on the stuck domain"
-    assert resources.running_vms == 1
-    assert [usage.path for usage in resources.disks] == [disk]
+    assert stuck.running_vms == 1
+    assert [usage.path for usage in stuck.disks] == [disk]
+    assert reads_while_stuck == 1  # its XML was not asked for while it was in the job
+    assert lister.xml_reads == 2  # and was, once the job was over
+    assert any("domain stuck is in a job" in r.getMessage() for r in caplog.records)
 
 
 def _hold_job(uri: str) -> None:

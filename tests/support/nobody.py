@@ -13,6 +13,8 @@ import os
 import stat
 import sys
 
+import pytest
+
 from tests.support.paths import ROOT
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -46,7 +48,24 @@ def command(argv: list[str], *setpriv_options: str) -> list[str]:
         return as_nobody
     needed = [path for path in needed if any(_is_under(path, c) for c in closed)]
     reveal = [sys.executable, "-c", _REVEAL_AND_EXEC, ":".join(closed), ":".join(needed)]
-    return ["unshare", "--mount", "--propagation", "private", "--", *reveal, *as_nobody]
+    return ["unshare", "--mount", "--propagation", _propagation(), "--", *reveal, *as_nobody]
+
+
+def _propagation() -> str:
+    """unshare's --propagation, so that no mount made inside reaches another namespace:
+    private, which makes / private, where / is a mount point (a booted host, a container).
+    In a chroot into a plain directory / cannot be made private; there the mounts are copied
+    unchanged, which is safe only when none of them propagates."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        mounts = [line.split(" - ")[0].split() for line in mountinfo]
+    if any(fields[4] == "/" for fields in mounts):
+        return "private"
+    if any(tag.startswith("shared:") for fields in mounts for tag in fields[6:]):
+        pytest.skip(
+            "/ is not a mount point and some mounts here are shared: a private mount "
+            "namespace to show the checkout to nobody cannot be made"
+        )
+    return "unchanged"
 
 
 def _closed_ancestor(path: str) -> str | None:

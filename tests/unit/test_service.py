@@ -10,7 +10,6 @@ import eventlet
 import pytest
 
 from resource_tracker import schedule, service
-from resource_tracker.db.api import Database
 from resource_tracker.exception import HypervisorUnavailable
 from resource_tracker.systemd import Notifier
 from resource_tracker.tracker import HostPolicy, ResourceTracker
@@ -55,9 +54,8 @@ class BlockingDriver(ComputeDriver):
         return self.real.get_host_resources()
 
 
-def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_url):
-    database = Database(sqlite_url)
-    database.sync_schema()
+def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_database):
+    database = sqlite_database
     real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
     driver = BlockingDriver(real)
     tracker = ResourceTracker("compute-1", driver, database)
@@ -107,9 +105,8 @@ class StuckDriver(ComputeDriver):
         return "libvirt XMLDesc of domain stuck"
 
 
-def test_a_stuck_call_is_abandoned_and_never_started_twice(sqlite_url, caplog):
-    database = Database(sqlite_url)
-    database.sync_schema()
+def test_a_stuck_call_is_abandoned_and_never_started_twice(sqlite_database, caplog):
+    database = sqlite_database
     driver = StuckDriver()
     tracker = ResourceTracker("compute-1", driver, database)
     settings = schedule.Settings(

@@ -3,9 +3,15 @@
 One getAllDomainStats(STATE) call lists the domains with their state; one XMLDesc per
 domain gives the rest (vCPUs, memory, disks, and where its vCPUs and memory are placed:
 `<cputune>` pins, `<numatune>`, the guest's `<cpu><numa>` cells, `<memoryBacking>` huge
-pages). XMLDesc takes no job on the domain, so a guest
-whose monitor is stuck does not stall it. A domain undefined between the listing and its
-XMLDesc is skipped with one log line.
+pages). A domain undefined between the listing and its XMLDesc is skipped with one log line.
+
+A domain busy with a job (a migration, a snapshot, a guest whose QEMU monitor is stuck under
+another client's call) makes XMLDesc wait for that job, up to libvirt's 30 s, in libvirt 11
+(9.0 answered at once). So before fetching the XML of a running domain read before,
+controlInfo (which takes no job) is asked; a domain in a job keeps the definition of its
+last read, is named in one INFO line, and is read again at the next audit. A domain never
+read before is fetched even then: unknown is never counted as nothing, and the audit's own
+time limit bounds the wait.
 
 Domain definitions rarely change between two audits, so a DomainLister keeps each domain's
 XML and what was parsed of it, and fetches the XML again only when it may have changed:
@@ -159,6 +165,7 @@ class DomainLister:
         self._audit = 0
         self._turns = 0.0  # round-robin reads owed, a fraction of one
         self.xml_reads = 0  # every XMLDesc since the lister was made
+        self._busy: set[bytes] = set()  # domains found in a job at their last turn
 
     def list(self, conn: libvirt.virConnect, activity: Activity | None = None) -> list[Domain]:
         activity = activity or Activity()
@@ -177,7 +184,8 @@ class DomainLister:
         for uuid, dom, stats in listed:
             read = self._read.get(uuid)
             if stale is None or uuid in stale:
-                read = self._fetch(dom, uuid, read, generation, activity)
+                if not self._kept_while_in_a_job(dom, uuid, read, changes):
+                    read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
             domain = read.domain
@@ -221,6 +229,34 @@ class DomainLister:
                 break
             stale.add(uuid)
         return stale
+
+    def _kept_while_in_a_job(
+        self, dom, uuid: bytes, last: _Read | None, changes: events.ChangeLog | None
+    ) -> bool:
+        """Whether `dom`, running since its `last` read, is in a job, which its XMLDesc would
+        wait for; if so, its last read stands and it is read again next audit (marked now,
+        after the audit's generation). The ID comes with the listing: no call for a domain
+        never read, shut off, or started or stopped since (those are read whatever it costs)."""
+        if last is None or dom.ID() == -1 or dom.ID() != last.domain_id:
+            return False
+        try:
+            control, _details, held_ms = dom.controlInfo()
+        except libvirt.libvirtError:
+            return False  # XMLDesc will tell what is wrong
+        if control == libvirt.VIR_DOMAIN_CONTROL_OK:
+            self._busy.discard(uuid)
+            return False
+        level = logging.DEBUG if uuid in self._busy else logging.INFO
+        self._busy.add(uuid)
+        LOG.log(
+            level,
+            "domain %s is in a job (for %.0f s): its definition as last read is kept",
+            dom.name(),
+            held_ms / 1000,
+        )
+        if changes is not None:
+            changes.mark(uuid)
+        return True
 
     def _fetch(
         self, dom: libvirt.virDomain, uuid: bytes, last: _Read | None, generation: int, activity
