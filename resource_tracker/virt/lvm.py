@@ -11,13 +11,15 @@ audit, and reads in the C locale so its numbers parse the same everywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import LocalStorage
 from resource_tracker.timeouts import LVM_VGS_S
 
-VGS = ("vgs", "--noheadings", "--nosuffix", "--units", "b", "-o", "vg_size,vg_free")
+VGS_OPTIONS = ("--noheadings", "--nosuffix", "--units", "b", "-o", "vg_size,vg_free")
+SBIN = "/usr/local/sbin:/usr/sbin:/sbin"  # where vgs is, which a user's PATH may not name
 
 
 class LvmStorage:
@@ -38,17 +40,18 @@ class LvmStorage:
     def _vg_size_and_free(self) -> tuple[int, int]:
         where = f"cannot measure volume group {self.volume_group}"
         env = os.environ | {"LC_ALL": "C", "LVM_SUPPRESS_FD_WARNINGS": "1"}
+        vgs_path = shutil.which("vgs", path=f"{os.environ.get('PATH', '')}:{SBIN}")
+        if vgs_path is None:
+            raise StorageUnavailable(f"{where}: vgs not found (install lvm2)")
         try:
             vgs = subprocess.run(
-                [*VGS, "--", self.volume_group],
+                [vgs_path, *VGS_OPTIONS, "--", self.volume_group],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout_s,
                 env=env,
                 check=False,
             )
-        except FileNotFoundError:
-            raise StorageUnavailable(f"{where}: vgs not found (install lvm2)") from None
         except subprocess.TimeoutExpired:
             raise StorageUnavailable(
                 f"{where}: vgs gave no answer in {self.timeout_s:g} s"
@@ -71,6 +74,9 @@ def _reason(vgs: subprocess.CompletedProcess, volume_group: str) -> str:
     if f'Volume group "{volume_group}" not found' in lines:
         return f'no such volume group (vgs: Volume group "{volume_group}" not found)'
     errors = [line for line in lines if not line.startswith("WARNING")]
+    denied = [line for line in errors if "Permission denied" in line]
+    if denied:
+        return f"LVM needs root here (vgs: {denied[0]})"
     other = [line for line in errors if not _about_device_mapper(line)]
     if other:
         return f"vgs: {other[0]}"

@@ -10,7 +10,6 @@ import subprocess
 
 import pytest
 
-from resource_tracker.db.api import Database
 from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -97,15 +96,16 @@ def device_for_qemu(libvirtd, device: str):
         os.chmod(device, stat.S_IMODE(st.st_mode))
 
 
-def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqlite_url, tmp_path):
+def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(
+    libvirtd, sqlite_database, tmp_path
+):
     instances = libvirtd.images / "every-kind"
     kinds = images.every_kind(instances)
     libvirtd.give(libvirtd.images, recursive=True)
     running_disks = [(i.path, i.format) for n, i in kinds.items() if n not in STOPPED_KINDS]
     stopped_disks = [(i.path, i.format) for n, i in kinds.items() if n in STOPPED_KINDS]
     overcommit = sum(images.expected_overcommit(i.path, i.format) for i in kinds.values())
-    database = Database(sqlite_url)
-    database.sync_schema()
+    database = sqlite_database
     driver = LibvirtDriver(LibvirtConnection(libvirtd.uri), FileStorage(str(instances)))
     tracker = ResourceTracker("compute-1", driver, database)
     conn = libvirtd.connect()
@@ -131,4 +131,3 @@ def test_row_matches_qemu_img_and_statvfs_with_every_kind_of_disk(libvirtd, sqli
     assert node.disk_available_least in {
         (fs.f_frsize * fs.f_bavail - overcommit) // GiB for fs in (before, after)
     }
-    database.dispose()

@@ -13,8 +13,9 @@ from resource_tracker.cmd import open_database
 from resource_tracker.cmd.daemon import host_policy, libvirt_driver
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.tracker import ResourceTracker
+from resource_tracker.virt import lvm
 from resource_tracker.virt.lvm import LvmStorage
-from tests.support import devices, images
+from tests.support import devices, images, nobody
 
 GiB = 2**30
 
@@ -45,6 +46,8 @@ def test_size_and_free_space_of_the_volume_group(volume_group):
 
 
 def test_missing_volume_group_is_a_clear_error():
+    if os.geteuid() != 0:
+        pytest.skip("vgs needs root to look a group up (the next test is the user's case)")
     with pytest.raises(StorageUnavailable) as raised:
         LvmStorage("rt-nowhere").measure()
 
@@ -52,6 +55,31 @@ def test_missing_volume_group_is_a_clear_error():
         "cannot measure volume group rt-nowhere: no such volume group "
         '(vgs: Volume group "rt-nowhere" not found)'
     )
+
+
+MEASURE_AS_USER = """
+from resource_tracker.exception import StorageUnavailable
+from resource_tracker.virt.lvm import LvmStorage
+try:
+    LvmStorage("rt-nowhere").measure()
+except StorageUnavailable as error:
+    print(error)
+"""
+
+
+def test_vgs_run_as_a_user_says_lvm_needs_root():
+    """Found by vgs in /usr/sbin, which a user's PATH may not name; it cannot take LVM's lock."""
+    command = [sys.executable, "-c", MEASURE_AS_USER]
+    if os.geteuid() == 0:
+        command = nobody.command(command)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=True
+    )
+
+    assert result.stdout.startswith(
+        "cannot measure volume group rt-nowhere: LVM needs root here (vgs: "
+    ), result.stdout
+    assert "Permission denied)" in result.stdout
 
 
 NO_DEVICE_MAPPER = (  # what LVM 2.03.31 (Debian 13) writes first where it cannot reach it
@@ -99,6 +127,7 @@ def test_a_failing_vgs_is_told_by_its_line_that_matters(tmp_path, monkeypatch, s
 
 def test_host_without_lvm_tools(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(lvm, "SBIN", str(tmp_path))  # lvm2 cannot be uninstalled for a test
 
     with pytest.raises(StorageUnavailable, match=r"vgs not found \(install lvm2\)"):
         LvmStorage("vg").measure()
