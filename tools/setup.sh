@@ -40,6 +40,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt update -qq
     apt install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# libvirt's node device driver (the host's PCI devices, tests/functional/test_libvirtd_devices.py)
+# is in libvirt-daemon on Debian 12; from Debian 13 on it is a package of its own, which
+# libvirt-daemon only recommends
+if $want_tests && ! compgen -G "/usr/lib/*/libvirt/connection-driver/libvirt_driver_nodedev.so" >/dev/null; then
+    echo "setup: installing libvirt-daemon-driver-nodedev"
+    [ ${#missing[@]} -gt 0 ] || apt update -qq
+    apt install -y -qq --no-install-recommends libvirt-daemon-driver-nodedev >/dev/null
+fi
 pkg-config --exists libvirt || die "pkg-config cannot find libvirt: install libvirt-dev"
 
 # A venv that a failed or interrupted run left half made, or whose Python is gone (an OS

@@ -32,10 +32,21 @@ def sysfs(cell: int, kib: int, name: str) -> int:
 
 
 def model_features(model: str) -> set[str]:
-    """The features libvirt's CPU map gives `model`, with those of the models it builds on."""
+    """The features libvirt's CPU map gives `model`, with those of the models it builds on.
+
+    Not those marked added='yes' or removed='yes' (libvirt 11.3's map, not 9.0's: the vmx-*
+    features put into old models later, mpx taken out of them): libvirt keeps them in the
+    definition for the domains that use the model, but names a host's CPU after a model
+    whatever the host has of them, and its baseline lists each as the host has it (mpx
+    disabled, no vmx-* on a host without VMX).
+    """
     path = os.path.join(CPU_MAP, f"x86_{model}.xml")
     element = etree.parse(path).getroot().find(f"model[@name='{model}']")
-    features = {feature.get("name") for feature in element.iterfind("feature")}
+    features = {
+        feature.get("name")
+        for feature in element.iterfind("feature")
+        if "yes" not in (feature.get("added"), feature.get("removed"))
+    }
     for base in element.iterfind("model"):
         features |= model_features(base.get("name"))
     return features

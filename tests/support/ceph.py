@@ -54,6 +54,7 @@ auth allow insecure global id reclaim = false
 osd objectstore = memstore
 memstore device bytes = {osd_bytes}
 osd data = {base}/osd
+osd class dir = {class_dir}
 mon data = {base}/mon
 mgr data = {base}/mgr
 # the manager's modules are not needed by `ceph df`; loading them costs seconds of CPU
@@ -67,6 +68,10 @@ paxos propose interval = 0.01
 mon tick interval = 1
 objecter tick interval = 0.5
 mgr tick period = 1
+[client]
+# the tests' own client.admin (CephCluster.admin) holds $name.asok: each `rbd` run as the same
+# user could not bind it (File exists) and said so; clients need no admin socket here
+admin socket =
 [mon.a]
 public addr = v2:127.0.0.1:{port}
 """
@@ -83,7 +88,8 @@ def _binary(name: str) -> str:
 
 def missing() -> str | None:
     """What this machine lacks to run the cluster and the tracker's binding, if anything."""
-    for name in ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "monmaptool", "rbd"):
+    names = ("ceph-mon", "ceph-mgr", "ceph-osd", "ceph-authtool", "ceph-conf", "monmaptool", "rbd")
+    for name in names:
         if shutil.which(name, path=SEARCH_PATH) is None:
             return f"{name} not found: run tools/setup.sh --test"
     try:
@@ -109,7 +115,13 @@ class CephCluster:
         for directory in ("run", "log", "mon", "mgr", "osd"):
             (self.base / directory).mkdir(parents=True, exist_ok=True)
         self.conf.write_text(
-            CONF.format(fsid=self.fsid, port=self.port, base=self.base, osd_bytes=OSD_BYTES)
+            CONF.format(
+                fsid=self.fsid,
+                port=self.port,
+                base=self.base,
+                osd_bytes=OSD_BYTES,
+                class_dir=self._class_dir(),
+            )
         )
         self._make_keyrings()
         self._tool(
@@ -216,6 +228,19 @@ class CephCluster:
     def du(self, pool: str = POOL) -> dict:
         """`rbd du` of every image of `pool`: what Ceph's own CLI says each one uses."""
         return json.loads(self.rbd("du", "-p", pool, "--format", "json"))
+
+    def _class_dir(self) -> str:
+        """Where the OSD loads object classes from (cls_rbd: every RBD image operation).
+
+        Debian 13's Ceph 18.2.7 defaults osd_class_dir to a path relative to the OSD's working
+        directory (lib/x86_64-linux-gnu/rados-classes, ceph PR 71055): started here, the OSD
+        loads no class and `rbd create` fails with "(95) Operation not supported". The default
+        is relative to the install prefix, /usr; an absolute one (Debian 12) stays as it is.
+        """
+        default = self._tool(
+            "ceph-conf", "-c", "/dev/null", "--show-config-value", "osd_class_dir"
+        )
+        return str(Path("/usr", default.strip()))
 
     def _make_keyrings(self) -> None:
         mon, admin = self.base / "mon.keyring", self.base / "client.admin.keyring"
