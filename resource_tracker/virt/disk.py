@@ -16,8 +16,9 @@ The daemon measures the same disks every minute for months, so a DiskMeter remem
 the files of its last audit only, what their qcow2 headers said, what each disk counted and
 which problems it logged. An audit costs one stat per file disk; a header is read again only
 when the file's stat signature changed, from a descriptor checked to be the file that was
-stat'ed; a problem (vanished file, refused header) is a warning when it appears or changes,
-and a debug line in the audits after.
+stat'ed; a disk whose stat and description are those it was measured from counts what it
+counted then, without being measured again; a problem (vanished file, refused header) is a
+warning when it appears or changes, and a debug line in the audits after.
 
 Unknown is never optimistic: a disk that cannot be measured now (an error that may pass, or
 an exception nobody foresaw) keeps its last known usage, or, never measured, counts the most
@@ -34,7 +35,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from resource_tracker.exception import ImageError, StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, ImageInfo, LocalStorage
@@ -58,6 +59,14 @@ DENIED = frozenset({errno.EACCES, errno.EPERM})
 MEASURE_ATTEMPTS = 3  # a file replaced between its stat and its header read is measured again
 
 Signature = tuple[int, int, int, int, int]
+
+
+class Steady(NamedTuple):
+    """A disk's usage and all it was made of: counted again while `key` and `disk` hold."""
+
+    key: tuple[int, ...]  # the file's identity, size, blocks and time stamps
+    disk: DomainDisk
+    usage: DiskUsage
 
 
 class Storage(Protocol):
@@ -116,6 +125,7 @@ class DiskMeter:
         self._racy_window_ns = racy_window_ns
         self._headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
         self._usages: dict[str, DiskUsage] = {}
+        self._steady: dict[str, Steady] = {}
         self._problems = ProblemLog(LOG)
 
     def measure(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
@@ -128,11 +138,12 @@ class DiskMeter:
         audit = _Audit(
             self._headers,
             self._usages,
+            self._steady,
             self._problems,
             time.time_ns() - self._racy_window_ns,
         )
         usages = tuple(filter(None, map(audit.measure, disks)))
-        self._headers, self._usages = audit.headers, audit.known
+        self._headers, self._usages, self._steady = audit.headers, audit.known, audit.steady
         self._problems.end_audit()
         return usages
 
@@ -161,12 +172,16 @@ class _Changed(Exception):
 class _Audit:
     """One pass over the disks: what it read, so the next audit can reuse it."""
 
-    def __init__(self, headers: dict, usages: dict, problems: ProblemLog, settled_ns: int):
+    def __init__(
+        self, headers: dict, usages: dict, steady: dict, problems: ProblemLog, settled_ns: int
+    ):
         self.headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
         self.known: dict[str, DiskUsage] = {}  # measured, or kept from a measurement
+        self.steady: dict[str, Steady] = {}
         self._counted: set[str] = set()
         self._previous_headers = headers
         self._previous_usages = usages
+        self._previous_steady = steady
         self._problems = problems
         self._settled_ns = settled_ns
         self._seen: set[tuple[int, int]] = set()
@@ -207,17 +222,26 @@ class _Audit:
         st = _stat(disk.path)
         if not self._first_sight(st):
             return None
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_blocks, st.st_mtime_ns, st.st_ctime_ns)
+        last = self._previous_steady.get(disk.path)
+        if last is not None and last.key == key and (last.disk is disk or last.disk == disk):
+            return self._again(last)
         image_format = disk.format or "raw"  # what QEMU assumes when libvirt names no format
         allocated = st.st_blocks * SECTOR_BYTES
         if image_format == "raw":
-            return _usage(disk, image_format, st.st_size, allocated)
+            return self._steady(
+                Steady(key, disk, _usage(disk, image_format, st.st_size, allocated))
+            )
         if image_format != "qcow2":
             return self._unmeasured(disk, image_format, allocated, "format not measured")
         info = self._header(disk.path, st)
         if isinstance(info, str):
             return self._unmeasured(disk, image_format, allocated, info)
         if info.data_file is None:
-            return _usage(disk, image_format, info.virtual_size, allocated)
+            usage = _usage(disk, image_format, info.virtual_size, allocated)
+            if disk.path not in self.headers:  # a header read too soon after a change
+                return usage
+            return self._steady(Steady(key, disk, usage))
         data_file = os.path.join(os.path.dirname(disk.path), info.data_file)
         try:
             data_st = os.stat(data_file)
@@ -231,6 +255,17 @@ class _Audit:
         if self._first_sight(data_st):  # shared, or the image itself: its blocks count once
             allocated += data_st.st_blocks * SECTOR_BYTES
         return _usage(disk, image_format, info.virtual_size, allocated, data_file)
+
+    def _steady(self, steady: Steady) -> DiskUsage:
+        self.steady[steady.disk.path] = steady
+        return steady.usage
+
+    def _again(self, steady: Steady) -> DiskUsage:
+        """The usage of a disk that did not change since the last audit (and its header)."""
+        header = self._previous_headers.get(steady.disk.path)
+        if header is not None:
+            self.headers[steady.disk.path] = header
+        return self._steady(steady)
 
     def _first_sight(self, st: os.stat_result) -> bool:
         """True for a regular file not yet counted in this audit."""

@@ -170,10 +170,12 @@ class LibvirtDriver(ComputeDriver):
 
 
 def _noting(activity: Activity, domains) -> Iterator[DomainDisk]:
-    """Every disk of `domains`, noted in `activity` as it is measured."""
+    """Every disk of `domains`, noted in `activity` as it is measured (a disk without a
+    source, an empty CD-ROM drive, is not: nothing is read for it)."""
     for domain in domains:
         for domain_disk in domain.disks:
-            activity.note("reading disk", domain_disk.path or "")
+            if domain_disk.path:
+                activity.note("reading disk", domain_disk.path)
             yield domain_disk
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,49 @@ def test_file_replaced_by_another_is_read_again(tmp_path, meter):
     (usage,) = meter.measure([file_disk(path)])
 
     assert usage.virtual_bytes == 12 * 2**30
+
+
+def test_a_disk_described_otherwise_is_counted_as_described(tmp_path, meter):
+    """The same file, unchanged, now another domain's disk, with another format."""
+    path = images.create(tmp_path / "a.qcow2", "qcow2", "10G")
+    meter.measure([file_disk(path)])
+
+    (usage,) = meter.measure([file_disk(path, "raw", domain="other", target="vdb")])
+
+    assert (usage.domain, usage.target, usage.format) == ("other", "vdb", "raw")
+    assert usage.virtual_bytes == os.stat(path).st_size
+
+
+@pytest.mark.parametrize("change", [{"size": 512}, {"blocks": 8}])
+def test_a_disk_whose_size_or_blocks_alone_changed_is_measured_again(
+    tmp_path, meter, monkeypatch, change
+):
+    """Within one tick of the time stamps a write may leave them as they were: which stat
+    fields change cannot be chosen for real, so os.stat changes the size or blocks alone."""
+    path = images.create(tmp_path / "a.raw", "raw", "1G")
+    (first,) = meter.measure([file_disk(path, "raw")])
+
+    monkeypatch.setattr(disk.os, "stat", stat_changed(os.stat, path, **change))
+    (usage,) = meter.measure([file_disk(path, "raw")])
+
+    assert usage.virtual_bytes == first.virtual_bytes + change.get("size", 0)
+    assert usage.allocated_bytes == first.allocated_bytes + change.get("blocks", 0) * 512
+
+
+def stat_changed(real, path: str, size: int = 0, blocks: int = 0):
+    """os.stat, with `size` bytes and `blocks` sectors more for `path`, nothing else changed."""
+
+    def call(name, *args, **kwargs):
+        st = real(name, *args, **kwargs)
+        if os.fspath(name) != path:
+            return st
+        visible = list(st)
+        visible[stat.ST_SIZE] += size
+        hidden = {field: getattr(st, field) for field in dir(st) if field.startswith("st_")}
+        hidden["st_blocks"] += blocks
+        return os.stat_result(visible, hidden)
+
+    return call
 
 
 def test_disks_no_longer_attached_are_forgotten(tmp_path, meter, opens):
