@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from resource_tracker.db.dialect import utc_now
 from resource_tracker.db.models import PciDevice
-from resource_tracker.db.writes import differences, expect, fit, int_ranges
+from resource_tracker.db.writes import expect, fit, int_ranges, update_if_changed
 from resource_tracker.resources import PciDeviceValues
 
 DELETED = "deleted"
@@ -48,7 +48,7 @@ def reconcile_devices(
             _insert(connection, compute_node_id, columns)
             changed = True
         else:
-            changed |= _update_if_changed(connection, row, columns)
+            changed |= update_if_changed(connection, devices, row, columns)
     gone = [row["id"] for address, row in stored.items() if address not in wanted]
     if gone:
         result = connection.execute(
@@ -71,16 +71,3 @@ def _insert(connection: Connection, compute_node_id: int, columns: Mapping) -> N
             created_at=utc_now(),
         )
     )
-
-
-def _update_if_changed(connection: Connection, row: Mapping, columns: Mapping) -> bool:
-    changed = differences(row, columns)
-    if not changed:
-        return False
-    result = connection.execute(
-        devices.update()
-        .where(devices.c.id == row["id"], devices.c.deleted == 0)
-        .values({**changed, "updated_at": utc_now()})
-    )
-    expect(result, 1, f"update of row {row['id']}", devices)
-    return True

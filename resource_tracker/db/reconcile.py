@@ -41,7 +41,7 @@ from sqlalchemy import (
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
 from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
 from resource_tracker.db.pci_devices import reconcile_devices
-from resource_tracker.db.writes import differences, expect, fit, int_ranges
+from resource_tracker.db.writes import differences, expect, fit, int_ranges, update_if_changed
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
 
 BINARY = "resource-tracker"
@@ -91,7 +91,7 @@ def reconcile_host(
         row = live.get(hypervisor_hostname)
         if row is not None:
             node_id = row["id"]
-            changed |= _update_if_changed(connection, row, columns)
+            changed |= update_if_changed(connection, nodes, row, columns)
         elif hypervisor_hostname in deleted:
             node_id = deleted[hypervisor_hostname]["id"]
             _revive(connection, deleted[hypervisor_hostname], columns)
@@ -201,19 +201,6 @@ def _stored_rows(connection: Connection, host: str, wanted: Mapping[str, Any]):
             if previous is None or row["id"] > previous["id"]:
                 deleted[row["hypervisor_hostname"]] = row
     return live, deleted
-
-
-def _update_if_changed(connection: Connection, row: RowMapping, columns: Mapping) -> bool:
-    changed = differences(row, columns)
-    if not changed:
-        return False
-    result = connection.execute(
-        nodes.update()
-        .where(nodes.c.id == row["id"], nodes.c.deleted == 0)
-        .values({**changed, "updated_at": utc_now()})
-    )
-    expect(result, 1, f"update of row {row['id']}", nodes)
-    return True
 
 
 def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:

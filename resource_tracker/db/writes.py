@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, CursorResult, Integer, Table
+from sqlalchemy import BigInteger, Connection, CursorResult, Integer, Table
 
+from resource_tracker.db.dialect import utc_now
 from resource_tracker.db.errors import ConcurrentChange
 
 
@@ -48,3 +49,19 @@ def expect(result: CursorResult, rows: int, what: str, table: Table) -> None:
             f"{table.name} changed during the reconcile: the {what} matched "
             f"{result.rowcount} row(s), not {rows}; run again"
         )
+
+
+def update_if_changed(
+    connection: Connection, table: Table, row: Mapping[str, Any], columns: Mapping[str, Any]
+) -> bool:
+    """Write the columns of the live `row` that differ from `columns`; False if none do."""
+    changed = differences(row, columns)
+    if not changed:
+        return False
+    result = connection.execute(
+        table.update()
+        .where(table.c.id == row["id"], table.c.deleted == 0)
+        .values({**changed, "updated_at": utc_now()})
+    )
+    expect(result, 1, f"update of row {row['id']}", table)
+    return True
