@@ -36,7 +36,7 @@ from nova import objects  # noqa: E402
 from nova.pci import devspec, whitelist  # noqa: E402
 from nova.pci import stats as nova_stats  # noqa: E402
 
-from resource_tracker import device_format, device_spec, devices  # noqa: E402
+from resource_tracker.audit import device_spec, devices, nova_format  # noqa: E402
 from resource_tracker.resources import HostDevices, HostDevUse  # noqa: E402
 from resource_tracker.virt.libvirt import hostdevs, nodedev  # noqa: E402
 from tests.support import device_specs  # noqa: E402
@@ -102,7 +102,7 @@ def load_rows(states) -> list:
     context = nova_context.get_admin_context()
     loaded = []
     for index, state in enumerate(states, start=1):
-        row = dict(vars_of(device_format.pci_device_values(state)))
+        row = dict(vars_of(nova_format.pci_device_values(state)))
         db_row = row | {
             "id": index,
             "uuid": str(uuid.uuid4()),
@@ -135,7 +135,7 @@ def pool_set(pool_list) -> list:
 
 
 def check_pools(states, loaded) -> str:
-    column = device_format.pci_stats(devices.pools(states))
+    column = nova_format.pci_stats(devices.pools(states))
     ours = objects.pci_device_pool.from_pci_stats(column)
     check("pci_stats loads with from_pci_stats", isinstance(ours, objects.PciDevicePoolList))
     nova = nova_stats.PciDeviceStats(

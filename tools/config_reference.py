@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/config_reference.py    # the text between the README's markers
 
-tests/unit/test_conf.py fails while the README's copy differs from what this prints.
+tests/unit/conf/test_conf.py fails while the README's copy differs from what this prints.
 """
 
 from __future__ import annotations

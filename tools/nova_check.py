@@ -46,9 +46,9 @@ def write(database_path: str, with_libvirtd: bool) -> None:
     sys.path.insert(0, ROOT)
     import libvirt
 
+    from resource_tracker.audit.shape import ReservedPages, ShapePolicy
+    from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
     from resource_tracker.db.api import Database
-    from resource_tracker.shape import ReservedPages, ShapePolicy
-    from resource_tracker.tracker import HostPolicy, ResourceTracker
     from resource_tracker.virt.disk import FileStorage
     from resource_tracker.virt.libvirt.connection import LibvirtConnection
     from resource_tracker.virt.libvirt.driver import LibvirtDriver
@@ -75,7 +75,7 @@ def write(database_path: str, with_libvirtd: bool) -> None:
     audit("test-default", "test:///default", policy)
     conn.close()
     with tempfile.TemporaryDirectory() as directory:
-        from resource_tracker import device_spec
+        from resource_tracker.audit import device_spec
         from tests.support import device_specs, hosts
 
         uri = hosts.render("devices.xml", directory, EXTRA="")

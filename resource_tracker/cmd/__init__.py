@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from resource_tracker.cmd.logs import setup_logging  # noqa: F401 - for both commands
+from resource_tracker.daemon.signals import SignalPipe
 from resource_tracker.exception import ConfigError
-from resource_tracker.signals import SignalPipe
 from resource_tracker.text import one_line
 
 T = TypeVar("T")
@@ -25,8 +25,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from oslo_config import cfg
 
+    from resource_tracker.audit.last_audit import LastAuditFile
     from resource_tracker.db.api import Database
-    from resource_tracker.last_audit import LastAuditFile
 
 
 def start_daemon() -> int:
@@ -93,6 +93,6 @@ def open_database(conf: cfg.ConfigOpts) -> Database:
 
 def last_audit_file(conf: cfg.ConfigOpts) -> LastAuditFile:
     """Where this host's daemon keeps its last audit's per-disk breakdown."""
-    from resource_tracker import last_audit
+    from resource_tracker.audit import last_audit
 
     return last_audit.LastAuditFile(os.path.join(conf.state_path, last_audit.FILE_NAME))

@@ -8,7 +8,7 @@ import re
 
 from oslo_config import cfg
 
-from resource_tracker import capacity
+from resource_tracker.audit import capacity
 from resource_tracker.cmd import render
 from resource_tracker.db.api import Database
 

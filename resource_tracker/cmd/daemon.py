@@ -10,6 +10,7 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
     fail,
     last_audit_file,
@@ -22,6 +23,10 @@ from resource_tracker.cmd import (
 from resource_tracker.cmd.host_shape import check_host, shape_policy
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
+from resource_tracker.daemon.metrics import Metrics
+from resource_tracker.daemon.schedule import Settings
+from resource_tracker.daemon.signals import SignalPipe
+from resource_tracker.daemon.systemd import Notifier
 from resource_tracker.db.api import Database
 from resource_tracker.exception import (
     DatabaseUnavailable,
@@ -29,12 +34,7 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
-from resource_tracker.metrics import Metrics
-from resource_tracker.schedule import Settings
-from resource_tracker.signals import SignalPipe
-from resource_tracker.systemd import Notifier
 from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
-from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -112,7 +112,9 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         def reload() -> Settings:
             return loop_settings(reload_config(conf, argv))
 
-        from resource_tracker.service import Service  # eventlet is imported only when it runs
+        from resource_tracker.daemon.service import (
+            Service,  # eventlet is imported only when it runs
+        )
 
         return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
 

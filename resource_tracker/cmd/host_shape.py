@@ -13,17 +13,17 @@ import socket
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, within
-from resource_tracker.conf import compute, default
-from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.shape import (
+from resource_tracker.audit.shape import (
     LEGACY_SHARED_OPTION,
     SHARED_OPTION,
     ReservedPages,
     ShapePolicy,
 )
+from resource_tracker.audit.tracker import ResourceTracker
+from resource_tracker.cmd import fail, within
+from resource_tracker.conf import compute, default
+from resource_tracker.exception import HypervisorUnavailable
 from resource_tracker.timeouts import START_CHECK_S
-from resource_tracker.tracker import ResourceTracker
 
 LOG = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 
 from oslo_config import cfg
 
-from resource_tracker import last_audit
+from resource_tracker.audit import last_audit
 from resource_tracker.cmd import (
     capacity,
     device_views,

@@ -2,7 +2,7 @@
 
 from oslo_config import cfg
 
-from resource_tracker import device_spec
+from resource_tracker.audit import device_spec
 from resource_tracker.exception import ConfigError
 
 GROUP = "pci"

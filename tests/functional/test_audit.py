@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import Service
 from resource_tracker.exception import DatabaseUnavailable, SchemaNotCurrent
-from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver

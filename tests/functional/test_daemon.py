@@ -23,7 +23,7 @@ from tests.support.mariadb import free_port
 from tests.support.notify import NotifyListener
 from tests.support.paths import BIN
 from tests.support.waiting import wait_for
-from tests.unit.test_systemd import unit_directives
+from tests.unit.daemon.test_systemd import unit_directives
 
 AUDITED = r"audit: compute-1: vCPUs 7/12 used"
 AUDITED_ANY = r"audit: compute-1: vCPUs"
@@ -285,9 +285,9 @@ def test_logs_carry_syslog_priorities_under_journald(synced, daemons):
     daemon = daemons(conf, {"JOURNAL_STREAM": "8:12345"})
 
     assert daemon.wait_for_log(r"audit failed")
-    assert daemon.lines[0].startswith("<6>INFO resource_tracker.service: started")
+    assert daemon.lines[0].startswith("<6>INFO resource_tracker.daemon.service: started")
     assert any(
-        line.startswith("<4>WARNING resource_tracker.service: audit failed")
+        line.startswith("<4>WARNING resource_tracker.daemon.service: audit failed")
         for line in daemon.lines
     )
 

@@ -12,9 +12,9 @@ import libvirt
 import pytest
 from sqlalchemy import select
 
-from resource_tracker import device_spec
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.db.models import PciDevice
-from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection

@@ -13,9 +13,9 @@ import json
 import libvirt
 import pytest
 
+from resource_tracker.audit.shape import ShapePolicy
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.db.api import Database
-from resource_tracker.shape import ShapePolicy
-from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver

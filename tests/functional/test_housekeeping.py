@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from resource_tracker.tracker import SharedStorage
+from resource_tracker.audit.tracker import SharedStorage
 from tests.functional.db.test_pci_devices import PF, VF
 from tests.functional.test_manage import manage
 from tests.support.nodes import node

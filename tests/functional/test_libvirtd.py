@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from resource_tracker.tracker import HostPolicy, ResourceTracker
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver

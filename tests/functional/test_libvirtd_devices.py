@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from resource_tracker import device_spec
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.tracker import ResourceTracker
 from resource_tracker.db.api import Database
-from resource_tracker.tracker import ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection

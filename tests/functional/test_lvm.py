@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from resource_tracker import conf as rt_conf
+from resource_tracker.audit.tracker import ResourceTracker
 from resource_tracker.cmd import open_database
 from resource_tracker.cmd.daemon import host_policy, libvirt_driver
 from resource_tracker.exception import StorageUnavailable
-from resource_tracker.tracker import ResourceTracker
 from resource_tracker.virt import lvm
 from resource_tracker.virt.lvm import LvmStorage
 from tests.support import devices, images, nobody

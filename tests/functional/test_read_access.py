@@ -12,12 +12,12 @@ from contextlib import closing
 
 import pytest
 
+from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.db.api import Database
-from resource_tracker.last_audit import LastAuditFile
 from tests.support import nobody
 from tests.support.nodes import node
 from tests.support.paths import BIN
-from tests.unit.test_last_audit import RESOURCES
+from tests.unit.audit.test_last_audit import RESOURCES
 
 
 @pytest.fixture

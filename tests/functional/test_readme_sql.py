@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import text
 
-from resource_tracker import nova_format
+from resource_tracker.audit import nova_format
+from resource_tracker.audit.shape import CellUsage, PageUsage
 from resource_tracker.db.api import Database
 from resource_tracker.resources import PciDeviceValues
-from resource_tracker.shape import CellUsage, PageUsage
 from tests.support.nodes import node
 from tests.support.paths import ROOT
 

@@ -3,7 +3,7 @@ tools/check_nova_formats.py Nova's own devspec."""
 
 from __future__ import annotations
 
-from resource_tracker import device_spec
+from resource_tracker.audit import device_spec
 from resource_tracker.resources import PciDevice
 
 PF = PciDevice("pci_0000_81_00_0", "0000:81:00.0", "8086", "10fb", "type-PF", numa_node=1)

@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Integer, text
 
+from resource_tracker.audit.tracker import SharedStorage
 from resource_tracker.db import schema
-from resource_tracker.tracker import SharedStorage
 from tests.functional.db.test_schema import insert_shipped_rows, migrate
 from tests.support.nodes import StatementLog, node
 

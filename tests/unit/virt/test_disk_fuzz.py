@@ -27,12 +27,12 @@ import subprocess
 
 import pytest
 
+from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.cmd import render
 from resource_tracker.exception import ImageError
-from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.virt import disk, qcow2
 from tests.support import images
-from tests.unit.test_last_audit import RESOURCES
+from tests.unit.audit.test_last_audit import RESOURCES
 from tests.unit.virt.test_disk import file_disk
 
 CASES = int(os.environ.get("RT_FUZZ_CASES", "1500"))

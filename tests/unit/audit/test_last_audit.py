@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from resource_tracker.last_audit import LastAuditFile, Unreadable
+from resource_tracker.audit.last_audit import LastAuditFile, Unreadable
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,
@@ -110,8 +110,8 @@ def test_a_write_to_a_full_disk_leaves_no_temporary_file_and_the_old_record(full
 TRACED = "openat,fsync,fdatasync,rename,renameat,renameat2"
 WRITE_UNDER_STRACE = """
 import sys
-from resource_tracker.last_audit import LastAuditFile
-from tests.unit.test_last_audit import RESOURCES
+from resource_tracker.audit.last_audit import LastAuditFile
+from tests.unit.audit.test_last_audit import RESOURCES
 LastAuditFile(sys.argv[1]).write("compute-1", RESOURCES)
 """
 

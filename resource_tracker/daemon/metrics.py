@@ -37,8 +37,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from resource_tracker.audit.shape import HostShape
+from resource_tracker.audit.tracker import AuditResult
 from resource_tracker.conf.metrics import LISTEN_PATTERN
-from resource_tracker.device_metrics import DeviceCollector
+from resource_tracker.daemon.device_metrics import DeviceCollector
 from resource_tracker.exception import (
     DatabaseUnavailable,
     HypervisorUnavailable,
@@ -46,8 +48,6 @@ from resource_tracker.exception import (
     StorageUnavailable,
 )
 from resource_tracker.resources import HostResources
-from resource_tracker.shape import HostShape
-from resource_tracker.tracker import AuditResult
 
 LOG = logging.getLogger(__name__)
 

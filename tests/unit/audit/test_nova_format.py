@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from resource_tracker import nova_format
+from resource_tracker.audit import nova_format
+from resource_tracker.audit.shape import host_shape
 from resource_tracker.resources import GuestType
-from resource_tracker.shape import host_shape
 from resource_tracker.virt.libvirt.domains import parse_domain
-from tests.unit.test_shape import SPLIT, TWO_SOCKETS
+from tests.unit.audit.test_shape import SPLIT, TWO_SOCKETS
 from tests.unit.virt.libvirt.test_domain_placement import PINNED
 
 

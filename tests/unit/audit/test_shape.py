@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from resource_tracker.audit.shape import (
+    LEGACY_SHARED_OPTION,
+    ReservedPages,
+    ShapePolicy,
+    host_shape,
+)
 from resource_tracker.resources import DEFAULT_HUGE_PAGES, GuestNumaCell, HostTopology, Placement
-from resource_tracker.shape import LEGACY_SHARED_OPTION, ReservedPages, ShapePolicy, host_shape
 from resource_tracker.virt.libvirt.domains import parse_domain
 from tests.unit.virt.libvirt.test_capabilities import parsed
 from tests.unit.virt.libvirt.test_domain_placement import PINNED

@@ -6,13 +6,13 @@ import dataclasses
 
 from prometheus_client import generate_latest
 
-from resource_tracker.metrics import Metrics
+from resource_tracker.audit.shape import host_shape
+from resource_tracker.audit.tracker import AuditResult, HostPolicy, compute_node_values
+from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.resources import PagePool
-from resource_tracker.shape import host_shape
-from resource_tracker.tracker import AuditResult, HostPolicy, compute_node_values
 from resource_tracker.virt.libvirt.domains import parse_domain
-from tests.unit.test_shape import SPLIT, TWO_SOCKETS
-from tests.unit.test_tracker import RESOURCES
+from tests.unit.audit.test_shape import SPLIT, TWO_SOCKETS
+from tests.unit.audit.test_tracker import RESOURCES
 from tests.unit.virt.libvirt.test_domain_placement import PINNED
 
 

@@ -20,13 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from resource_tracker import device_format, devices, nova_format
-from resource_tracker.device_spec import DeviceSpec
-from resource_tracker.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit import devices, nova_format
+from resource_tracker.audit.device_spec import DeviceSpec
+from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit.last_audit import LastAuditFile
+from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
-from resource_tracker.last_audit import LastAuditFile
 from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
-from resource_tracker.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
@@ -175,8 +175,8 @@ def compute_node_values(
         pcpus_used=shape.pcpus_used,
         storage_id=storage.shared_id,
         disk_overcommit_bytes=resources.disk_overcommit_bytes,
-        pci_stats=device_format.pci_stats(use.pools) if use else None,
-        mdev_capacity=device_format.mdev_capacity(use.mdevs) if use else None,
+        pci_stats=nova_format.pci_stats(use.pools) if use else None,
+        mdev_capacity=nova_format.mdev_capacity(use.mdevs) if use else None,
     )
 
 
@@ -258,7 +258,7 @@ class ResourceTracker:
         values, shared, use = measurement.values, measurement.shared, measurement.devices
         rows = None
         if use is not None:
-            offered = [device_format.pci_device_values(state) for state in use.offered]
+            offered = [nova_format.pci_device_values(state) for state in use.offered]
             rows = {values.hypervisor_hostname: offered}
         try:
             self._writing_to_database = True

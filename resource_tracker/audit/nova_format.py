@@ -9,6 +9,16 @@
   guests, canonicalized as Nova's fields do; kinds Nova does not know are left out.
 - stats: the counts Nova's filters read (`num_instances`, `num_vm_<vm_state>`,
   `io_workload`), ints (Nova's ComputeNode turns them into strings when it loads them).
+- pci_devices: Nova's columns; label `label_<vendor>_<product>` and dev_id (libvirt's node
+  device name) as Nova's libvirt driver sets them; extra_info a JSON object of strings, as
+  Nova's PciDevice.extra_info: `class` and `iommu_group` when known, `capabilities` with
+  the VPD card serial number when there is one, and the offering spec's `managed` and
+  `live_migratable` tags, as Nova copies them.
+- pci_stats: a `PciDevicePoolList` 1.1 primitive of `PciDevicePool` 1.1 objects (vendor_id,
+  product_id, numa_node, tags, count), as Nova's ComputeNode writes it (with the
+  `nova_object.changes` its obj_to_primitive() adds); Nova's
+  `pci_device_pool.from_pci_stats` loads it.
+- mdev_capacity (ours, not Nova's): a list, one object per parent device and mdev type.
 
 Sets are sorted lists; keys are sorted; equal inputs give equal strings, so write-on-change
 holds.
@@ -17,10 +27,11 @@ holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from resource_tracker.resources import GuestType
-from resource_tracker.shape import CellUsage
+from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit.shape import CellUsage
+from resource_tracker.resources import GuestType, PciDeviceValues
 
 MiB = 2**20
 KiB = 2**10
@@ -29,6 +40,9 @@ NUMA_TOPOLOGY_VERSION = "1.2"
 NUMA_CELL_VERSION = "1.5"
 NUMA_PAGES_VERSION = "1.1"
 NETWORK_METADATA_VERSION = "1.0"
+POOL_LIST_VERSION = "1.1"
+POOL_VERSION = "1.1"
+_SPEC_TAGS_IN_EXTRA_INFO = ("managed", "live_migratable")
 
 # nova.objects.fields: Architecture.ALL, HVType.ALL, VMMode.ALL and their canonicalize()
 ARCHITECTURES = frozenset((
@@ -141,3 +155,67 @@ def stats(domain_states: Mapping[str, int], busy: int) -> str:
             key = f"num_vm_{vm_state}"
             counts[key] = counts.get(key, 0) + count
     return dumps(counts)
+
+
+def pci_device_values(state: DeviceState) -> PciDeviceValues:
+    device = state.device
+    extra = {}
+    if device.class_id is not None:
+        extra["class"] = device.class_id
+    if device.iommu_group is not None:
+        extra["iommu_group"] = str(device.iommu_group)
+    if device.card_serial_number:
+        vpd = {"vpd": {"card_serial_number": device.card_serial_number}}
+        extra["capabilities"] = dumps(vpd)
+    tags = dict(state.spec.tags) if state.spec is not None else {}
+    extra.update({key: tags[key] for key in _SPEC_TAGS_IN_EXTRA_INFO if tags.get(key)})
+    return PciDeviceValues(
+        address=device.address,
+        vendor_id=device.vendor_id,
+        product_id=device.product_id,
+        dev_type=device.dev_type,
+        dev_id=device.name,
+        label=f"label_{device.vendor_id}_{device.product_id}",
+        status=state.status,
+        instance_uuid=state.instance_uuid,
+        numa_node=device.numa_node,
+        parent_addr=device.parent_addr,
+        extra_info=dumps(extra),
+    )
+
+
+def pci_stats(pools: Sequence[Pool]) -> str:
+    objects = [
+        nova_object(
+            "PciDevicePool",
+            POOL_VERSION,
+            {
+                "vendor_id": pool.vendor_id,
+                "product_id": pool.product_id,
+                "numa_node": pool.numa_node,
+                "tags": dict(pool.tags),
+                "count": pool.count,
+            },
+        )
+        for pool in pools
+    ]
+    return dumps(nova_object("PciDevicePoolList", POOL_LIST_VERSION, {"objects": objects}))
+
+
+def mdev_capacity(capacity: Sequence[MdevCapacity]) -> str:
+    return dumps(
+        [
+            {
+                "parent": entry.parent,
+                "type": entry.type_id,
+                "name": entry.name,
+                "device_api": entry.device_api,
+                "available_instances": entry.available_instances,
+                "existing": entry.existing,
+                "used": entry.used,
+                "orphaned": list(entry.orphaned),
+                "free": entry.free,
+            }
+            for entry in capacity
+        ]
+    )

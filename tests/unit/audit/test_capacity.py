@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from resource_tracker.capacity import Flavor, HostFit, fleet_fit, host_fit
+from resource_tracker.audit.capacity import Flavor, HostFit, fleet_fit, host_fit
 from resource_tracker.cmd.capacity import size
 
 ROW = dict(

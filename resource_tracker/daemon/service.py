@@ -41,12 +41,12 @@ with warnings.catch_warnings():
     from eventlet import hubs, queue, tpool
 
 from resource_tracker import timeouts
+from resource_tracker.audit.tracker import AuditResult, ResourceTracker
+from resource_tracker.daemon.metrics import HEALTHY_INTERVALS, Metrics
+from resource_tracker.daemon.schedule import Settings, next_start
+from resource_tracker.daemon.signals import SignalPipe
+from resource_tracker.daemon.systemd import Notifier
 from resource_tracker.exception import ResourceTrackerError
-from resource_tracker.metrics import HEALTHY_INTERVALS, Metrics
-from resource_tracker.schedule import Settings, next_start
-from resource_tracker.signals import SignalPipe
-from resource_tracker.systemd import Notifier
-from resource_tracker.tracker import AuditResult, ResourceTracker
 
 LOG = logging.getLogger(__name__)
 

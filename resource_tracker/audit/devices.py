@@ -29,8 +29,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from resource_tracker import device_spec
-from resource_tracker.device_spec import DeviceSpec
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.resources import TYPE_PF, TYPE_VF, HostDevices, HostDevUse, PciDevice
 
 AVAILABLE, ALLOCATED, CLAIMED = "available", "allocated", "claimed"

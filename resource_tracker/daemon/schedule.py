@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from resource_tracker.tracker import HostPolicy
+from resource_tracker.audit.tracker import HostPolicy
 
 MAX_BACKOFF_S = 300.0
 

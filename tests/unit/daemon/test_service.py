@@ -9,10 +9,10 @@ import time
 import eventlet
 import pytest
 
-from resource_tracker import schedule, service
+from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
+from resource_tracker.daemon import schedule, service
+from resource_tracker.daemon.systemd import Notifier
 from resource_tracker.exception import HypervisorUnavailable
-from resource_tracker.systemd import Notifier
-from resource_tracker.tracker import HostPolicy, ResourceTracker
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.driver import ComputeDriver
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -114,7 +114,7 @@ def test_a_stuck_call_is_abandoned_and_never_started_twice(sqlite_database, capl
     )
     notifier = Notifier({"WATCHDOG_USEC": "400000"})  # calls are abandoned after 0.2 s
     loop = service.Service(tracker, settings, lambda: settings, notifier=notifier)
-    caplog.set_level(logging.DEBUG, logger="resource_tracker.service")
+    caplog.set_level(logging.DEBUG, logger="resource_tracker.daemon.service")
 
     running = eventlet.spawn(loop.run)
     eventlet.sleep(1.2)

@@ -13,7 +13,7 @@ from resource_tracker.exception import ConfigError
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.lvm import LvmStorage
 from resource_tracker.virt.rbd import RbdStorage
-from tests.unit.test_conf import load
+from tests.unit.conf.test_conf import load
 
 
 def test_lvm_measures_the_volume_group(tmp_path):

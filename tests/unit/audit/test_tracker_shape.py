@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from resource_tracker.audit.shape import ShapePolicy
+from resource_tracker.audit.tracker import HostPolicy, compute_node_values
 from resource_tracker.resources import CpuInfo, CpuTopology, GuestNumaCell, MaxPhysAddr, Placement
-from resource_tracker.shape import ShapePolicy
-from resource_tracker.tracker import HostPolicy, compute_node_values
-from tests.unit.test_shape import FOUR_CELLS, SPLIT, TWO_SOCKETS
-from tests.unit.test_tracker import RESOURCES
+from tests.unit.audit.test_shape import FOUR_CELLS, SPLIT, TWO_SOCKETS
+from tests.unit.audit.test_tracker import RESOURCES
 
 MiB, GiB = 2**20, 2**30
 POOLS_MB = (1024 + 2048 + 3072 + 4096) * 2 + 8 * 1024  # four-cells-pages.xml: 28 GiB

@@ -13,21 +13,21 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from resource_tracker import device_spec
-from resource_tracker import metrics as metrics_module
-from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
-from resource_tracker.metrics import Metrics
-from resource_tracker.resources import HostDevices, MdevType, PciDevice
-from resource_tracker.shape import ShapePolicy
-from resource_tracker.tracker import (
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.shape import ShapePolicy
+from resource_tracker.audit.tracker import (
     AuditResult,
     HostPolicy,
     compute_node_values,
     device_use,
     shape_of,
 )
+from resource_tracker.daemon import metrics as metrics_module
+from resource_tracker.daemon.metrics import Metrics
+from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
+from resource_tracker.resources import HostDevices, MdevType, PciDevice
 from tests.support.paths import ROOT
-from tests.unit.test_last_audit import RESOURCES
+from tests.unit.audit.test_last_audit import RESOURCES
 
 HOST_GAUGES = {
     f"resource_tracker_{name}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from resource_tracker.audit.shape import LEGACY_SHARED_OPTION, SHARED_OPTION, ReservedPages
 from resource_tracker.cmd.host_shape import default_route_address, shape_policy
 from resource_tracker.exception import ConfigError
-from resource_tracker.shape import LEGACY_SHARED_OPTION, SHARED_OPTION, ReservedPages
-from tests.unit.test_conf import load
+from tests.unit.conf.test_conf import load
 
 MiB, GiB = 2**20, 2**30
 

@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 from resource_tracker import timeouts
-from resource_tracker.systemd import Notifier
+from resource_tracker.daemon.systemd import Notifier
 from tests.support.paths import ROOT
 
 UNIT = os.path.join(ROOT, "etc", "systemd", "resource-tracker.service")

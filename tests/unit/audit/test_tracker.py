@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from resource_tracker import device_spec
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.tracker import HostPolicy, compute_node_values, device_use
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,
@@ -17,7 +18,6 @@ from resource_tracker.resources import (
     MdevType,
     PciDevice,
 )
-from resource_tracker.tracker import HostPolicy, compute_node_values, device_use
 
 MiB = 2**20
 GiB = 2**30

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from resource_tracker import device_format, device_spec, devices
-from resource_tracker.devices import MdevCapacity, Pool
+from resource_tracker.audit import device_spec, devices, nova_format
+from resource_tracker.audit.devices import MdevCapacity, Pool
 from resource_tracker.resources import HostDevices, HostDevUse, Mdev, MdevType, PciDevice
 
 PF = PciDevice(
@@ -223,8 +223,8 @@ def test_pci_stats_and_mdev_columns_are_deterministic():
     pools = devices.pools(tuple(states().values()))
     reordered = devices.pools(tuple(reversed(tuple(states().values()))))
 
-    assert device_format.pci_stats(pools) == device_format.pci_stats(reordered)
-    stats = json.loads(device_format.pci_stats(pools))
+    assert nova_format.pci_stats(pools) == nova_format.pci_stats(reordered)
+    stats = json.loads(nova_format.pci_stats(pools))
     assert stats["nova_object.name"] == "PciDevicePoolList"
     first = stats["nova_object.data"]["objects"][0]["nova_object.data"]
     assert first == {
@@ -234,7 +234,7 @@ def test_pci_stats_and_mdev_columns_are_deterministic():
         "tags": {"address": "0000:5f:00.0", "dev_type": "type-PCI", "managed": "true"},
         "vendor_id": "144d",
     }
-    mdevs = json.loads(device_format.mdev_capacity(devices.mdev_capacity(HOST, USERS)))
+    mdevs = json.loads(nova_format.mdev_capacity(devices.mdev_capacity(HOST, USERS)))
     assert mdevs == [
         {
             "parent": "0000:3b:00.0",
@@ -253,8 +253,8 @@ def test_pci_stats_and_mdev_columns_are_deterministic():
 def test_pci_device_row_values():
     found = states()
 
-    values = device_format.pci_device_values(found["0000:81:10.0"])
-    nvme_values = device_format.pci_device_values(found["0000:5e:00.0"])
+    values = nova_format.pci_device_values(found["0000:81:10.0"])
+    nvme_values = nova_format.pci_device_values(found["0000:5e:00.0"])
 
     assert (values.dev_id, values.label, values.status) == (
         "pci_0000_81_10_0",

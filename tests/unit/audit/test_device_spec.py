@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from resource_tracker import device_spec
-from resource_tracker.device_spec import DeviceSpecError
+from resource_tracker.audit import device_spec
+from resource_tracker.audit.device_spec import DeviceSpecError
 from tests.support.device_specs import CASES, NVME, PF, VF, matched
 
 
