@@ -251,8 +251,8 @@ class _HostCollector:
                 "Unix time of the last successful audit",
                 last_success,
             )
-        for name, value in sorted(up.items()):
-            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", value)
+        for name, reached in sorted(up.items()):
+            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", reached)
 
 
 def _shape_gauges(shape: HostShape):
