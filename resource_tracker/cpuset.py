@@ -48,7 +48,7 @@ def _id(word: str, text: str) -> int:
 def format(ids: Iterable[int]) -> str:
     """The shortest form of a set: `0-3,8`; empty for an empty set."""
     ordered = sorted(set(ids))
-    runs = []
+    runs: list[list[int]] = []
     for value in ordered:
         if runs and value == runs[-1][1] + 1:
             runs[-1][1] = value

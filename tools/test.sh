@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Quick start, second command: set up what the tests need, then run every test: the linters
-# and the whole pytest suite (the suite starts its own private MariaDB server).
+# Quick start, second command: set up what the tests need, then run every test: the linters,
+# the type checker and the whole pytest suite (the suite starts its own private MariaDB server).
 # Arguments go to pytest, e.g. tools/test.sh -m "not mysql" tests/unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 exec .venv/bin/pytest "$@"

@@ -141,10 +141,11 @@ def _glob_address(address) -> tuple[str, str, str, str]:
         raise ValueError(f"address {address!r} has more than domain:bus:slot")
     parts = [ANY] * (3 - len(parts)) + [part.strip() or ANY for part in parts]
     parts.append(function.strip() or ANY)
-    return tuple(
+    domain, bus, slot, function = (
         _hex(part, f"address {field}", largest, width)
         for part, (field, largest, width) in zip(parts, PCI_ADDRESS_FIELDS, strict=True)
     )
+    return domain, bus, slot, function
 
 
 def _regex_address(address: dict) -> tuple[str, str, str, str]:
@@ -160,7 +161,8 @@ def _regex_address(address: dict) -> tuple[str, str, str, str]:
             reason = f"address {field} {pattern!r} is not a regular expression: {error}"
             raise ValueError(reason) from None
         patterns.append(pattern)
-    return tuple(patterns)
+    domain, bus, slot, function = patterns
+    return domain, bus, slot, function
 
 
 def _hex(text: str, what: str, largest: int, width: int) -> str:

@@ -134,7 +134,7 @@ def _cell(cell: CellUsage) -> dict:
 
 
 def supported_instances(guests: Iterable[GuestType]) -> str:
-    kinds = {}
+    kinds: dict[tuple[str, str, str], None] = {}  # an ordered set
     for guest in guests:
         arch = guest.arch.lower()
         arch = ARCHITECTURE_ALIASES.get(arch, arch)
@@ -168,7 +168,7 @@ def pci_device_values(state: DeviceState) -> PciDeviceValues:
         vpd = {"vpd": {"card_serial_number": device.card_serial_number}}
         extra["capabilities"] = dumps(vpd)
     tags = dict(state.spec.tags) if state.spec is not None else {}
-    extra.update({key: tags[key] for key in _SPEC_TAGS_IN_EXTRA_INFO if tags.get(key)})
+    extra.update({key: value for key in _SPEC_TAGS_IN_EXTRA_INFO if (value := tags.get(key))})
     return PciDeviceValues(
         address=device.address,
         vendor_id=device.vendor_id,

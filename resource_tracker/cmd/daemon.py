@@ -249,7 +249,7 @@ def serve_metrics(listen: str) -> Metrics:
         server = metrics.serve(listen)
     except OSError as error:
         fail(f"[metrics] listen = {listen}: {error.strerror}")
-    address, port = server.server_address[:2]
+    address, port = server.socket.getsockname()[:2]  # what server_address holds, as str
     LOG.info(
         "metrics on http://%s/metrics",
         f"[{address}]:{port}" if ":" in address else f"{address}:{port}",

@@ -66,7 +66,7 @@ def node_devices_text(entry: dict) -> list[str]:
         lines.append(render.table(header, rows, right=(1, 2), shrink=(3,), width=120))
     if mdevs:
         lines += ["", "mediated devices (vGPU) by parent and type:"]
-        rows = [
+        mdev_rows = [
             (
                 mdev["parent"],
                 mdev["type"],
@@ -79,8 +79,8 @@ def node_devices_text(entry: dict) -> list[str]:
             )
             for mdev in mdevs
         ]
-        header = ("PARENT", "TYPE", "NAME", "FREE", "USED", "EXIST", "CREATE", "ORPHAN")
-        lines.append(render.table(header, rows, right=range(3, 8), shrink=(0, 2)))
+        mdev_header = ("PARENT", "TYPE", "NAME", "FREE", "USED", "EXIST", "CREATE", "ORPHAN")
+        lines.append(render.table(mdev_header, mdev_rows, right=range(3, 8), shrink=(0, 2)))
         orphans = [uuid for mdev in mdevs for uuid in mdev["orphaned"]]
         if orphans:
             lines.append(f"orphaned mdevs (no domain names them): {', '.join(orphans)}")

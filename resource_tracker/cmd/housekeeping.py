@@ -57,7 +57,7 @@ def _refuse_while_up(conf: cfg.ConfigOpts, database: Database, host: str, what: 
     """Stop, with one line, unless the host's tracker is silent or --force was given."""
     if conf.category.force:
         return
-    (service,) = database.services(host) or [None]
+    (service,) = database.services(host) or (None,)
     age = render.heartbeat_age(service, database.now())
     if age is not None and age <= conf.service_down_time:
         fail(

@@ -55,7 +55,7 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
             node.host,
             node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
-            f"{node.free_ram_mb / 1024:.1f}/{node.memory_mb / 1024:.0f}",
+            f"{(node.free_ram_mb or 0) / 1024:.1f}/{node.memory_mb / 1024:.0f}",
             f"{node.free_disk_gb}{_shared_mark(node)}",
             node.disk_available_least,
             node.running_vms,
@@ -79,7 +79,7 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     nodes = live or sorted(nodes, key=lambda node: node.id)[-1:]
     if not nodes:
         fail(f"no compute node for host {host}")
-    (service,) = database.services(host) or [None]
+    (service,) = database.services(host) or (None,)
     now = database.now()
     try:
         recorded, unreadable = last_audit_file(conf).read(host), None

@@ -59,11 +59,12 @@ def reserved_huge_pages(value: str) -> tuple[int, int, int]:
     for item in value.split(","):
         key, colon, text = item.partition(":")
         fields[key.strip()] = text.strip() if colon else None
-    if set(fields) != {"node", "size", "count"} or None in fields.values():
+    node, size, count = fields.get("node"), fields.get("size"), fields.get("count")
+    if set(fields) != {"node", "size", "count"} or node is None or size is None or count is None:
         raise ValueError(f"expected node:N,size:S,count:C, got {value!r}")
-    if not (fields["node"].isdigit() and fields["count"].isdigit()):
+    if not (node.isdigit() and count.isdigit()):
         raise ValueError(f"node and count must be whole numbers in {value!r}")
-    return int(fields["node"]), _size(fields["size"]), int(fields["count"])
+    return int(node), _size(size), int(count)
 
 
 opts = [

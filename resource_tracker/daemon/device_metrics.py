@@ -47,7 +47,8 @@ class DeviceCollector:
             "Mediated devices (vGPUs) used by active domains, by mdev type",
             labels=["type"],
         )
-        free, busy = collections.Counter(), collections.Counter()
+        free: collections.Counter[str] = collections.Counter()
+        busy: collections.Counter[str] = collections.Counter()
         for entry in use.mdevs:
             free[entry.type_id] += entry.free
             busy[entry.type_id] += entry.used

@@ -178,7 +178,7 @@ class Metrics:
             result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
         )
         self._host.succeeded(resources, time.time(), result.shape)
-        if result.devices is not None:
+        if result.devices is not None and result.resources.devices is not None:  # both or none
             self._devices.succeeded(result.devices)
             self.device_xml_reads.inc(result.resources.devices.xml_reads)
         self.duration.observe(result.duration_s)
@@ -251,8 +251,8 @@ class _HostCollector:
                 "Unix time of the last successful audit",
                 last_success,
             )
-        for name, value in sorted(up.items()):
-            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", value)
+        for name, reached in sorted(up.items()):
+            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", reached)
 
 
 def _shape_gauges(shape: HostShape):
@@ -321,10 +321,10 @@ class _V6Server(_Server):
 
 class _Handler(WSGIRequestHandler):
     def setup(self) -> None:
-        self.timeout = CONNECTION_TIMEOUT_S
         super().setup()
+        self.connection.settimeout(CONNECTION_TIMEOUT_S)  # read here: tests shorten it
         self.rfile.close()  # replaced: every read of the request is held to one deadline
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + CONNECTION_TIMEOUT_S
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
 
     def log_message(self, *args) -> None:

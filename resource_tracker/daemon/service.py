@@ -175,7 +175,7 @@ class Service:
         eventlet.spawn_n(runner)
         deadline = started + self._deadline_s
         # a call that outlasts the interval (or half its deadline) says once what it waits on
-        slow_at = started + min(self._settings.interval_s, self._deadline_s / 2)
+        slow_at: float | None = started + min(self._settings.interval_s, self._deadline_s / 2)
         grace_ends = None
         while True:
             if self._stopping and not half.writing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Mapping
 
 from resource_tracker.text import one_line
 
@@ -16,7 +17,7 @@ LOG = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, environ: dict[str, str] | None = None):
+    def __init__(self, environ: Mapping[str, str] | None = None):
         environ = os.environ if environ is None else environ
         address = environ.get("NOTIFY_SOCKET", "")
         # An address starting with "@" is in the abstract namespace: a leading NUL byte.

@@ -45,7 +45,7 @@ def upsert(
     values: Mapping[str, Any],
     key: Sequence[str],
     update: Mapping[str, Any],
-) -> int | None:
+) -> int:
     """INSERT `values`; where a row with the same unique `key` exists, apply `update` to it.
 
     Returns the id of the row inserted or updated. One statement, so two writers of the same
@@ -54,8 +54,8 @@ def upsert(
     if is_mysql(connection):
         # LAST_INSERT_ID(id) makes the server report the id of the updated row too.
         update = {"id": literal_column("LAST_INSERT_ID(id)"), **update}
-        statement = mysql.insert(table).values(values).on_duplicate_key_update(update)
-        return connection.execute(statement).lastrowid
+        on_duplicate = mysql.insert(table).values(values).on_duplicate_key_update(update)
+        return connection.execute(on_duplicate).lastrowid
     statement = (
         sqlite.insert(table)
         .values(values)

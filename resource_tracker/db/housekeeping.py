@@ -75,4 +75,6 @@ def purge(connection: Connection, before: datetime, really: bool) -> dict[str, i
 
 
 def _count(connection: Connection, table, condition) -> int:
-    return connection.execute(select(func.count()).select_from(table).where(condition)).scalar()
+    return connection.execute(
+        select(func.count()).select_from(table).where(condition)
+    ).scalar_one()

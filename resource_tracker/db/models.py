@@ -11,6 +11,7 @@ that includes it allows one live row per (host, hypervisor_hostname) and any his
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -36,7 +38,9 @@ MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model here declares __tablename__, so its __table__ is a Table (DeclarativeBase
+    # types it as the wider FromClause, which has no insert(), update() or delete()).
+    __table__: ClassVar[Table]
 
 
 class SoftDeleteMixin:

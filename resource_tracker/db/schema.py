@@ -36,7 +36,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @functools.cache
 def head() -> str:
     """The newest revision this program knows (read once: its own migration files)."""
-    return _scripts().get_current_head()
+    revision = _scripts().get_current_head()
+    assert revision is not None, "the package's migrations are missing"
+    return revision
 
 
 def known_revisions() -> set[str]:
@@ -61,7 +63,9 @@ def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
         if before is not None and before not in known_revisions():
             raise SchemaNotCurrent(f"database {masked_url} {_unknown(before)}")
         command.upgrade(config, "head")
-        return before, current(connection)
+        after = current(connection)
+        assert after is not None, "upgraded to head, yet no revision recorded"
+        return before, after
 
 
 def check(connection: Connection, masked_url: str) -> None:

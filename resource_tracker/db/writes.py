@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, CursorResult, Integer, Table
+from sqlalchemy import BigInteger, Connection, CursorResult, Integer, RowMapping, Table
 
 from resource_tracker.db.dialect import utc_now
 from resource_tracker.db.errors import ConcurrentChange
@@ -37,7 +37,7 @@ def fit(ranges: Mapping[str, tuple[int, int]], columns: Mapping[str, Any]) -> di
     return fitted
 
 
-def differences(stored: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
+def differences(stored: RowMapping, columns: Mapping[str, Any]) -> dict[str, Any]:
     """The columns whose value differs from the stored row's."""
     return {name: value for name, value in columns.items() if stored[name] != value}
 
@@ -52,7 +52,7 @@ def expect(result: CursorResult, rows: int, what: str, table: Table) -> None:
 
 
 def update_if_changed(
-    connection: Connection, table: Table, row: Mapping[str, Any], columns: Mapping[str, Any]
+    connection: Connection, table: Table, row: RowMapping, columns: Mapping[str, Any]
 ) -> bool:
     """Write the columns of the live `row` that differ from `columns`; False if none do."""
     changed = differences(row, columns)

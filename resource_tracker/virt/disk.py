@@ -219,7 +219,7 @@ class _Audit:
         raise _Unknown("the file kept changing while it was read")
 
     def _measure(self, disk: DomainDisk) -> DiskUsage | None:
-        st = _stat(disk.path)
+        st = _stat(_path(disk))
         if not self._first_sight(st):
             return None
         key = (st.st_dev, st.st_ino, st.st_size, st.st_blocks, st.st_mtime_ns, st.st_ctime_ns)
@@ -234,7 +234,7 @@ class _Audit:
             )
         if image_format != "qcow2":
             return self._unmeasured(disk, image_format, allocated, "format not measured")
-        info = self._header(disk.path, st)
+        info = self._header(_path(disk), st)
         if isinstance(info, str):
             return self._unmeasured(disk, image_format, allocated, info)
         if info.data_file is None:
@@ -242,7 +242,7 @@ class _Audit:
             if disk.path not in self.headers:  # a header read too soon after a change
                 return usage
             return self._steady(Steady(key, disk, usage))
-        data_file = os.path.join(os.path.dirname(disk.path), info.data_file)
+        data_file = os.path.join(os.path.dirname(_path(disk)), info.data_file)
         try:
             data_st = os.stat(data_file)
         except OSError as error:
@@ -257,14 +257,14 @@ class _Audit:
         return _usage(disk, image_format, info.virtual_size, allocated, data_file)
 
     def _steady(self, steady: Steady) -> DiskUsage:
-        self.steady[steady.disk.path] = steady
+        self.steady[_path(steady.disk)] = steady
         return steady.usage
 
     def _again(self, steady: Steady) -> DiskUsage:
         """The usage of a disk that did not change since the last audit (and its header)."""
         header = self._previous_headers.get(steady.disk.path)
         if header is not None:
-            self.headers[steady.disk.path] = header
+            self.headers[_path(steady.disk)] = header
         return self._steady(steady)
 
     def _first_sight(self, st: os.stat_result) -> bool:
@@ -298,7 +298,7 @@ class _Audit:
 
     def _unmeasured(self, disk: DomainDisk, image_format: str, allocated: int, problem: str):
         self._problems.report(
-            disk.path,
+            _path(disk),
             "disk %s: %s; over-commit counted as 0 (format %s)",
             disk.path,
             problem,
@@ -320,13 +320,19 @@ class _Audit:
         else:
             counted = _usage(disk, disk.format or "raw", None, 0)
             how = "over-commit unknown (never measured), counted as 0"
-        self._problems.report(disk.path, "disk %s: %s; %s", disk.path, reason, how)
+        self._problems.report(_path(disk), "disk %s: %s; %s", disk.path, reason, how)
         kept = dataclasses.replace(
             counted, domain=disk.domain, target=disk.target, problem=f"{reason}; {how}"
         )
         if last is not None:
-            self.known[disk.path] = kept  # still the last value measured, for the next audit
+            self.known[_path(disk)] = kept  # still the last value measured, for the next audit
         return kept
+
+
+def _path(disk: DomainDisk) -> str:
+    """The file of a disk that measure() took on: only file disks that name one get past it."""
+    assert disk.path is not None
+    return disk.path
 
 
 def _stat(path: str) -> os.stat_result:
@@ -336,7 +342,7 @@ def _stat(path: str) -> os.stat_result:
     except OSError as error:
         if error.errno in GONE or error.errno in DENIED:
             raise _Gone(error.strerror) from error
-        raise _Unknown(error.strerror) from error
+        raise _Unknown(error.strerror or str(error)) from error
 
 
 def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None) -> DiskUsage:

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from resource_tracker.exception import StorageUnavailable
 from resource_tracker.resources import DiskUsage, DomainDisk, LocalStorage
@@ -55,8 +56,9 @@ class RbdStorage:
         self.user = user or "admin"
         self.timeout_s = timeout_s
         self._rados, self._rbd = load_binding()
-        self._cluster = None
-        self._ioctx = None
+        # a rados.Rados and its rados.Ioctx once connected (Any: the binding is untyped)
+        self._cluster: Any = None
+        self._ioctx: Any = None
         self._problems = ProblemLog(LOG)
         self._known: dict[str, DiskUsage] = {}  # last read usage of the last audit's images
 

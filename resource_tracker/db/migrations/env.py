@@ -7,12 +7,11 @@ from resource_tracker.db.models import Base
 from resource_tracker.db.schema import views_kept_working
 
 config = context.config
-# render_as_batch: SQLite alters a column by copying the table; MySQL gets a plain ALTER.
-options = {"target_metadata": Base.metadata, "render_as_batch": True}
 
 
 def run(connection) -> None:
-    context.configure(connection=connection, **options)
+    # render_as_batch: SQLite alters a column by copying the table; MySQL gets a plain ALTER.
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with views_kept_working(connection), context.begin_transaction():
         context.run_migrations()
 

@@ -81,9 +81,9 @@ def baseline_features(xml: str) -> tuple[str, ...]:
     """The features a baselineCPU answer requires (those it disables are not the host's)."""
     root = etree.fromstring(xml.encode())
     names = {
-        feature.get("name")
+        name
         for feature in root.iterfind("feature")
-        if feature.get("policy", "require") != "disable" and feature.get("name")
+        if feature.get("policy", "require") != "disable" and (name := feature.get("name"))
     }
     return tuple(sorted(names))
 
@@ -156,7 +156,7 @@ def _pages(cell, cell_id: int) -> tuple[PagePool, ...]:
 
 
 def _guests(root) -> tuple[GuestType, ...]:
-    guests = {}
+    guests: dict[GuestType, None] = {}
     for guest in root.iterfind("guest"):
         os_type, arch = guest.findtext("os_type"), guest.find("arch")
         if not os_type or arch is None or not arch.get("name"):

@@ -188,6 +188,7 @@ class DomainLister:
                     read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
+            assert read is not None, "_stale() names every domain not read yet"
             domain = read.domain
             busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
             if busy or state != domain.state:
@@ -292,9 +293,9 @@ def _is_busy(stats: dict) -> bool:
 def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
     """Read a domain's XML. A running domain's live XML carries an `id`; a shut-off one none."""
     root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
-    name = root.findtext("name")
+    name = root.findtext("name", "")
     vcpu = root.find("vcpu")
-    vcpus = int(vcpu.get("current", vcpu.text)) if vcpu is not None else 1
+    vcpus = int(vcpu.get("current", vcpu.text or "")) if vcpu is not None else 1
     memory_bytes = _memory_bytes(root.find("memory"))
     active = root.get("id") is not None
     return Domain(

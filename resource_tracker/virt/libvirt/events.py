@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import libvirt
 
@@ -51,7 +52,10 @@ def _run() -> None:
             time.sleep(1)
 
 
-class ChangeLog:
+K = TypeVar("K", bound=Hashable)  # the key of an object events name: a domain's UUID, ...
+
+
+class ChangeLog(Generic[K]):
     """Which objects changed, in event order: each event stamps its object's key with the
     next generation number. Written by the event thread, read by the audit.
 
@@ -63,17 +67,17 @@ class ChangeLog:
     def __init__(self):
         self._lock = threading.Lock()
         self.generation = 0
-        self._changed: dict[Hashable, int] = {}
+        self._changed: dict[K, int] = {}
 
-    def mark(self, key: Hashable) -> None:
+    def mark(self, key: K) -> None:
         with self._lock:
             self.generation += 1
             self._changed[key] = self.generation
 
-    def changed_since(self, key: Hashable, generation: int) -> bool:
+    def changed_since(self, key: K, generation: int) -> bool:
         return self._changed.get(key, 0) > generation
 
-    def marked(self) -> list[Hashable]:
+    def marked(self) -> list[K]:
         """Every key marked and not forgotten: objects an audit has not seen may be among them."""
         with self._lock:
             return list(self._changed)
@@ -85,22 +89,24 @@ class ChangeLog:
 
 
 @dataclass(frozen=True)
-class Kind:
+class Kind(Generic[K]):
     """One family of libvirt events: how to subscribe, and the key of the object an event names."""
 
     name: str
     register: str
     deregister: str
-    key: Callable[[object], Hashable]
+    key: Callable[[Any], K]  # Any: libvirt's objects are untyped
 
 
-DOMAIN = Kind("domain", "domainEventRegisterAny", "domainEventDeregisterAny", lambda d: d.UUID())
-NODE_DEVICE = Kind(
+DOMAIN: Kind[bytes] = Kind(
+    "domain", "domainEventRegisterAny", "domainEventDeregisterAny", lambda d: d.UUID()
+)
+NODE_DEVICE: Kind[str] = Kind(
     "node device", "nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny", lambda d: d.name()
 )
 
 
-class Subscription:
+class Subscription(Generic[K]):
     """Callbacks on one connection for some events of one Kind, about every object of it.
 
     Raises libvirtError, with nothing left registered, if the connection refuses one (no
@@ -110,7 +116,11 @@ class Subscription:
     """
 
     def __init__(
-        self, conn: libvirt.virConnect, kind: Kind, event_ids: Iterable[int], changes: ChangeLog
+        self,
+        conn: libvirt.virConnect,
+        kind: Kind[K],
+        event_ids: Iterable[int],
+        changes: ChangeLog[K],
     ):
         self._conn, self._kind, self._changes = conn, kind, changes
         self._callback_ids: list[int] = []
@@ -133,7 +143,7 @@ class Subscription:
         self._changes.mark(self._kind.key(obj))
 
 
-class Feed:
+class Feed(Generic[K]):
     """The events of one Kind on the connection the audits use, followed from one audit to
     the next: a cache of what was read from libvirt asks it what changed.
 
@@ -144,12 +154,12 @@ class Feed:
     then reads everything every audit. Call disconnect(conn) before conn is closed.
     """
 
-    def __init__(self, kind: Kind, event_ids: Iterable[int], use_events: bool, without: str):
+    def __init__(self, kind: Kind[K], event_ids: Iterable[int], use_events: bool, without: str):
         self._kind, self._event_ids, self._use_events = kind, tuple(event_ids), use_events
         self._without = without  # what the caller does without events, for the log
         self._conn: libvirt.virConnect | None = None
-        self._subscription: Subscription | None = None
-        self.changes: ChangeLog | None = None
+        self._subscription: Subscription[K] | None = None
+        self.changes: ChangeLog[K] | None = None
 
     def follow(self, conn: libvirt.virConnect) -> bool:
         """Subscribe on `conn` if it is new; True if it is (what was read before may be stale)."""
@@ -159,7 +169,7 @@ class Feed:
         self._conn = conn
         if not (self._use_events and running()):
             return True
-        changes = ChangeLog()
+        changes: ChangeLog[K] = ChangeLog()
         try:
             self._subscription = Subscription(conn, self._kind, self._event_ids, changes)
         except libvirt.libvirtError as error:
