@@ -27,12 +27,10 @@ from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
+from resource_tracker.units import GiB, MiB
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
-
-MiB = 2**20
-GiB = 2**30
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +143,7 @@ def compute_node_values(
     local_gb = storage.total_bytes // GiB
     local_gb_used = storage.used_bytes // GiB
     # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
-    reserved_disk_gb = -(-policy.reserved_host_disk_mb // 1024)
+    reserved_disk_gb = -(-policy.reserved_host_disk_mb * MiB // GiB)
     huge_pages_mb = -(-shape.unused_huge_page_bytes // MiB)
     topology = resources.topology
     return ComputeNodeValues(
