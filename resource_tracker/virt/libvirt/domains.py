@@ -118,7 +118,7 @@ class Domain:
     """What the audit needs of one domain. Only active domains hold vCPUs and memory.
 
     `state` is libvirt's state name (STATE_NAMES); the XML alone tells only running or
-    shutoff, the listing the rest.
+    shutoff, the listing the rest, and whether an operation is under way (`busy`).
     """
 
     name: str
@@ -281,7 +281,7 @@ def _is_busy(stats: dict) -> bool:
     return state == libvirt.VIR_DOMAIN_SHUTDOWN or (state, reason) in _BUSY_STATES
 
 
-def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
+def parse_domain(xml: str | bytes) -> Domain:
     """Read a domain's XML. A running domain's live XML carries an `id`; a shut-off one none."""
     root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
     name = root.findtext("name")
@@ -292,7 +292,7 @@ def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
     return Domain(
         name=name,
         active=active,
-        busy=busy,
+        busy=False,
         vcpus=vcpus,
         memory_bytes=memory_bytes,
         disks=tuple(_disk(name, disk) for disk in root.iterfind("devices/disk")),
