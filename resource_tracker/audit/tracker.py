@@ -1,9 +1,9 @@
 """The audit: ask the driver for the host's resources, convert them, write the row.
 
-All unit conversion happens here, once: the driver speaks bytes, the table MB and GB, and
-every MB/GB column is floor(bytes / 2**20) or floor(bytes / 2**30). The host's shape (NUMA
-cells, CPU sets, pages) is worked out by shape.py and written in Nova's formats by
-nova_format.py.
+The driver speaks bytes, the table MB and GB: every MB/GB column is converted here, once,
+as floor(bytes / MiB) or floor(bytes / GiB) (units.py). The host's shape (NUMA cells, CPU
+sets, pages) is worked out by shape.py and written in Nova's formats, in their units (MiB of
+memory, KiB of page size), by nova_format.py, the one other place bytes are converted.
 
 Memory in huge page pools is not free RAM: a guest without huge pages cannot use it. So
 free_ram_mb = memory_mb - memory_mb_used - reserved_host_memory_mb - the pools' memory that
