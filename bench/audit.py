@@ -31,11 +31,11 @@ import libvirt
 from lxml import etree
 
 from bench import audit_ways
+from resource_tracker.units import GiB, KiB, MiB, TiB
 from resource_tracker.virt.disk import RACY_CHANGE_NS, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 
-GiB = 2**30
 SHUT_OFF = "<test:runstate>5</test:runstate>"
 
 
@@ -130,7 +130,8 @@ def _host_file(directory: Path, disks: list[str]) -> str:
     with open(path, "w") as host:
         host.write("<node><cpu><mhz>2000</mhz><model>x</model><active>64</active><nodes>2</nodes>")
         host.write(
-            f"<sockets>2</sockets><cores>16</cores><threads>2</threads></cpu><memory>{2**31}</memory>"
+            "<sockets>2</sockets><cores>16</cores><threads>2</threads></cpu>"
+            f"<memory>{2 * TiB // KiB}</memory>"
         )
         for index, disk in enumerate(disks):
             host.write(_domain(index, disk))
@@ -253,8 +254,8 @@ def _memory_of(uri: str, root: str) -> int:
     _, python_peak = tracemalloc.get_traced_memory()
     print(
         f"\npeak memory of the audit at N={len(resources.disks):,} (a first and a steady "
-        f"audit, in a new process): RSS +{(rss_peak - rss_before) / 1024:.1f} MiB over the "
-        f"process before it; Python heap peak {python_peak / 2**20:.1f} MiB (tracemalloc)"
+        f"audit, in a new process): RSS +{(rss_peak - rss_before) * KiB / MiB:.1f} MiB over the "
+        f"process before it; Python heap peak {python_peak / MiB:.1f} MiB (tracemalloc)"
     )
     return 0
 

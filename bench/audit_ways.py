@@ -26,6 +26,7 @@ import tracemalloc
 
 import libvirt
 
+from resource_tracker.units import KiB
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -140,5 +141,5 @@ def print_table(rows: dict[str, dict], count: int, runs: int) -> None:
             f"| {row['floor'] * 1e3:.1f} ms | {row['naive'] / row['events']:,.0f}x "
             f"| {row['today'] / row['floor']:.1f}x | {row['events'] / row['floor']:.1f}x "
             f"| {row['events_only'] / row['floor']:.1f}x "
-            f"| {row['bytes_per_domain'] / 1024:.1f} KiB |"
+            f"| {row['bytes_per_domain'] / KiB:.1f} KiB |"
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import libvirt
 
+from resource_tracker.units import GiB, KiB
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 
@@ -93,7 +94,7 @@ def _write_host(path: Path, pfs: int, vfs: int) -> int:
     path.write_text(
         "<node><cpu><mhz>2000</mhz><model>x</model><active>8</active><nodes>1</nodes>"
         "<sockets>1</sockets><cores>4</cores><threads>2</threads></cpu>"
-        f"<memory>{16 * 2**20}</memory>{''.join(devices)}</node>"
+        f"<memory>{16 * GiB // KiB}</memory>{''.join(devices)}</node>"
     )
     return len(devices)
 

@@ -1,7 +1,10 @@
-"""Immutable records of what a host has and what its domains use.
+"""The immutable records every layer shares: what a host has and what its domains use, and
+the table rows the audit makes of them.
 
-The driver builds them; everything in them is in base units (bytes and counts).
-Conversion into the table's MB/GB columns happens once, in the tracker.
+The driver builds the host's records (HostResources and what it holds, PciDevice, Mdev, ...)
+in base units (bytes and counts). The audit turns them into rows (ComputeNodeValues,
+PciDeviceValues) in the table's units: the MB/GB columns in audit/tracker.py, the JSON
+columns' MiB and KiB (Nova's formats) in audit/nova_format.py; the units are in units.py.
 """
 
 from __future__ import annotations

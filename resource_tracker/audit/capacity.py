@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from resource_tracker.db.models import LOCAL_STORAGE
+from resource_tracker.units import GiB, MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def host_fit(node, state: str, flavor: Flavor) -> HostFit:
 
 
 def disk_room_gb(node) -> float:
-    reserve_gb = math.ceil((node.reserved_host_disk_mb or 0) / 1024)
+    reserve_gb = math.ceil((node.reserved_host_disk_mb or 0) * MiB / GiB)
     overcommit = node.local_gb * (_ratio(node.disk_allocation_ratio) - 1)
     return (node.disk_available_least or 0) + overcommit - reserve_gb
 

@@ -32,9 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.audit.shape import CellUsage
 from resource_tracker.resources import GuestType, PciDeviceValues
-
-MiB = 2**20
-KiB = 2**10
+from resource_tracker.units import KiB, MiB
 
 NUMA_TOPOLOGY_VERSION = "1.2"
 NUMA_CELL_VERSION = "1.5"

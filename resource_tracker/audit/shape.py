@@ -38,6 +38,7 @@ from resource_tracker.resources import (
     NumaCell,
     Placement,
 )
+from resource_tracker.units import KiB
 
 SHARED_OPTION = "[compute] cpu_shared_set"
 LEGACY_SHARED_OPTION = "[DEFAULT] vcpu_pin_set"
@@ -189,14 +190,14 @@ def check(topology: HostTopology, policy: ShapePolicy, online: frozenset[int]) -
         if (reserve.cell, reserve.size_bytes) not in sizes:
             problems.append(
                 f"{RESERVED_PAGES_OPTION}: NUMA cell {reserve.cell} has no pages of "
-                f"{reserve.size_bytes // 1024} KiB (cells: {_pages_by_cell(topology) or 'none'})"
+                f"{reserve.size_bytes // KiB} KiB (cells: {_pages_by_cell(topology) or 'none'})"
             )
     return tuple(problems)
 
 
 def _pages_by_cell(topology: HostTopology) -> str:
     return ", ".join(
-        f"{cell.id}: {'/'.join(str(pool.size_bytes // 1024) for pool in cell.pages)} KiB"
+        f"{cell.id}: {'/'.join(str(pool.size_bytes // KiB) for pool in cell.pages)} KiB"
         for cell in topology.cells
     )
 

@@ -1,9 +1,9 @@
 """The audit: ask the driver for the host's resources, convert them, write the row.
 
-All unit conversion happens here, once: the driver speaks bytes, the table MB and GB, and
-every MB/GB column is floor(bytes / 2**20) or floor(bytes / 2**30). The host's shape (NUMA
-cells, CPU sets, pages) is worked out by shape.py and written in Nova's formats by
-nova_format.py.
+The driver speaks bytes, the table MB and GB: every MB/GB column is converted here, once,
+as floor(bytes / MiB) or floor(bytes / GiB) (units.py). The host's shape (NUMA cells, CPU
+sets, pages) is worked out by shape.py and written in Nova's formats, in their units (MiB of
+memory, KiB of page size), by nova_format.py, the one other place bytes are converted.
 
 Memory in huge page pools is not free RAM: a guest without huge pages cannot use it. So
 free_ram_mb = memory_mb - memory_mb_used - reserved_host_memory_mb - the pools' memory that
@@ -27,12 +27,10 @@ from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
+from resource_tracker.units import GiB, MiB
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
-
-MiB = 2**20
-GiB = 2**30
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +143,7 @@ def compute_node_values(
     local_gb = storage.total_bytes // GiB
     local_gb_used = storage.used_bytes // GiB
     # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
-    reserved_disk_gb = -(-policy.reserved_host_disk_mb // 1024)
+    reserved_disk_gb = -(-policy.reserved_host_disk_mb * MiB // GiB)
     huge_pages_mb = -(-shape.unused_huge_page_bytes // MiB)
     topology = resources.topology
     return ComputeNodeValues(

@@ -11,8 +11,8 @@ from oslo_config import cfg
 from resource_tracker.audit import capacity
 from resource_tracker.cmd import render
 from resource_tracker.db.api import Database
+from resource_tracker.units import BY_PREFIX, GiB, MiB
 
-UNITS = {"": None, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 
 
@@ -34,7 +34,7 @@ def size(default_unit: int, minimum: int = 0):
         match = SIZE.match(text)
         if not match:
             raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M)")
-        unit = UNITS[match.group(2).upper()] or default_unit
+        unit = BY_PREFIX.get(match.group(2).upper(), default_unit)
         value = int(float(match.group(1)) * unit)
         if value < minimum:
             raise ValueError(f"too small: {text!r}")
@@ -48,8 +48,8 @@ def show(conf: cfg.ConfigOpts, database: Database) -> None:
     args = conf.category
     flavor = capacity.Flavor(
         vcpus=args.vcpus,
-        ram_mb=math.ceil(args.ram / 2**20),
-        disk_gb=math.ceil(args.disk / 2**30),
+        ram_mb=math.ceil(args.ram / MiB),
+        disk_gb=math.ceil(args.disk / GiB),
     )
     services = {service.host: service for service in database.services()}
     now = database.now()
@@ -111,13 +111,13 @@ def add_command(subparsers, formats) -> None:
     parser.add_argument("--vcpus", type=positive, required=True, help="vCPUs of one VM")
     parser.add_argument(
         "--ram",
-        type=size(2**20, minimum=2**20),
+        type=size(MiB, minimum=MiB),
         required=True,
         metavar="SIZE",
         help="RAM, e.g. 8G (bare: MiB)",
     )
     parser.add_argument(
-        "--disk", type=size(2**30), default=0, metavar="SIZE", help="disk, e.g. 80G (bare: GiB)"
+        "--disk", type=size(GiB), default=0, metavar="SIZE", help="disk, e.g. 80G (bare: GiB)"
     )
     parser.add_argument("--format", choices=formats, default="table")
     parser.set_defaults(run=show)

@@ -23,6 +23,7 @@ from resource_tracker.cmd import (
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.exception import ResourceTrackerError
+from resource_tracker.units import GiB, MiB
 
 FORMATS = ("table", "json")
 LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
@@ -55,7 +56,7 @@ def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
             node.host,
             node.hypervisor_hostname,
             f"{node.vcpus_used}/{node.vcpus}",
-            f"{(node.free_ram_mb or 0) / 1024:.1f}/{node.memory_mb / 1024:.0f}",
+            f"{(node.free_ram_mb or 0) * MiB / GiB:.1f}/{node.memory_mb * MiB / GiB:.0f}",
             f"{node.free_disk_gb}{_shared_mark(node)}",
             node.disk_available_least,
             node.running_vms,

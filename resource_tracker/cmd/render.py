@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.units import GiB, KiB, MiB
 
 WIDTH = 80
-GiB = 2**30
 JSON_COLUMNS = (
     "cpu_info",
     "numa_topology",
@@ -133,7 +133,7 @@ def numa_cells(numa_topology: dict | None) -> str:
                 "-" if data.get("socket") is None else data["socket"],
                 f"{data['cpu_usage']}/{len(data['cpuset'])}",
                 f"{len(data['pinned_cpus'])}/{len(data['pcpuset'])}",
-                f"{data['memory_usage'] / 1024:.1f}/{data['memory'] / 1024:.1f}",
+                f"{data['memory_usage'] * MiB / GiB:.1f}/{data['memory'] * MiB / GiB:.1f}",
                 huge or "-",
             )
         )
@@ -143,7 +143,7 @@ def numa_cells(numa_topology: dict | None) -> str:
 
 
 def _page_size(size_kb: int) -> str:
-    for unit, size in (("G", 2**20), ("M", 2**10)):
+    for unit, size in (("G", GiB // KiB), ("M", MiB // KiB)):
         if size_kb % size == 0:
             return f"{size_kb // size}{unit}"
     return f"{size_kb}K"

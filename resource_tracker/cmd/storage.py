@@ -13,8 +13,6 @@ from resource_tracker.db.api import Database
 from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.virt import shared
 
-GiB = 2**30
-
 
 def storage_init(conf: cfg.ConfigOpts, database: Database) -> None:
     """Write the marker that names the storage at instances_path (once, on any one host)."""

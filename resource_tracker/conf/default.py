@@ -10,7 +10,7 @@ import socket
 
 from oslo_config import cfg, types
 
-from resource_tracker import cpuset
+from resource_tracker import cpuset, units
 
 ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
 DAY_S = 86400
@@ -50,7 +50,7 @@ def _size(text: str) -> int:
     match = re.match(r"^(\d+)\s*([KMGT]?)(i?B)?$", text, re.I)
     if not match:
         raise ValueError(f"size {text!r} is neither KiB nor a size like 2M or 1G")
-    return int(match.group(1)) * 2 ** (10 * " KMGT".index(match.group(2).upper() or "K"))
+    return int(match.group(1)) * units.BY_PREFIX[match.group(2).upper() or "K"]
 
 
 def reserved_huge_pages(value: str) -> tuple[int, int, int]:

@@ -46,6 +46,7 @@ from collections.abc import Callable
 
 from resource_tracker.exception import ImageError
 from resource_tracker.resources import ImageInfo
+from resource_tracker.units import MiB
 
 Reader = Callable[[int, int], bytes]
 
@@ -55,7 +56,7 @@ V3_MIN_HEADER_LENGTH = 104
 MIN_CLUSTER_BITS = 9
 MAX_CLUSTER_BITS = 21  # QEMU cannot open images with clusters above 2 MiB
 MIN_EXTENDED_L2_CLUSTER_BITS = 14
-MAX_L1_ENTRIES = 32 * 1024 * 1024 // 8  # QEMU's 32 MiB limit on the L1 table
+MAX_L1_ENTRIES = 32 * MiB // 8  # QEMU's 32 MiB limit on the L1 table
 MAX_VIRTUAL_SIZE = 2**63 - 1
 SECTOR_BYTES = 512
 MAX_BACKING_NAME = 1023

@@ -76,7 +76,7 @@ class StorageIdentifier:
                 "this host's own storage; run resource-tracker-manage storage init to name it"
             )
             return Identity(None, "local", mount, problem)
-        shared_id = _bounded(f"{_fstype(mount.fstype)}:{mount.source}")
+        shared_id = _shorten_storage_id(f"{_fstype(mount.fstype)}:{mount.source}")
         return Identity(shared_id, "mount", mount, problem)
 
     def _marker(self, mount: Mount | None) -> tuple[str | None, str | None]:
@@ -181,7 +181,8 @@ def _fstype(fstype: str) -> str:
     return "nfs" if fstype == "nfs4" else fstype  # one share mounted as v3 here, v4 there
 
 
-def _bounded(storage_id: str) -> str:
+def _shorten_storage_id(storage_id: str) -> str:
+    """`storage_id` as it is if it fits MAX_ID_LENGTH, else its start and a UUID of the whole."""
     if len(storage_id) <= MAX_ID_LENGTH:
         return storage_id
     return f"{storage_id[:200]}~{uuid.uuid5(uuid.NAMESPACE_URL, storage_id)}"

@@ -29,7 +29,7 @@ from resource_tracker.resources import (
     NumaCell,
     PagePool,
 )
-from resource_tracker.virt.libvirt.domains import MEMORY_UNITS
+from resource_tracker.virt.libvirt.xml import int_or, size_bytes
 
 LOG = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def _host_cpu(cpu) -> HostCpu:
 def _cell(element) -> NumaCell | None:
     try:
         cell_id = int(element.get("id"))
-        memory = element.find("memory")
-        memory_bytes = int(memory.text) * MEMORY_UNITS[memory.get("unit", "KiB")]
+        memory_bytes = size_bytes(element.find("memory"))
     except (TypeError, ValueError, KeyError, AttributeError):
         LOG.warning("capabilities: skipping a NUMA cell without a usable id or memory")
         return None
@@ -132,7 +131,7 @@ def _cell(element) -> NumaCell | None:
         except ValueError:
             siblings.add(frozenset({cpu_id}))
         sockets.add(cpu.get("socket_id"))
-    socket = _int(sockets.pop()) if len(sockets) == 1 else None
+    socket = int_or(sockets.pop(), None) if len(sockets) == 1 else None
     return NumaCell(
         id=cell_id,
         cpus=frozenset(cpus),
@@ -148,7 +147,7 @@ def _pages(cell, cell_id: int) -> tuple[PagePool, ...]:
     pools = {}
     for pages in cell.iterfind("pages"):
         try:
-            size = int(pages.get("size")) * MEMORY_UNITS[pages.get("unit", "KiB")]
+            size = size_bytes(pages, "size")
             pools[size] = PagePool(size_bytes=size, total=int(pages.text or 0))
         except (TypeError, ValueError, KeyError):
             LOG.warning("capabilities: skipping pages without a usable size in cell %d", cell_id)
@@ -169,11 +168,4 @@ def _guests(root) -> tuple[GuestType, ...]:
 
 
 def _int_attribute(element, name: str) -> int | None:
-    return None if element is None else _int(element.get(name))
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return None if element is None else int_or(element.get(name), None)

@@ -50,6 +50,7 @@ from resource_tracker.resources import (
 )
 from resource_tracker.virt.driver import Activity
 from resource_tracker.virt.libvirt import events, hostdevs
+from resource_tracker.virt.libvirt.xml import int_or, size_bytes
 
 LOG = logging.getLogger(__name__)
 
@@ -81,15 +82,6 @@ EVENTS = (
     libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
     libvirt.VIR_DOMAIN_EVENT_ID_MEMORY_DEVICE_SIZE_CHANGE,
 )
-
-# libvirt always writes memory in KiB, but the schema allows any of these units.
-MEMORY_UNITS = {
-    "b": 1, "bytes": 1,
-    "KB": 10**3, "k": 2**10, "KiB": 2**10,
-    "MB": 10**6, "M": 2**20, "MiB": 2**20,
-    "GB": 10**9, "G": 2**30, "GiB": 2**30,
-    "TB": 10**12, "T": 2**40, "TiB": 2**40,
-}  # fmt: skip
 
 # (state, reason) pairs in which an operation is under way on the domain; with every
 # shutdown in progress they make up current_workload.
@@ -126,7 +118,7 @@ class Domain:
     """What the audit needs of one domain. Only active domains hold vCPUs and memory.
 
     `state` is libvirt's state name (STATE_NAMES); the XML alone tells only running or
-    shutoff, the listing the rest.
+    shutoff, the listing the rest, and whether an operation is under way (`busy`).
     """
 
     name: str
@@ -290,7 +282,7 @@ def _is_busy(stats: dict) -> bool:
     return state == libvirt.VIR_DOMAIN_SHUTDOWN or (state, reason) in _BUSY_STATES
 
 
-def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
+def parse_domain(xml: str | bytes) -> Domain:
     """Read a domain's XML. A running domain's live XML carries an `id`; a shut-off one none."""
     root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
     name = root.findtext("name", "")
@@ -301,7 +293,7 @@ def parse_domain(xml: str | bytes, busy: bool = False) -> Domain:
     return Domain(
         name=name,
         active=active,
-        busy=busy,
+        busy=False,
         vcpus=vcpus,
         memory_bytes=memory_bytes,
         disks=tuple(_disk(name, disk) for disk in root.iterfind("devices/disk")),
@@ -328,25 +320,25 @@ def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
             return frozenset()
 
     vcpu = root.find("vcpu")
-    max_vcpus = _int(vcpu.text, vcpus) if vcpu is not None else vcpus
+    max_vcpus = int_or(vcpu.text, vcpus) if vcpu is not None else vcpus
     default_pins = ids(vcpu, "cpuset")
     pins = dict.fromkeys(range(max_vcpus), default_pins) if default_pins else {}
     for pin in root.iterfind("cputune/vcpupin"):
-        vcpu_id = _int(pin.get("vcpu"), None)
+        vcpu_id = int_or(pin.get("vcpu"), None)
         if vcpu_id is not None and (cpus := ids(pin, "cpuset")):
             pins[vcpu_id] = cpus
 
     default_nodes = ids(root.find("numatune/memory"), "nodeset")
     nodes_by_cell = {
-        _int(memnode.get("cellid"), -1): ids(memnode, "nodeset")
+        int_or(memnode.get("cellid"), -1): ids(memnode, "nodeset")
         for memnode in root.iterfind("numatune/memnode")
     }
     page_sizes = _page_sizes(root, problems)
     guest_cells = []
     for index, cell in enumerate(root.iterfind("cpu/numa/cell")):
-        cell_id = _int(cell.get("id"), index)
+        cell_id = int_or(cell.get("id"), index)
         try:
-            memory = int(cell.get("memory")) * MEMORY_UNITS[cell.get("unit", "KiB")]
+            memory = size_bytes(cell, "memory")
         except (TypeError, ValueError, KeyError):
             problems.append(f"guest NUMA cell {cell_id} has no usable memory")
             continue
@@ -387,7 +379,7 @@ def _page_sizes(root, problems: list[str]) -> dict[int | None, int]:
         return {None: DEFAULT_HUGE_PAGES}
     for page in pages:
         try:
-            size = int(page.get("size")) * MEMORY_UNITS[page.get("unit", "KiB")]
+            size = size_bytes(page, "size")
             cells = cpuset.parse(page.get("nodeset")) if page.get("nodeset") else {None}
         except (TypeError, ValueError, KeyError):
             problems.append("a huge page size that does not parse")
@@ -396,17 +388,8 @@ def _page_sizes(root, problems: list[str]) -> dict[int | None, int]:
     return sizes
 
 
-def _int(text, default):
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return default
-
-
 def _memory_bytes(element) -> int:
-    if element is None:
-        return 0
-    return int(element.text) * MEMORY_UNITS[element.get("unit", "KiB")]
+    return 0 if element is None else size_bytes(element)
 
 
 def _disk(domain: str, element) -> DomainDisk:

@@ -31,12 +31,10 @@ import logging
 import libvirt
 
 from resource_tracker.resources import CpuInfo, CpuTopology, HostTopology
+from resource_tracker.units import KiB, MiB
 from resource_tracker.virt.libvirt import capabilities
 
 LOG = logging.getLogger(__name__)
-
-KiB = 2**10
-MiB = 2**20
 
 
 def vcpu_count(info: list) -> int:

@@ -80,7 +80,7 @@ def parse_node_device(xml: str | bytes) -> NodeDevice:
     name = (root.findtext("name") or "").strip()
     if root.tag != "device" or not name:
         raise DeviceXMLError("no <device> with a <name>")
-    _bounded(name, "name")
+    _refuse_long_text(name, "name")
     parent = (root.findtext("parent") or "").strip() or None
     pci_cap = root.find("capability[@type='pci']")
     pci = _pci_device(name, pci_cap) if pci_cap is not None else None
@@ -215,10 +215,11 @@ def _vpd_serial(cap) -> str | None:
     if cap is None:
         return None
     serial = cap.findtext("fields[@access='readonly']/serial_number")
-    return (_bounded(serial.strip(), "VPD serial number") or None) if serial else None
+    return (_refuse_long_text(serial.strip(), "VPD serial number") or None) if serial else None
 
 
-def _bounded(text: str, what: str) -> str:
+def _refuse_long_text(text: str, what: str) -> str:
+    """`text` as it is; DeviceXMLError if it is longer than LONGEST_TEXT."""
     if len(text) > LONGEST_TEXT:
         raise DeviceXMLError(f"{what} of {len(text)} characters is longer than {LONGEST_TEXT}")
     return text
