@@ -18,9 +18,45 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.units import GiB, MiB
+
+
+class NodeRow(Protocol):
+    """What capacity reads of a compute_nodes row (db.models.ComputeNode is one)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def hypervisor_hostname(self) -> str: ...
+    @property
+    def storage_id(self) -> str: ...
+    @property
+    def vcpus(self) -> int: ...
+    @property
+    def vcpus_used(self) -> int: ...
+    @property
+    def reserved_host_cpus(self) -> int | None: ...
+    @property
+    def cpu_allocation_ratio(self) -> float | None: ...
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def memory_mb_used(self) -> int: ...
+    @property
+    def reserved_host_memory_mb(self) -> int | None: ...
+    @property
+    def ram_allocation_ratio(self) -> float | None: ...
+    @property
+    def local_gb(self) -> int: ...
+    @property
+    def disk_available_least(self) -> int | None: ...
+    @property
+    def reserved_host_disk_mb(self) -> int | None: ...
+    @property
+    def disk_allocation_ratio(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +91,7 @@ class HostFit:
         return min(self.by_compute, self.by_disk)
 
 
-def host_fit(node, state: str, flavor: Flavor) -> HostFit:
+def host_fit(node: NodeRow, state: str, flavor: Flavor) -> HostFit:
     """What fits on one compute node (a compute_nodes row) whose tracker is in `state`."""
     vcpus = (node.vcpus - (node.reserved_host_cpus or 0)) * _ratio(node.cpu_allocation_ratio)
     ram = (node.memory_mb - (node.reserved_host_memory_mb or 0)) * _ratio(
@@ -72,7 +108,7 @@ def host_fit(node, state: str, flavor: Flavor) -> HostFit:
     )
 
 
-def disk_room_gb(node) -> float:
+def disk_room_gb(node: NodeRow) -> float:
     reserve_gb = math.ceil((node.reserved_host_disk_mb or 0) * MiB / GiB)
     overcommit = node.local_gb * (_ratio(node.disk_allocation_ratio) - 1)
     return (node.disk_available_least or 0) + overcommit - reserve_gb

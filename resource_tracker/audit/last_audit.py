@@ -7,6 +7,11 @@ written to a temporary file in the same directory (removed again if the write fa
 full disk say), flushed to the disk, renamed over the old one, and the directory flushed,
 so that a power cut leaves the old file or the new one, never an empty one. It is created
 0644 less the umask, like the SQLite database, for operators who read it with `nodes show`.
+
+The file holds one LastAudit record as a JSON object: host, hypervisor_hostname, audited_at
+(ISO 8601 with its UTC offset, whole seconds), free_bytes, overcommit_bytes and disks, one
+object per disk with DiskUsage's fields. A disk object without a field that has a default
+(written before the field existed) reads as that default; keys not known here are ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from resource_tracker.resources import DiskUsage, HostResources
 
@@ -29,6 +37,61 @@ FILE_NAME = "last-audit.json"
 DISK_FIELDS = tuple(field.name for field in dataclasses.fields(DiskUsage))
 
 
+@dataclass(frozen=True, slots=True)
+class LastAudit:
+    """One audit's disk breakdown, as this host recorded it."""
+
+    host: str
+    hypervisor_hostname: str
+    audited_at: datetime  # aware, whole seconds
+    free_bytes: int
+    overcommit_bytes: int
+    disks: tuple[DiskUsage, ...]
+
+    @classmethod
+    def of(cls, host: str, resources: HostResources, audited_at: datetime) -> LastAudit:
+        return cls(
+            host=host,
+            hypervisor_hostname=resources.hypervisor_hostname,
+            audited_at=audited_at.replace(microsecond=0),
+            free_bytes=resources.storage.free_bytes,
+            overcommit_bytes=resources.disk_overcommit_bytes,
+            disks=resources.disks,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The file's JSON object (also what `nodes show --format json` prints)."""
+        return {
+            "host": self.host,
+            "hypervisor_hostname": self.hypervisor_hostname,
+            "audited_at": self.audited_at.isoformat(timespec="seconds"),
+            "free_bytes": self.free_bytes,
+            "overcommit_bytes": self.overcommit_bytes,
+            "disks": [{name: getattr(disk, name) for name in DISK_FIELDS} for disk in self.disks],
+        }
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> LastAudit:
+        """The record of a file's JSON object; ValueError if it is not one."""
+        try:
+            audited_at = datetime.fromisoformat(record["audited_at"])
+            return cls(
+                host=record["host"],
+                hypervisor_hostname=record["hypervisor_hostname"],
+                audited_at=audited_at,
+                free_bytes=record["free_bytes"],
+                overcommit_bytes=record["overcommit_bytes"],
+                disks=tuple(
+                    DiskUsage(**{name: disk[name] for name in DISK_FIELDS if name in disk})
+                    for disk in record["disks"]
+                ),
+            )
+        except KeyError as error:
+            raise ValueError(f"no {error}") from error
+        except TypeError as error:
+            raise ValueError(str(error)) from error
+
+
 class LastAuditFile:
     def __init__(self, path: str):
         self.path = path
@@ -36,18 +99,9 @@ class LastAuditFile:
 
     def write(self, host: str, resources: HostResources) -> None:
         """Replace the file with this audit's breakdown; a failure is a warning, once."""
-        record = {
-            "host": host,
-            "hypervisor_hostname": resources.hypervisor_hostname,
-            "audited_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "free_bytes": resources.storage.free_bytes,
-            "overcommit_bytes": resources.disk_overcommit_bytes,
-            "disks": [
-                {name: getattr(disk, name) for name in DISK_FIELDS} for disk in resources.disks
-            ],
-        }
+        record = LastAudit.of(host, resources, datetime.now(timezone.utc))
         try:
-            replace_durably(self.path, json.dumps(record).encode())
+            replace_durably(self.path, json.dumps(record.as_json()).encode())
         except OSError as error:
             message = f"cannot record the last audit in {self.path}: {error.strerror}"
             if message != self._last_error:
@@ -56,7 +110,7 @@ class LastAuditFile:
             return
         self._last_error = None
 
-    def read(self, host: str) -> dict | None:
+    def read(self, host: str) -> LastAudit | None:
         """The last audit recorded here for `host`, or None if none is; Unreadable if the file
         is there but cannot be read (permissions, say) or is not a record."""
         try:
@@ -70,7 +124,12 @@ class LastAuditFile:
             raise Unreadable(f"{self.path} is not a last-audit record: {error}") from error
         if not isinstance(record, dict):
             raise Unreadable(f"{self.path} is not a last-audit record")
-        return record if record.get("host") == host else None
+        if record.get("host") != host:
+            return None
+        try:
+            return LastAudit.from_json(record)
+        except ValueError as error:
+            raise Unreadable(f"{self.path} is not a last-audit record: {error}") from error
 
 
 class Unreadable(Exception):

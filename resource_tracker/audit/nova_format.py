@@ -21,16 +21,18 @@
 - mdev_capacity (ours, not Nova's): a list, one object per parent device and mdev type.
 
 Sets are sorted lists; keys are sorted; equal inputs give equal strings, so write-on-change
-holds.
+holds. The `read_*` functions at the end turn what we wrote (parsed JSON) back into the
+records it was made from, for the CLI that shows it: the reading beside the writing.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
-from resource_tracker.audit.shape import CellUsage
+from resource_tracker.audit.shape import CellUsage, PageUsage
 from resource_tracker.resources import GuestType, PciDeviceValues
 from resource_tracker.units import KiB, MiB
 
@@ -217,3 +219,72 @@ def mdev_capacity(capacity: Sequence[MdevCapacity]) -> str:
             for entry in capacity
         ]
     )
+
+
+def read_numa_topology(primitive: Mapping[str, Any] | None) -> tuple[CellUsage, ...]:
+    """The cells of a numa_topology column we wrote (parsed), pages smallest size first as
+    written; sizes back in bytes (whole MiB, as stored) and page `free` unknown (None)."""
+    if not primitive:
+        return ()
+    return tuple(_read_cell(cell["nova_object.data"]) for cell in _data(primitive)["cells"])
+
+
+def _read_cell(data: Mapping[str, Any]) -> CellUsage:
+    return CellUsage(
+        id=data["id"],
+        socket=data.get("socket"),  # NUMACell before 1.5 has none
+        shared_cpus=frozenset(data["cpuset"]),
+        dedicated_cpus=frozenset(data["pcpuset"]),
+        siblings=tuple(frozenset(group) for group in data["siblings"]),
+        memory_bytes=data["memory"] * MiB,
+        vcpus_used=data["cpu_usage"],
+        pinned_cpus=frozenset(data["pinned_cpus"]),
+        memory_used_bytes=data["memory_usage"] * MiB,
+        pages=tuple(
+            PageUsage(
+                size_bytes=page["size_kb"] * KiB,
+                total=page["total"],
+                used=page["used"],
+                reserved=page["reserved"],
+                free=None,  # not in the column
+            )
+            for page in (item["nova_object.data"] for item in data["mempages"])
+        ),
+    )
+
+
+def read_pci_stats(primitive: Mapping[str, Any] | None) -> tuple[Pool, ...]:
+    """The pools of a pci_stats column we wrote (parsed)."""
+    if not primitive:
+        return ()
+    return tuple(
+        Pool(
+            vendor_id=pool["vendor_id"],
+            product_id=pool["product_id"],
+            numa_node=pool["numa_node"],
+            tags=tuple(sorted(pool["tags"].items())),
+            count=pool["count"],
+        )
+        for pool in (item["nova_object.data"] for item in _data(primitive)["objects"])
+    )
+
+
+def read_mdev_capacity(entries: Iterable[Mapping[str, Any]] | None) -> tuple[MdevCapacity, ...]:
+    """The entries of an mdev_capacity column we wrote (parsed); `free` is computed again."""
+    return tuple(
+        MdevCapacity(
+            parent=entry["parent"],
+            type_id=entry["type"],
+            name=entry["name"],
+            device_api=entry["device_api"],
+            available_instances=entry["available_instances"],
+            existing=entry["existing"],
+            used=entry["used"],
+            orphaned=tuple(entry["orphaned"]),
+        )
+        for entry in entries or ()
+    )
+
+
+def _data(primitive: Mapping[str, Any]) -> Mapping[str, Any]:
+    return primitive["nova_object.data"]

@@ -83,7 +83,7 @@ def show(conf: cfg.ConfigOpts, database: Database) -> None:
     )
 
 
-def _as_json(flavor: capacity.Flavor, fits, fleet: int) -> dict:
+def _as_json(flavor: capacity.Flavor, fits: list[capacity.HostFit], fleet: int) -> dict:
     return {
         "flavor": {"vcpus": flavor.vcpus, "ram_mb": flavor.ram_mb, "disk_gb": flavor.disk_gb},
         "hosts": [

@@ -7,6 +7,7 @@ import json
 
 from oslo_config import cfg
 
+from resource_tracker.audit import nova_format
 from resource_tracker.cmd import render
 from resource_tracker.db.api import Database
 
@@ -46,42 +47,43 @@ def node_devices_text(entry: dict) -> list[str]:
     """`nodes show`'s lines for a node's pools and mdev capacity (popped from `entry`)."""
     pci_stats, mdevs = entry.pop("pci_stats", None), entry.pop("mdev_capacity", None)
     lines = []
-    pools = render.pools(pci_stats)
+    pools = nova_format.read_pci_stats(pci_stats)
     if pci_stats is None:
         lines.append("pci_stats: not reported")
     else:
-        free = sum(pool["count"] for pool in pools)
+        free = sum(pool.count for pool in pools)
         lines.append(f"pci_stats: {len(pools)} pool(s), {free} free device(s)")
     if pools:
         rows = [
             (
-                f"{pool['vendor_id']}:{pool['product_id']}",
-                pool["numa_node"],
-                pool["count"],
-                " ".join(f"{key}={value}" for key, value in sorted(pool["tags"].items())),
+                f"{pool.vendor_id}:{pool.product_id}",
+                pool.numa_node,
+                pool.count,
+                " ".join(f"{key}={value}" for key, value in pool.tags),
             )
             for pool in pools
         ]
         header = ("ID", "NUMA", "FREE", "TAGS")
         lines.append(render.table(header, rows, right=(1, 2), shrink=(3,), width=120))
-    if mdevs:
+    capacity = nova_format.read_mdev_capacity(mdevs)
+    if capacity:
         lines += ["", "mediated devices (vGPU) by parent and type:"]
         mdev_rows = [
             (
-                mdev["parent"],
-                mdev["type"],
-                mdev["name"],
-                mdev["free"],
-                mdev["used"],
-                mdev["existing"],
-                mdev["available_instances"],
-                len(mdev["orphaned"]),
+                mdev.parent,
+                mdev.type_id,
+                mdev.name,
+                mdev.free,
+                mdev.used,
+                mdev.existing,
+                mdev.available_instances,
+                len(mdev.orphaned),
             )
-            for mdev in mdevs
+            for mdev in capacity
         ]
         mdev_header = ("PARENT", "TYPE", "NAME", "FREE", "USED", "EXIST", "CREATE", "ORPHAN")
         lines.append(render.table(mdev_header, mdev_rows, right=range(3, 8), shrink=(0, 2)))
-        orphans = [uuid for mdev in mdevs for uuid in mdev["orphaned"]]
+        orphans = [uuid for mdev in capacity for uuid in mdev.orphaned]
         if orphans:
             lines.append(f"orphaned mdevs (no domain names them): {', '.join(orphans)}")
     return lines

@@ -89,21 +89,23 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     pools = {}
     if any(_shared_mark(node) for node in nodes):
         pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
-    shown = []
+    shown = []  # each node's JSON entry, and its last audit if this machine recorded it
     for node in nodes:
         entry = _node_json(conf, node, service, now)
-        same_node = recorded and recorded["hypervisor_hostname"] == node.hypervisor_hostname
-        entry["last_audit"] = recorded if same_node else None
+        audit = recorded
+        if audit is not None and audit.hypervisor_hostname != node.hypervisor_hostname:
+            audit = None
+        entry["last_audit"] = None if audit is None else audit.as_json()
         if unreadable:
             entry["last_audit_problem"] = unreadable
         pool = pools.get(node.storage_id)
         if pool is not None:  # what every live host's disks may grow into there
             entry["storage_overcommit_bytes"] = int(pool["disk_overcommit_bytes"])
-        shown.append(entry)
+        shown.append((entry, audit))
     if conf.category.format == "json":
-        print(json.dumps(shown, indent=2))
+        print(json.dumps([entry for entry, _ in shown], indent=2))
         return
-    print("\n\n".join(_node_text(node) for node in shown))
+    print("\n\n".join(_node_text(entry, audit) for entry, audit in shown))
 
 
 def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -146,11 +148,11 @@ def _service_json(conf, service, now) -> dict:
     return entry
 
 
-def _node_text(entry: dict) -> str:
+def _node_text(entry: dict, recorded: last_audit.LastAudit | None) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
     numa_topology = entry.pop("numa_topology", None)
-    recorded = entry.pop("last_audit", None)
+    entry.pop("last_audit", None)  # shown as the disks below
     unreadable = entry.pop("last_audit_problem", None)
     devices = {key: entry.pop(key) for key in ("pci_stats", "mdev_capacity") if key in entry}
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
@@ -173,12 +175,15 @@ def _value_text(value) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
-def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[str]:
+def _disks_text(
+    recorded: last_audit.LastAudit | None, storage_overcommit: int | None
+) -> list[str]:
     if recorded is None:
         return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
-    free, overcommit = recorded["free_bytes"], recorded["overcommit_bytes"]
+    free, overcommit = recorded.free_bytes, recorded.overcommit_bytes
+    audited_at = recorded.audited_at.isoformat(timespec="seconds")
     lines = [
-        f"disks at the last audit ({recorded['audited_at']}): free {render.gib(free)} GiB"
+        f"disks at the last audit ({audited_at}): free {render.gib(free)} GiB"
         f" - over-commit {render.gib(overcommit)} GiB = {render.gib(free - overcommit)} GiB"
     ]
     if storage_overcommit is not None:
@@ -189,15 +194,15 @@ def _disks_text(recorded: dict | None, storage_overcommit: int | None) -> list[s
         )
     rows = [
         (
-            disk["domain"],
-            disk["target"],
-            disk["format"],
-            render.gib(disk["virtual_bytes"]),
-            render.gib(disk["allocated_bytes"]),
-            render.gib(disk["overcommit_bytes"]),
-            disk["path"] + (f" ({disk['problem']})" if disk["problem"] else ""),
+            disk.domain,
+            disk.target,
+            disk.format,
+            render.gib(disk.virtual_bytes),
+            render.gib(disk.allocated_bytes),
+            render.gib(disk.overcommit_bytes),
+            disk.path + (f" ({disk.problem})" if disk.problem else ""),
         )
-        for disk in recorded["disks"]
+        for disk in recorded.disks
     ]
     header = ("DOMAIN", "DISK", "FORMAT", "VIRT_GB", "ALLOC_GB", "OVER_GB", "PATH")
     lines.append(render.table(header, rows, right=(3, 4, 5), shrink=(0, 6), keep_end=(6,)))

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from resource_tracker.audit import nova_format
 from resource_tracker.db.models import ComputeNode, Service
 from resource_tracker.units import GiB, KiB, MiB
 
@@ -119,21 +120,19 @@ def numa_cells(numa_topology: dict | None) -> str:
     if not numa_topology:
         return "NUMA cells: none reported"
     rows = []
-    for cell in numa_topology["nova_object.data"]["cells"]:
-        data = cell["nova_object.data"]
-        pages = [page["nova_object.data"] for page in data["mempages"]]
+    for cell in nova_format.read_numa_topology(numa_topology):
         huge = ", ".join(
-            f"{_page_size(page['size_kb'])} {page['used']}/{page['total']}"
-            + (f" r{page['reserved']}" if page["reserved"] else "")
-            for page in pages[1:]  # the smallest size is the cell's ordinary memory
+            f"{_page_size(page.size_bytes)} {page.used}/{page.total}"
+            + (f" r{page.reserved}" if page.reserved else "")
+            for page in cell.pages[1:]  # the smallest size is the cell's ordinary memory
         )
         rows.append(
             (
-                data["id"],
-                "-" if data.get("socket") is None else data["socket"],
-                f"{data['cpu_usage']}/{len(data['cpuset'])}",
-                f"{len(data['pinned_cpus'])}/{len(data['pcpuset'])}",
-                f"{data['memory_usage'] * MiB / GiB:.1f}/{data['memory'] * MiB / GiB:.1f}",
+                cell.id,
+                "-" if cell.socket is None else cell.socket,
+                f"{cell.vcpus_used}/{len(cell.shared_cpus)}",
+                f"{len(cell.pinned_cpus)}/{len(cell.dedicated_cpus)}",
+                f"{cell.memory_used_bytes / GiB:.1f}/{cell.memory_bytes / GiB:.1f}",
                 huge or "-",
             )
         )
@@ -142,18 +141,11 @@ def numa_cells(numa_topology: dict | None) -> str:
     return "\n".join(("NUMA cells", table(header, rows, right=range(5)), legend))
 
 
-def _page_size(size_kb: int) -> str:
-    for unit, size in (("G", GiB // KiB), ("M", MiB // KiB)):
-        if size_kb % size == 0:
-            return f"{size_kb // size}{unit}"
-    return f"{size_kb}K"
-
-
-def pools(pci_stats: dict | None) -> list[dict]:
-    """The pools of a pci_stats column (a PciDevicePoolList primitive), as plain dicts."""
-    if not pci_stats:
-        return []
-    return [pool["nova_object.data"] for pool in pci_stats["nova_object.data"]["objects"]]
+def _page_size(size_bytes: int) -> str:
+    for unit, size in (("G", GiB), ("M", MiB)):
+        if size_bytes % size == 0:
+            return f"{size_bytes // size}{unit}"
+    return f"{size_bytes // KiB}K"
 
 
 def planned_changes(host: str, plans) -> str:

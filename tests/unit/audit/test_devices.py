@@ -268,3 +268,14 @@ def test_pci_device_row_values():
     )
     assert json.loads(values.extra_info) == {"class": "0x020000", "iommu_group": "41"}
     assert json.loads(nvme_values.extra_info) == {"managed": "true"}  # as Nova copies it
+
+
+def test_the_pci_stats_and_mdev_columns_read_back_into_their_records():
+    pools = devices.pools(tuple(states().values()))
+    capacity = devices.mdev_capacity(HOST, USERS)
+
+    read_pools = nova_format.read_pci_stats(json.loads(nova_format.pci_stats(pools)))
+    read_mdevs = nova_format.read_mdev_capacity(json.loads(nova_format.mdev_capacity(capacity)))
+
+    assert (read_pools, read_mdevs) == (pools, capacity)
+    assert (nova_format.read_pci_stats(None), nova_format.read_mdev_capacity(None)) == ((), ())

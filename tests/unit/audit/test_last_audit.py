@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
-from resource_tracker.audit.last_audit import LastAuditFile, Unreadable
+from resource_tracker.audit.last_audit import LastAudit, LastAuditFile, Unreadable
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,
@@ -46,10 +48,11 @@ def test_round_trip(tmp_path):
     record.write("compute-1", RESOURCES)
     read = record.read("compute-1")
 
-    assert read["hypervisor_hostname"] == "hv-1"
-    assert (read["free_bytes"], read["overcommit_bytes"]) == (60, 20)
-    assert read["disks"][0]["path"] == "/i/vm/disk"
-    assert read["disks"][0]["overcommit_bytes"] == 20
+    assert read.hypervisor_hostname == "hv-1"
+    assert (read.free_bytes, read.overcommit_bytes) == (60, 20)
+    assert read.disks[0].path == "/i/vm/disk"
+    assert read.disks[0].overcommit_bytes == 20
+    assert read.disks == RESOURCES.disks
     assert os.listdir(tmp_path) == ["last-audit.json"]  # the temporary file was renamed
 
 
@@ -74,6 +77,46 @@ def test_a_file_that_cannot_be_read_says_why(tmp_path):
         LastAuditFile(str(corrupt)).read("compute-1")
     with pytest.raises(Unreadable, match=r"cannot read .*directory.json: Is a directory"):
         LastAuditFile(str(directory)).read("compute-1")
+
+
+def test_the_file_keeps_its_json_format(tmp_path):
+    """Files written before the record existed read the same: the format did not change."""
+    path = tmp_path / "last-audit.json"
+    LastAuditFile(str(path)).write("compute-1", RESOURCES)
+
+    written = json.loads(path.read_text())
+
+    assert list(written) == [
+        "host", "hypervisor_hostname", "audited_at", "free_bytes", "overcommit_bytes", "disks",
+    ]  # fmt: skip
+    assert written["disks"] == [{
+        "domain": "vm", "target": "vda", "path": "/i/vm/disk", "format": "qcow2",
+        "virtual_bytes": 30, "allocated_bytes": 10, "overcommit_bytes": 20,
+        "data_file": None, "problem": None,
+    }]  # fmt: skip
+    assert datetime.fromisoformat(written["audited_at"]).utcoffset() is not None
+    assert LastAudit.from_json(written).as_json() == written
+
+
+def test_a_disk_without_the_later_fields_reads_with_their_defaults(tmp_path):
+    path = tmp_path / "last-audit.json"
+    LastAuditFile(str(path)).write("compute-1", RESOURCES)
+    older = json.loads(path.read_text())
+    for disk in older["disks"]:
+        del disk["data_file"], disk["problem"]
+    path.write_text(json.dumps(older))
+
+    (disk,) = LastAuditFile(str(path)).read("compute-1").disks
+
+    assert (disk.data_file, disk.problem, disk.overcommit_bytes) == (None, None, 20)
+
+
+def test_a_record_without_a_field_says_which(tmp_path):
+    path = tmp_path / "last-audit.json"
+    path.write_text(json.dumps({"host": "compute-1", "hypervisor_hostname": "hv-1"}))
+
+    with pytest.raises(Unreadable, match=r"last-audit.json is not a last-audit record: no "):
+        LastAuditFile(str(path)).read("compute-1")
 
 
 @pytest.fixture
@@ -102,7 +145,7 @@ def test_a_write_to_a_full_disk_leaves_no_temporary_file_and_the_old_record(full
             record.write("compute-1", bigger)
 
     assert sorted(os.listdir(full_tmpfs)) == ["filler", "last-audit.json"]
-    assert len(record.read("compute-1")["disks"]) == 1  # the old record, whole
+    assert len(record.read("compute-1").disks) == 1  # the old record, whole
     (warning,) = caplog.records
     assert "No space left on device" in warning.getMessage()
 

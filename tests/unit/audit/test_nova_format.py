@@ -85,3 +85,18 @@ def test_stats_count_domains_by_nova_vm_state():
         "io_workload": 2,
     }
     assert json.loads(nova_format.stats({}, busy=0)) == {"num_instances": 0, "io_workload": 0}
+
+
+def test_the_numa_topology_written_reads_back_into_its_cells():
+    shape = host_shape(TWO_SOCKETS, [parse_domain(PINNED).placement], SPLIT, 16)
+    written = nova_format.numa_topology(shape.cells)
+
+    cells = nova_format.read_numa_topology(json.loads(written))
+
+    assert nova_format.numa_topology(cells) == written
+    assert [cell.id for cell in cells] == [cell.id for cell in shape.cells]
+    assert cells[1].memory_used_bytes == 2048 * 2**20
+    assert [page.size_bytes for page in cells[1].pages] == [
+        page.size_bytes for page in shape.cells[1].pages
+    ]
+    assert nova_format.read_numa_topology(None) == ()

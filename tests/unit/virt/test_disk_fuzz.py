@@ -143,16 +143,17 @@ def check_shown(usage, directory, where: str) -> None:
     resources = dataclasses.replace(RESOURCES, disks=(usage,))
     record = LastAuditFile(str(directory / "last-audit.json"))
     record.write("compute-1", resources)
-    (stored,) = record.read("compute-1")["disks"]
-    assert stored["path"] == usage.path and stored["problem"] == usage.problem, where
-    assert stored["data_file"] == usage.data_file, where
+    read = record.read("compute-1")
+    (stored,) = read.disks
+    assert stored.path == usage.path and stored.problem == usage.problem, where
+    assert stored.data_file == usage.data_file, where
     shown = render.table(
         ("PATH", "PROBLEM", "DATA"), [(usage.path, usage.problem, usage.data_file)]
     )
     assert len(shown.splitlines()) == 2, where
     assert all(line.isprintable() for line in shown.splitlines()), where
     shown.encode("utf-8")  # strict: no lone surrogate reaches a terminal
-    json.dumps(stored).encode("ascii")
+    json.dumps(read.as_json()["disks"][0]).encode("ascii")
 
 
 def agrees_with_qemu(usage, data: bytes) -> bool:
