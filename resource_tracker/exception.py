@@ -2,7 +2,13 @@
 
 
 class ResourceTrackerError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    `failure_kind`, when set, names what a run of such failures has in common (the half of
+    the audit that did not return, say), so that the run is reported once whatever each
+    message says; None: the message itself is the kind."""
+
+    failure_kind: str | None = None
 
 
 class ConfigError(ResourceTrackerError):

@@ -273,7 +273,7 @@ class Service:
         if self._metrics:
             self._metrics.audit_failed(error)
         message = str(error) or type(error).__name__
-        kind = getattr(error, "failure_kind", message)
+        kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if kind != self._last_failure:
             LOG.warning(
                 "audit failed: %s; retrying with backoff",
