@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from resource_tracker.audit import devices, nova_format
+from resource_tracker.audit import nova_format
 from resource_tracker.audit.device_spec import DeviceSpec
-from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
@@ -100,33 +100,6 @@ class AuditResult:
             f"audit {self.duration_s * 1000:.1f} ms, "
             f"row {'updated' if self.changed else 'unchanged'}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceUse:
-    """The host's devices as the audit found them: every PCI device with its state and the
-    spec offering it, the pools of offered ones, and mdev capacity."""
-
-    states: tuple[DeviceState, ...]
-    pools: tuple[Pool, ...]
-    mdevs: tuple[MdevCapacity, ...]
-
-    @property
-    def offered(self) -> tuple[DeviceState, ...]:
-        return tuple(state for state in self.states if state.spec is not None)
-
-
-def device_use(resources: HostResources, specs: Sequence[DeviceSpec]) -> DeviceUse | None:
-    """None when the driver reports no devices (unknown, so nothing is written for them)."""
-    if resources.devices is None:
-        return None
-    users = resources.device_users
-    states = devices.device_states(resources.devices, users, specs)
-    return DeviceUse(
-        states,
-        devices.pools(states),
-        devices.mdev_capacity(resources.devices, users),
-    )
 
 
 def compute_node_values(
