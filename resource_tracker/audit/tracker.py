@@ -81,6 +81,23 @@ class NodeStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class HostFigures:
+    """The figures of one audit that the metrics report: base units, before the table's
+    flooring; vCPUs as the row counts them (the shared CPUs, when CPU sets are given)."""
+
+    vcpus: int
+    vcpus_used: int
+    memory_total_bytes: int
+    memory_used_bytes: int
+    disk_total_bytes: int
+    disk_used_bytes: int
+    disk_free_bytes: int
+    disk_overcommit_bytes: int
+    running_vms: int
+    device_xml_reads: int = 0  # node device XML this audit read
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     host: str
     resources: HostResources
@@ -89,6 +106,22 @@ class AuditResult:
     duration_s: float
     shape: HostShape | None = None
     devices: DeviceUse | None = None
+
+    @property
+    def figures(self) -> HostFigures:
+        resources, values, storage = self.resources, self.values, self.resources.storage
+        return HostFigures(
+            vcpus=values.vcpus,
+            vcpus_used=values.vcpus_used,
+            memory_total_bytes=resources.memory_total_bytes,
+            memory_used_bytes=resources.memory_used_bytes,
+            disk_total_bytes=storage.total_bytes,
+            disk_used_bytes=storage.used_bytes,
+            disk_free_bytes=storage.free_bytes,
+            disk_overcommit_bytes=resources.disk_overcommit_bytes,
+            running_vms=resources.running_vms,
+            device_xml_reads=resources.devices.xml_reads if resources.devices else 0,
+        )
 
     def summary(self) -> str:
         values = self.values
