@@ -26,7 +26,12 @@ from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
-from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
+from resource_tracker.resources import (
+    ComputeNodeValues,
+    HostResources,
+    PciDeviceValues,
+    Reconciled,
+)
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
@@ -50,34 +55,32 @@ class HostPolicy:
     disk_allocation_ratio: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
 class SharedStorage:
     """A storage this host shares with others (a network file system, a Ceph pool): its row's
     disk_available_least is the free space less what the disks of every live host on it may
     still grow into. The others' over-commit is read in the reconcile's transaction, which
-    calls disk_available_least() with it."""
+    calls disk_available_least() with it and answers with the value."""
 
-    def __init__(self, storage_id: str, free_bytes: int, overcommit_bytes: int):
-        self.storage_id = storage_id
-        self.free_bytes = free_bytes
-        self.overcommit_bytes = overcommit_bytes
-        self.least_gb: int | None = None  # the last value given to the reconcile
+    storage_id: str
+    free_bytes: int
+    overcommit_bytes: int  # this host's domains'
 
     def disk_available_least(self, others_overcommit_bytes: int) -> int:
-        free = self.free_bytes - self.overcommit_bytes - others_overcommit_bytes
-        self.least_gb = free // GiB
-        return self.least_gb
+        return (self.free_bytes - self.overcommit_bytes - others_overcommit_bytes) // GiB
 
 
 class NodeStore(Protocol):
-    def reconcile_compute_nodes(
+    def reconcile_host(
         self,
         host: str,
         reported: Sequence[ComputeNodeValues],
         shared: SharedStorage | None = None,
         devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
-    ) -> bool:
+    ) -> Reconciled:
         """Write the rows of `reported` (and their nodes' pci_devices), soft-delete the
-        host's other rows; True if any changed."""
+        host's other rows; say whether any changed, and the disk_available_least of the
+        rows on `shared` storage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,20 +272,21 @@ class ResourceTracker:
         try:
             self._writing_to_database = True
             self._writing.note("the database, reconciling host", self.host)
-            changed = self._store.reconcile_compute_nodes(self.host, [values], shared, rows)
+            reconciled = self._store.reconcile_host(self.host, [values], shared, rows)
             self._writing_to_database = False
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
         finally:
             self._writing.clear()
-        if shared is not None and shared.least_gb is not None:
-            values = dataclasses.replace(values, disk_available_least=shared.least_gb)
+        least = reconciled.disk_available_least.get(values.hypervisor_hostname)
+        if least is not None:  # on shared storage: counting the other hosts' disks
+            values = dataclasses.replace(values, disk_available_least=least)
         return AuditResult(
             host=self.host,
             resources=measurement.resources,
             values=values,
-            changed=changed,
+            changed=reconciled.changed,
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
             devices=measurement.devices,
