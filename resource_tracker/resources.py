@@ -10,6 +10,7 @@ columns' MiB and KiB (Nova's formats) in audit/nova_format.py; the units are in 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -275,6 +276,15 @@ class ComputeNodeValues:
     disk_overcommit_bytes: int = 0
     pci_stats: str | None = None
     mdev_capacity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What a reconcile did: whether any row changed, and the disk_available_least it gave
+    each row on shared storage (by hypervisor_hostname), worked out in the transaction."""
+
+    changed: bool
+    disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -21,6 +21,9 @@ Mediated devices, per parent and type: libvirt's available instances (more mdevs
 create), the mdevs that exist, those used by active domains, and the orphans that no
 domain's XML, active or shut off, names. free = available instances + orphans: what new
 guests can get without taking an mdev a stopped domain will want back.
+
+DeviceUse holds all three for one audit (device_use builds it from the driver's report);
+the tracker writes it, the daemon's device gauges show it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from dataclasses import dataclass
 
 from resource_tracker.audit import device_spec
 from resource_tracker.audit.device_spec import DeviceSpec
-from resource_tracker.resources import TYPE_PF, TYPE_VF, HostDevices, HostDevUse, PciDevice
+from resource_tracker.resources import (
+    TYPE_PF,
+    TYPE_VF,
+    HostDevices,
+    HostDevUse,
+    HostResources,
+    PciDevice,
+)
 
 AVAILABLE, ALLOCATED, CLAIMED = "available", "allocated", "claimed"
 UNAVAILABLE, UNCLAIMABLE = "unavailable", "unclaimable"
@@ -155,3 +165,30 @@ def mdev_capacity(devices: HostDevices, users: Sequence[HostDevUse]) -> tuple[Md
             )
         )
     return tuple(capacity)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUse:
+    """The host's devices as the audit found them: every PCI device with its state and the
+    spec offering it, the pools of offered ones, and mdev capacity."""
+
+    states: tuple[DeviceState, ...]
+    pools: tuple[Pool, ...]
+    mdevs: tuple[MdevCapacity, ...]
+
+    @property
+    def offered(self) -> tuple[DeviceState, ...]:
+        return tuple(state for state in self.states if state.spec is not None)
+
+
+def device_use(resources: HostResources, specs: Sequence[DeviceSpec]) -> DeviceUse | None:
+    """None when the driver reports no devices (unknown, so nothing is written for them)."""
+    if resources.devices is None:
+        return None
+    users = resources.device_users
+    states = device_states(resources.devices, users, specs)
+    return DeviceUse(
+        states,
+        pools(states),
+        mdev_capacity(resources.devices, users),
+    )

@@ -20,13 +20,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from resource_tracker.audit import devices, nova_format
+from resource_tracker.audit import nova_format
 from resource_tracker.audit.device_spec import DeviceSpec
-from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
-from resource_tracker.resources import ComputeNodeValues, HostResources, PciDeviceValues
+from resource_tracker.resources import (
+    ComputeNodeValues,
+    HostResources,
+    PciDeviceValues,
+    Reconciled,
+)
 from resource_tracker.units import GiB, MiB
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
@@ -48,22 +53,19 @@ class HostPolicy:
     disk_allocation_ratio: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
 class SharedStorage:
     """A storage this host shares with others (a network file system, a Ceph pool): its row's
     disk_available_least is the free space less what the disks of every live host on it may
     still grow into. The others' over-commit is read in the reconcile's transaction, which
-    calls disk_available_least() with it."""
+    calls disk_available_least() with it and answers with the value."""
 
-    def __init__(self, storage_id: str, free_bytes: int, overcommit_bytes: int):
-        self.storage_id = storage_id
-        self.free_bytes = free_bytes
-        self.overcommit_bytes = overcommit_bytes
-        self.least_gb: int | None = None  # the last value given to the reconcile
+    storage_id: str
+    free_bytes: int
+    overcommit_bytes: int  # this host's domains'
 
     def disk_available_least(self, others_overcommit_bytes: int) -> int:
-        free = self.free_bytes - self.overcommit_bytes - others_overcommit_bytes
-        self.least_gb = free // GiB
-        return self.least_gb
+        return (self.free_bytes - self.overcommit_bytes - others_overcommit_bytes) // GiB
 
 
 class NodeStore(Protocol):
@@ -73,9 +75,27 @@ class NodeStore(Protocol):
         reported: Sequence[ComputeNodeValues],
         shared: SharedStorage | None = None,
         devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
-    ) -> bool:
+    ) -> Reconciled:
         """Write the rows of `reported` (and their nodes' pci_devices), soft-delete the
-        host's other rows; True if any changed."""
+        host's other rows; say whether any changed, and the disk_available_least of the
+        rows on `shared` storage."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostFigures:
+    """The figures of one audit that the metrics report: base units, before the table's
+    flooring; vCPUs as the row counts them (the shared CPUs, when CPU sets are given)."""
+
+    vcpus: int
+    vcpus_used: int
+    memory_total_bytes: int
+    memory_used_bytes: int
+    disk_total_bytes: int
+    disk_used_bytes: int
+    disk_free_bytes: int
+    disk_overcommit_bytes: int
+    running_vms: int
+    device_xml_reads: int = 0  # node device XML this audit read
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,22 @@ class AuditResult:
     shape: HostShape | None = None
     devices: DeviceUse | None = None
 
+    @property
+    def figures(self) -> HostFigures:
+        resources, values, storage = self.resources, self.values, self.resources.storage
+        return HostFigures(
+            vcpus=values.vcpus,
+            vcpus_used=values.vcpus_used,
+            memory_total_bytes=resources.memory_total_bytes,
+            memory_used_bytes=resources.memory_used_bytes,
+            disk_total_bytes=storage.total_bytes,
+            disk_used_bytes=storage.used_bytes,
+            disk_free_bytes=storage.free_bytes,
+            disk_overcommit_bytes=resources.disk_overcommit_bytes,
+            running_vms=resources.running_vms,
+            device_xml_reads=resources.devices.xml_reads if resources.devices else 0,
+        )
+
     def summary(self) -> str:
         values = self.values
         return (
@@ -98,33 +134,6 @@ class AuditResult:
             f"audit {self.duration_s * 1000:.1f} ms, "
             f"row {'updated' if self.changed else 'unchanged'}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceUse:
-    """The host's devices as the audit found them: every PCI device with its state and the
-    spec offering it, the pools of offered ones, and mdev capacity."""
-
-    states: tuple[DeviceState, ...]
-    pools: tuple[Pool, ...]
-    mdevs: tuple[MdevCapacity, ...]
-
-    @property
-    def offered(self) -> tuple[DeviceState, ...]:
-        return tuple(state for state in self.states if state.spec is not None)
-
-
-def device_use(resources: HostResources, specs: Sequence[DeviceSpec]) -> DeviceUse | None:
-    """None when the driver reports no devices (unknown, so nothing is written for them)."""
-    if resources.devices is None:
-        return None
-    users = resources.device_users
-    states = devices.device_states(resources.devices, users, specs)
-    return DeviceUse(
-        states,
-        devices.pools(states),
-        devices.mdev_capacity(resources.devices, users),
-    )
 
 
 def compute_node_values(
@@ -261,20 +270,21 @@ class ResourceTracker:
         try:
             self._writing_to_database = True
             self._writing.note("the database, reconciling host", self.host)
-            changed = self._store.reconcile_compute_nodes(self.host, [values], shared, rows)
+            reconciled = self._store.reconcile_compute_nodes(self.host, [values], shared, rows)
             self._writing_to_database = False
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
         finally:
             self._writing.clear()
-        if shared is not None and shared.least_gb is not None:
-            values = dataclasses.replace(values, disk_available_least=shared.least_gb)
+        least = reconciled.disk_available_least.get(values.hypervisor_hostname)
+        if least is not None:  # on shared storage: counting the other hosts' disks
+            values = dataclasses.replace(values, disk_available_least=least)
         return AuditResult(
             host=self.host,
             resources=measurement.resources,
             values=values,
-            changed=changed,
+            changed=reconciled.changed,
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
             devices=measurement.devices,

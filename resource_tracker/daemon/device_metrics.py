@@ -10,7 +10,7 @@ import threading
 
 from prometheus_client.core import GaugeMetricFamily
 
-from resource_tracker.audit.tracker import DeviceUse
+from resource_tracker.audit.devices import DeviceUse
 
 
 class DeviceCollector:

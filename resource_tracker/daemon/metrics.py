@@ -18,7 +18,6 @@ CONNECTION_TIMEOUT_S in all to send its request and take the answer.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import queue
@@ -38,7 +37,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker.audit.shape import HostShape
-from resource_tracker.audit.tracker import AuditResult
+from resource_tracker.audit.tracker import AuditResult, HostFigures
 from resource_tracker.conf.metrics import LISTEN_PATTERN
 from resource_tracker.daemon.device_metrics import DeviceCollector
 from resource_tracker.exception import (
@@ -47,7 +46,6 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
-from resource_tracker.resources import HostResources
 
 LOG = logging.getLogger(__name__)
 
@@ -64,45 +62,45 @@ FAILURE_REASONS = (
 )
 OTHER_FAILURE = "error"
 
-# name (after resource_tracker_), help, value from an audit's HostResources
+# name (after resource_tracker_), help, value from an audit's HostFigures
 HOST_GAUGES = (
-    ("vcpus", "Host CPUs online", lambda r: r.vcpus),
-    ("vcpus_used", "vCPUs of active domains", lambda r: r.vcpus_used),
-    ("memory_bytes", "Host memory (node memory stats total)", lambda r: r.memory_total_bytes),
-    ("memory_used_bytes", "Memory of active domains", lambda r: r.memory_used_bytes),
+    ("vcpus", "Host CPUs online", lambda f: f.vcpus),
+    ("vcpus_used", "vCPUs of active domains", lambda f: f.vcpus_used),
+    ("memory_bytes", "Host memory (node memory stats total)", lambda f: f.memory_total_bytes),
+    ("memory_used_bytes", "Memory of active domains", lambda f: f.memory_used_bytes),
     (
         "local_disk_bytes",
         "Size of local storage: f_frsize*f_blocks of instances_path, or the VG's size",
-        lambda r: r.storage.total_bytes,
+        lambda f: f.disk_total_bytes,
     ),
     (
         "local_disk_used_bytes",
         "Used local storage: f_frsize*(f_blocks-f_bfree), or the VG's size less its free",
-        lambda r: r.storage.used_bytes,
+        lambda f: f.disk_used_bytes,
     ),
     (
         "local_disk_avail_bytes",
         "Local storage new disks may take: f_frsize*f_bavail (node_exporter's avail; root's "
         "reserve excluded), or the VG's free space",
-        lambda r: r.storage.free_bytes,
+        lambda f: f.disk_free_bytes,
     ),
     (
         "local_disk_free_bytes",
         "Deprecated: the same value as resource_tracker_local_disk_avail_bytes, under the "
         "name it had first; will be removed",
-        lambda r: r.storage.free_bytes,
+        lambda f: f.disk_free_bytes,
     ),
     (
         "disk_overcommit_bytes",
         "What the thin file disks of every domain may still grow into",
-        lambda r: r.disk_overcommit_bytes,
+        lambda f: f.disk_overcommit_bytes,
     ),
     (
         "disk_available_least_bytes",
         "Local storage available less disk over-commit; may be negative",
-        lambda r: r.storage.free_bytes - r.disk_overcommit_bytes,
+        lambda f: f.disk_free_bytes - f.disk_overcommit_bytes,
     ),
-    ("running_vms", "Active domains", lambda r: r.running_vms),
+    ("running_vms", "Active domains", lambda f: f.running_vms),
 )
 
 # name (after resource_tracker_), help, value from an audit's HostShape
@@ -172,15 +170,11 @@ class Metrics:
         self._healthy_until = deadline_monotonic
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
-        # vcpus and vcpus_used as the row has them: the shared CPUs, when CPU sets are given
-        values = result.values
-        resources = dataclasses.replace(
-            result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
-        )
-        self._host.succeeded(resources, time.time(), result.shape)
-        if result.devices is not None and result.resources.devices is not None:  # both or none
+        figures = result.figures
+        self._host.succeeded(figures, time.time(), result.shape)
+        if result.devices is not None:
             self._devices.succeeded(result.devices)
-            self.device_xml_reads.inc(result.resources.devices.xml_reads)
+            self.device_xml_reads.inc(figures.device_xml_reads)
         self.duration.observe(result.duration_s)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
 
@@ -223,14 +217,14 @@ class _HostCollector:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._resources: HostResources | None = None
+        self._figures: HostFigures | None = None
         self._shape: HostShape | None = None
         self._last_success: float | None = None
         self._up: dict[str, int] = {}
 
-    def succeeded(self, resources: HostResources, now: float, shape: HostShape | None) -> None:
+    def succeeded(self, figures: HostFigures, now: float, shape: HostShape | None) -> None:
         with self._lock:
-            self._resources, self._last_success, self._shape = resources, now, shape
+            self._figures, self._last_success, self._shape = figures, now, shape
             self._up = {"libvirt": 1, "database": 1}
 
     def reached(self, **up: int) -> None:
@@ -239,13 +233,13 @@ class _HostCollector:
 
     def collect(self):
         with self._lock:
-            resources, last_success, up = self._resources, self._last_success, dict(self._up)
+            figures, last_success, up = self._figures, self._last_success, dict(self._up)
             shape = self._shape
         if shape is not None:
             yield from _shape_gauges(shape)
-        if resources is not None:
+        if figures is not None:
             for name, help_text, value in HOST_GAUGES:
-                yield _gauge(name, help_text, value(resources))
+                yield _gauge(name, help_text, value(figures))
             yield _gauge(
                 "last_success_timestamp_seconds",
                 "Unix time of the last successful audit",

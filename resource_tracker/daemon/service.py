@@ -34,6 +34,8 @@ import signal
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -67,6 +69,25 @@ class _Half:
         self.abandoned: int | None = None  # the call left to finish on its own
 
 
+@dataclass(frozen=True, slots=True)
+class CallDone:
+    """A call in the thread pool returned `value`, or raised `error`."""
+
+    call: int
+    half: _Half
+    started: float
+    value: Any = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalArrived:
+    signum: int
+
+
+Message = CallDone | SignalArrived  # what the loop's inbox carries
+
+
 class Service:
     def __init__(
         self,
@@ -89,7 +110,7 @@ class Service:
         self._next_ping = 0.0
         self._measuring = _Half("measurement", writing=False)
         self._writing = _Half("write", writing=True)
-        self._inbox = queue.LightQueue()
+        self._inbox: queue.LightQueue = queue.LightQueue()  # of Message
         self._stopping = False
         self._calls = 0
         self._failures = 0
@@ -121,7 +142,7 @@ class Service:
 
     def stop(self) -> None:
         """Stop as SIGTERM would; safe to call from the hub's thread only."""
-        self._inbox.put(("signal", signal.SIGTERM))
+        self._inbox.put(SignalArrived(signal.SIGTERM))
 
     def _schedule(self) -> None:
         self._due = next_start(
@@ -163,14 +184,14 @@ class Service:
         call = self._calls
         started = half.started = time.monotonic()
 
-        def runner():
+        def runner() -> None:
             try:
-                outcome = (True, tpool.execute(function, *args))
+                done = CallDone(call, half, started, value=tpool.execute(function, *args))
             except Exception as error:
-                outcome = (False, error)
+                done = CallDone(call, half, started, error=error)
             finally:
                 half.started = None
-            self._inbox.put(("done", call, outcome, half, started))
+            self._inbox.put(done)
 
         eventlet.spawn_n(runner)
         deadline = started + self._deadline_s
@@ -185,11 +206,10 @@ class Service:
                 grace_ends = time.monotonic() + timeouts.STOP_GRACE_S
             wake = min(t for t in (deadline, slow_at, grace_ends) if t is not None)
             message = self._receive(max(0.0, wake - time.monotonic()))
-            if message and message[0] == "done" and message[1] == call:
-                succeeded, value = message[2]
-                if succeeded:
-                    return value
-                raise value
+            if isinstance(message, CallDone) and message.call == call:
+                if message.error is not None:
+                    raise message.error
+                return message.value
             now = time.monotonic()
             if grace_ends is not None and now >= grace_ends:
                 half.abandoned = call
@@ -218,7 +238,7 @@ class Service:
         error.failure_kind = half.name  # one warning for a run of these, whatever the seconds
         return error
 
-    def _receive(self, timeout: float | None) -> tuple | None:
+    def _receive(self, timeout: float | None) -> Message | None:
         """The next message, waiting at most `timeout` s; pings the watchdog when due."""
         if self._ping_every is not None:
             until_ping = max(0.0, self._next_ping - time.monotonic())
@@ -236,21 +256,24 @@ class Service:
             self._notifier.notify("WATCHDOG=1")
             self._next_ping = now + self._ping_every
 
-    def _handle(self, message: tuple | None) -> None:
+    def _handle(self, message: Message | None) -> None:
         """Act on a signal, or on an abandoned call that returned at last."""
-        if not message:
-            return
-        if message[0] == "done":
-            _, call, (succeeded, value), half, started = message
-            if half.abandoned == call:
-                LOG.info(
-                    "the abandoned %s returned after %.0f s%s",
-                    half.name,
-                    time.monotonic() - started,
-                    "" if succeeded else f": {value}",
-                )
-            return
-        signum = message[1]
+        if isinstance(message, CallDone):
+            self._returned_late(message)
+        elif isinstance(message, SignalArrived):
+            self._signalled(message.signum)
+
+    def _returned_late(self, done: CallDone) -> None:
+        half = done.half
+        if half.abandoned == done.call:
+            LOG.info(
+                "the abandoned %s returned after %.0f s%s",
+                half.name,
+                time.monotonic() - done.started,
+                "" if done.error is None else f": {done.error}",
+            )
+
+    def _signalled(self, signum: int) -> None:
         if signum == signal.SIGHUP:
             self._reload()
         elif not self._stopping:
@@ -273,7 +296,7 @@ class Service:
         if self._metrics:
             self._metrics.audit_failed(error)
         message = str(error) or type(error).__name__
-        kind = getattr(error, "failure_kind", message)
+        kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if kind != self._last_failure:
             LOG.warning(
                 "audit failed: %s; retrying with backoff",
@@ -305,7 +328,7 @@ class Service:
         while True:
             hubs.trampoline(signals.read_fd, read=True)
             for signum in signals.received():
-                self._inbox.put(("signal", signum))
+                self._inbox.put(SignalArrived(signum))
 
     def _stopped(self) -> int:
         LOG.info("stopped")

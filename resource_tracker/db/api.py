@@ -23,7 +23,7 @@ from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
 from resource_tracker.db import engine as db_engine
 from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
-from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
 
 class Database:
@@ -83,20 +83,21 @@ class Database:
         self,
         host: str,
         reported: Sequence[ComputeNodeValues],
-        shared: reconcile.SharedStorage | None = None,
+        shared: reconcile.LeastOnSharedStorage | None = None,
         devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
-    ) -> bool:
+    ) -> Reconciled:
         """Make the host's live rows hold `reported` and soft-delete its other rows, with
         their pci_devices (`devices`, by hypervisor_hostname), in one transaction (retried
-        when other writers were in the way); True if any row changed. On `shared` storage,
-        the row's disk_available_least counts the other hosts' disks.
+        when other writers were in the way); say whether any row changed. On `shared`
+        storage, a row's disk_available_least counts the other hosts' disks: the values it
+        got are in the answer.
 
         The heartbeat, the transaction's first write, checks the schema's revision
         (SchemaNotCurrent, nothing written), so a daemon never writes into a schema it does
         not know, whether it started while the database was down or the schema moved on
         while it ran."""
 
-        def work(connection: Connection) -> bool:
+        def work(connection: Connection) -> Reconciled:
             guard = reconcile.Guard(
                 schema.at_head(), lambda: schema.check(connection, self.masked_url)
             )
@@ -109,7 +110,7 @@ class Database:
         self,
         host: str,
         reported: Sequence[ComputeNodeValues],
-        shared: reconcile.SharedStorage | None = None,
+        shared: reconcile.LeastOnSharedStorage | None = None,
     ) -> list[reconcile.Planned]:
         """What reconcile_compute_nodes would do, without writing anything."""
         with self._errors(), self.engine.connect() as connection:

@@ -42,7 +42,7 @@ from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
 from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
 from resource_tracker.db.pci_devices import reconcile_devices
 from resource_tracker.db.writes import differences, expect, fit, int_ranges, update_if_changed
-from resource_tracker.resources import ComputeNodeValues, PciDeviceValues
+from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
 BINARY = "resource-tracker"
 
@@ -59,11 +59,13 @@ class Guard:
     explain: Callable[[], None]
 
 
-class SharedStorage(Protocol):
-    """A storage other hosts use too, and how a row on it gets its disk_available_least once
-    the other hosts' over-commit there is known (the caller converts the units)."""
+class LeastOnSharedStorage(Protocol):
+    """What the reconcile needs of a storage other hosts use too: its id, and how a row on it
+    gets its disk_available_least once the other hosts' over-commit there is known (the
+    caller converts the units)."""
 
-    storage_id: str
+    @property
+    def storage_id(self) -> str: ...
 
     def disk_available_least(self, others_overcommit_bytes: int) -> int: ...
 
@@ -73,10 +75,10 @@ def reconcile_host(
     host: str,
     reported: Sequence[ComputeNodeValues],
     guard: Guard,
-    shared: SharedStorage | None = None,
+    shared: LeastOnSharedStorage | None = None,
     devices: Mapping[str, Sequence[PciDeviceValues]] | None = None,
-) -> bool:
-    """Make the host's live rows hold `reported`, soft-delete the rest; True if any changed.
+) -> Reconciled:
+    """Make the host's live rows hold `reported`, soft-delete the rest; say what changed.
 
     `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
     keeps its rows as they are."""
@@ -105,7 +107,12 @@ def reconcile_host(
     if gone:
         _soft_delete(connection, host, gone)
         changed = True
-    return changed
+    least = {
+        name: columns["disk_available_least"]
+        for name, columns in wanted.items()
+        if shared is not None and columns["storage_id"] == shared.storage_id
+    }
+    return Reconciled(changed, least)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +128,7 @@ def plan_host(
     connection: Connection,
     host: str,
     reported: Sequence[ComputeNodeValues],
-    shared: SharedStorage | None = None,
+    shared: LeastOnSharedStorage | None = None,
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
     wanted = _wanted(connection, host, reported, shared)

@@ -24,7 +24,7 @@ def assert_reported_without_password(raised: pytest.ExceptionInfo, port: int) ->
 def test_a_database_survives_the_server_going_away_and_coming_back(private_mariadb):
     database = Database(private_mariadb.tracker_url)
     database.sync_schema()
-    assert database.reconcile_compute_nodes("compute-1", [node()])
+    assert database.reconcile_compute_nodes("compute-1", [node()]).changed
 
     private_mariadb.stop()
     for vcpus_used in (21, 22):  # audits during the outage fail, one error each
@@ -36,7 +36,7 @@ def test_a_database_survives_the_server_going_away_and_coming_back(private_maria
     assert_reported_without_password(raised, private_mariadb.port)
 
     private_mariadb.start()
-    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=23)]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=23)]).changed is True
 
     (row,) = database.compute_nodes("compute-1")
     (service,) = database.services("compute-1")

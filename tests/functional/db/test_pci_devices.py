@@ -63,7 +63,7 @@ NVME = dataclasses.replace(
 def reconcile(database, *devices, **node_changes) -> bool:
     return database.reconcile_compute_nodes(
         "compute-1", [node(**node_changes)], devices={"node-1": list(devices)}
-    )
+    ).changed
 
 
 def device_rows(database) -> list:

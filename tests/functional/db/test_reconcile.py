@@ -20,7 +20,7 @@ def all_rows(database, host: str) -> list[ComputeNode]:
 
 
 def test_first_reconcile_inserts_one_live_row(database):
-    assert database.reconcile_compute_nodes("compute-1", [node()]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node()]).changed is True
 
     (row,) = database.compute_nodes("compute-1")
     (service,) = database.services("compute-1")
@@ -34,7 +34,7 @@ def test_unchanged_values_issue_no_update_on_compute_nodes(database):
     database.reconcile_compute_nodes("compute-1", [node()])
     log = StatementLog(database.engine)
 
-    changes = [database.reconcile_compute_nodes("compute-1", [node()]) for _ in range(3)]
+    changes = [database.reconcile_compute_nodes("compute-1", [node()]).changed for _ in range(3)]
 
     assert changes == [False, False, False]
     assert log.count("UPDATE compute_nodes ") == 0
@@ -47,7 +47,7 @@ def test_a_change_updates_only_what_changed(database):
     (before,) = database.compute_nodes("compute-1")
     log = StatementLog(database.engine)
 
-    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=21)]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=21)]).changed is True
 
     (after,) = database.compute_nodes("compute-1")
     (update,) = [s for s in log.statements if s.startswith("UPDATE compute_nodes ")]
@@ -78,7 +78,9 @@ def test_rows_no_longer_reported_are_soft_deleted_on_this_host_only(database):
     database.reconcile_compute_nodes("compute-1", [node()])
     database.reconcile_compute_nodes("compute-2", [node()])
 
-    assert database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="renamed")])
+    assert database.reconcile_compute_nodes(
+        "compute-1", [node(hypervisor_hostname="renamed")]
+    ).changed
 
     old, new = all_rows(database, "compute-1")
     assert (old.hypervisor_hostname, old.deleted, old.deleted_at is not None) == (
@@ -97,7 +99,7 @@ def test_a_row_that_comes_back_is_revived_with_its_uuid(database):
     (first,) = database.compute_nodes("compute-1")
     database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="other")])
 
-    assert database.reconcile_compute_nodes("compute-1", [node(vcpus=128)]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node(vcpus=128)]).changed is True
 
     revived, other = all_rows(database, "compute-1")
     assert (revived.id, revived.uuid, revived.deleted, revived.deleted_at) == (

@@ -74,7 +74,7 @@ def blocked(db_url):
 def test_a_blocked_reconcile_is_rolled_back_and_retried(blocked):
     database = blocked.database(RetryPolicy(), release_on_retry=True)
 
-    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=1)]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=1)]).changed is True
 
     assert blocked.errors == [blocked.seen] and database.retries == 1
     assert database.compute_nodes("compute-1")[0].vcpus_used == 1

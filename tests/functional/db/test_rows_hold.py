@@ -75,7 +75,7 @@ def test_0005_widens_the_sizes_and_keeps_the_rows(at_previous):
         memory_mb=2**40,
         free_ram_mb=-(2**40),
     )
-    assert at_previous.reconcile_compute_nodes("compute-1", [exabytes]) is True
+    assert at_previous.reconcile_compute_nodes("compute-1", [exabytes]).changed is True
     (row,) = at_previous.compute_nodes("compute-1")
     assert (row.id, row.local_gb, row.disk_available_least, row.free_ram_mb) == (
         1,
@@ -112,9 +112,9 @@ def test_0005_makes_the_names_binary_on_mysql(mysql_url):
 def test_values_beyond_a_column_are_clamped_and_written_once(database):
     absurd = node(vcpus=2**40, disk_available_least=-(2**70), memory_mb=2**64)
 
-    assert database.reconcile_compute_nodes("compute-1", [absurd]) is True
+    assert database.reconcile_compute_nodes("compute-1", [absurd]).changed is True
     log = StatementLog(database.engine)
-    assert database.reconcile_compute_nodes("compute-1", [absurd]) is False
+    assert database.reconcile_compute_nodes("compute-1", [absurd]).changed is False
 
     (row,) = database.compute_nodes("compute-1")
     assert (row.vcpus, row.disk_available_least, row.memory_mb) == (
@@ -128,7 +128,9 @@ def test_values_beyond_a_column_are_clamped_and_written_once(database):
 def test_a_case_only_rename_always_leaves_one_live_row(database):
     database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="Node-1")])
 
-    assert database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="node-1")])
+    assert database.reconcile_compute_nodes(
+        "compute-1", [node(hypervisor_hostname="node-1")]
+    ).changed
 
     live = database.compute_nodes("compute-1")
     assert [row.hypervisor_hostname for row in live] == ["node-1"]
@@ -155,11 +157,13 @@ def test_a_row_an_operator_deleted_by_hand_is_revived(database, by_hand):
         )
     assert database.compute_nodes("compute-1") == []
 
-    assert database.reconcile_compute_nodes("compute-1", [node()]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node()]).changed is True
 
     (revived,) = database.compute_nodes("compute-1")
     assert (revived.id, revived.uuid, revived.deleted) == (row.id, row.uuid, 0)
-    assert database.reconcile_compute_nodes("compute-1", [node()]) is False  # not "updated"
+    assert (
+        database.reconcile_compute_nodes("compute-1", [node()]).changed is False
+    )  # not "updated"
 
 
 @pytest.mark.mysql
@@ -178,7 +182,7 @@ def test_a_row_changed_between_our_read_and_our_write_is_read_again(mysql_url):
         "UPDATE compute_nodes SET deleted = id",
     )
 
-    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=33)]) is True
+    assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=33)]).changed is True
 
     assert database.retries == 1
     (row,) = database.compute_nodes("compute-1")

@@ -31,8 +31,7 @@ def report(database, host: str, overcommit_gib: float, storage_id: str | None = 
         **changes,
     )
     shared = SharedStorage(storage_id, FREE, overcommit) if storage_id else None
-    database.reconcile_compute_nodes(host, [values], shared)
-    return shared
+    return database.reconcile_compute_nodes(host, [values], shared)
 
 
 def least(database) -> dict[str, int]:
@@ -70,9 +69,13 @@ def test_other_storages_and_local_disks_do_not_count(database):
     report(database, "compute-b", 100, storage_id="nfs:fs2.example.org:/export/nova")
     report(database, "compute-c", 100, storage_id=None)
 
-    shared = report(database, "compute-a", 10)
+    reconciled = report(database, "compute-a", 10)
 
-    assert shared.least_gb == least(database)["compute-a"] == (FREE - 10 * GiB) // GiB
+    assert (
+        reconciled.disk_available_least["compute-a"]
+        == least(database)["compute-a"]
+        == ((FREE - 10 * GiB) // GiB)
+    )
     assert least(database)["compute-c"] == (FREE - 100 * GiB) // GiB
     assert {n.host: n.storage_id for n in database.compute_nodes()}["compute-c"] == (
         "local:compute-c"

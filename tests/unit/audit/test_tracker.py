@@ -6,7 +6,8 @@ import dataclasses
 import json
 
 from resource_tracker.audit import device_spec
-from resource_tracker.audit.tracker import HostPolicy, compute_node_values, device_use
+from resource_tracker.audit.devices import device_use
+from resource_tracker.audit.tracker import HostPolicy, compute_node_values
 from resource_tracker.resources import (
     CpuInfo,
     CpuTopology,

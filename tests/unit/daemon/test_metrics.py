@@ -14,12 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from resource_tracker.audit import device_spec
+from resource_tracker.audit.devices import device_use
 from resource_tracker.audit.shape import ShapePolicy
 from resource_tracker.audit.tracker import (
     AuditResult,
     HostPolicy,
     compute_node_values,
-    device_use,
     shape_of,
 )
 from resource_tracker.daemon import metrics as metrics_module
