@@ -272,6 +272,7 @@ class ComputeNodeValues:
     disk_overcommit_bytes: int = 0
     pci_stats: str | None = None
     mdev_capacity: str | None = None
+    metrics: str | None = None
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -19,6 +19,8 @@
   `nova_object.changes` its obj_to_primitive() adds); Nova's
   `pci_device_pool.from_pci_stats` loads it.
 - mdev_capacity (ours, not Nova's): a list, one object per parent device and mdev type.
+- metrics: '[]', what Nova's ResourceTracker writes (`jsonutils.dumps` of an empty
+  MonitorMetricList.to_list()) when no `compute_monitors` are enabled, its default.
 
 Sets are sorted lists; keys are sorted; equal inputs give equal strings, so write-on-change
 holds.
@@ -42,6 +44,7 @@ NUMA_PAGES_VERSION = "1.1"
 NETWORK_METADATA_VERSION = "1.0"
 POOL_LIST_VERSION = "1.1"
 POOL_VERSION = "1.1"
+NO_METRICS = "[]"
 _SPEC_TAGS_IN_EXTRA_INFO = ("managed", "live_migratable")
 
 # nova.objects.fields: Architecture.ALL, HVType.ALL, VMMode.ALL and their canonicalize()

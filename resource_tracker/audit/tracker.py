@@ -177,6 +177,7 @@ def compute_node_values(
         disk_overcommit_bytes=resources.disk_overcommit_bytes,
         pci_stats=nova_format.pci_stats(use.pools) if use else None,
         mdev_capacity=nova_format.mdev_capacity(use.mdevs) if use else None,
+        metrics=nova_format.NO_METRICS,
     )
 
 
