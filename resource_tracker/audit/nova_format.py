@@ -8,7 +8,9 @@
 - supported_instances: `[[arch, hypervisor_type, vm_mode], ...]` from the capabilities'
   guests, canonicalized as Nova's fields do; kinds Nova does not know are left out.
 - stats: the counts Nova's filters read (`num_instances`, `num_vm_<vm_state>`,
-  `io_workload`), ints (Nova's ComputeNode turns them into strings when it loads them).
+  `io_workload`), and from the domains' Nova metadata `num_proj_<project_id>` and
+  `num_os_type_<os_type>`; ints (Nova's ComputeNode turns them into strings when it loads
+  them). `num_task_<task_state>` is Nova's database's to know, so it is left out.
 - pci_devices: Nova's columns; label `label_<vendor>_<product>` and dev_id (libvirt's node
   device name) as Nova's libvirt driver sets them; extra_info a JSON object of strings, as
   Nova's PciDevice.extra_info: `class` and `iommu_group` when known, `capabilities` with
@@ -33,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.audit.shape import CellUsage
-from resource_tracker.resources import GuestType, PciDeviceValues
+from resource_tracker.resources import GuestType, NovaDomain, PciDeviceValues
 
 MiB = 2**20
 KiB = 2**10
@@ -150,13 +152,24 @@ def supported_instances(guests: Iterable[GuestType]) -> str:
     return json.dumps([list(kind) for kind in kinds])
 
 
-def stats(domain_states: Mapping[str, int], busy: int) -> str:
+def stats(
+    domain_states: Mapping[str, int], busy: int, nova_domains: Iterable[NovaDomain] = ()
+) -> str:
     counts = {"num_instances": sum(domain_states.values()), "io_workload": busy}
     for state, count in domain_states.items():
         vm_state = VM_STATES.get(state)
         if vm_state:
             key = f"num_vm_{vm_state}"
             counts[key] = counts.get(key, 0) + count
+    # as nova/compute/stats.py update_stats_for_instance counts them, for the domains whose
+    # Nova metadata tells (Nova writes None as "None": an image without os_type)
+    for domain in nova_domains:
+        instance = domain.instance
+        keys = [f"num_proj_{instance.project_id}"] if instance.project_id else []
+        if instance.os_type_known:
+            keys.append(f"num_os_type_{instance.os_type}")
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
     return dumps(counts)
 
 

@@ -169,7 +169,9 @@ def compute_node_values(
         supported_instances=nova_format.supported_instances(topology.guests)
         if topology is not None
         else None,
-        stats=nova_format.stats(dict(resources.domain_states), resources.busy_vms),
+        stats=nova_format.stats(
+            dict(resources.domain_states), resources.busy_vms, resources.nova_domains
+        ),
         host_ip=shape_policy.host_ip,
         pcpus=shape.pcpus,
         pcpus_used=shape.pcpus_used,

@@ -18,6 +18,7 @@ CONNECTION_TIMEOUT_S in all to send its request and take the answer.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import logging
@@ -246,6 +247,7 @@ class _HostCollector:
         if resources is not None:
             for name, help_text, value in HOST_GAUGES:
                 yield _gauge(name, help_text, value(resources))
+            yield _domains_by_flavor(resources)
             yield _gauge(
                 "last_success_timestamp_seconds",
                 "Unix time of the last successful audit",
@@ -274,6 +276,26 @@ def _shape_gauges(shape: HostShape):
                 if getattr(pages, field) is not None:  # free: only where libvirt says
                     family.add_metric([str(cell.id), str(pages.size_bytes)], getattr(pages, field))
         yield family
+
+
+def _domains_by_flavor(resources: HostResources) -> GaugeMetricFamily:
+    """Every domain, running or not, by the flavor its Nova metadata names; "" for those
+    without (made by other tools, or a flavor name that did not parse)."""
+    counts = collections.Counter(
+        (domain.instance.flavor and domain.instance.flavor.name) or ""
+        for domain in resources.nova_domains
+    )
+    counts[""] += sum(count for _state, count in resources.domain_states) - len(
+        resources.nova_domains
+    )
+    family = GaugeMetricFamily(
+        "resource_tracker_domains",
+        'Domains, running or not, by the Nova flavor their metadata names ("": none)',
+        labels=["flavor"],
+    )
+    for flavor, count in sorted(counts.items()):
+        family.add_metric([flavor], count)
+    return family
 
 
 def _gauge(name: str, help_text: str, value) -> GaugeMetricFamily:
