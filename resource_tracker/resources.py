@@ -191,6 +191,43 @@ class Placement:
 
 
 @dataclass(frozen=True, slots=True)
+class NovaFlavor:
+    """The flavor a Nova-made domain was built from, as its `<nova:flavor>` says (MiB, GB)."""
+
+    name: str | None = None
+    vcpus: int | None = None
+    memory_mb: int | None = None
+    disk_gb: int | None = None
+    swap_mb: int | None = None
+    ephemeral_gb: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NovaInstance:
+    """What a domain's `<nova:instance>` metadata says (virt/libvirt/nova_metadata.py); a
+    part that is missing or malformed is None.
+
+    `os_type` is the image's `os_type` property, which Nova copies into the instance at
+    boot; `os_type_known` is False when the metadata has no image properties to tell by."""
+
+    flavor: NovaFlavor | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+    image_id: str | None = None
+    os_type: str | None = None
+    os_type_known: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NovaDomain:
+    """A domain that carries Nova's metadata, active or not."""
+
+    domain: str
+    active: bool
+    instance: NovaInstance
+
+
+@dataclass(frozen=True, slots=True)
 class LocalStorage:
     """The storage that instance disks live on, in bytes.
 
@@ -231,6 +268,7 @@ class HostResources:
     domain_states: tuple[tuple[str, int], ...] = ()  # (libvirt state name, domains), sorted
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
+    nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
 
     @property
     def disk_overcommit_bytes(self) -> int:
@@ -276,6 +314,7 @@ class ComputeNodeValues:
     disk_overcommit_bytes: int = 0
     pci_stats: str | None = None
     mdev_capacity: str | None = None
+    metrics: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ def check(database_path: str) -> int:
         return 1
     for row in rows:
         print(f"== {row['host']} ({row['hypervisor_hostname']})")
-        nova_row = {"mapped": 0, "metrics": None, "pci_stats": None, **row}
+        nova_row = row  # every column of Nova's table is ours (revision 0007)
         compute = objects.ComputeNode._from_db_object(
             context.get_admin_context(), objects.ComputeNode(), nova_row
         )

@@ -8,7 +8,9 @@
 - supported_instances: `[[arch, hypervisor_type, vm_mode], ...]` from the capabilities'
   guests, canonicalized as Nova's fields do; kinds Nova does not know are left out.
 - stats: the counts Nova's filters read (`num_instances`, `num_vm_<vm_state>`,
-  `io_workload`), ints (Nova's ComputeNode turns them into strings when it loads them).
+  `io_workload`), and from the domains' Nova metadata `num_proj_<project_id>` and
+  `num_os_type_<os_type>`; ints (Nova's ComputeNode turns them into strings when it loads
+  them). `num_task_<task_state>` is Nova's database's to know, so it is left out.
 - pci_devices: Nova's columns; label `label_<vendor>_<product>` and dev_id (libvirt's node
   device name) as Nova's libvirt driver sets them; extra_info a JSON object of strings, as
   Nova's PciDevice.extra_info: `class` and `iommu_group` when known, `capabilities` with
@@ -19,6 +21,8 @@
   `nova_object.changes` its obj_to_primitive() adds); Nova's
   `pci_device_pool.from_pci_stats` loads it.
 - mdev_capacity (ours, not Nova's): a list, one object per parent device and mdev type.
+- metrics: '[]', what Nova's ResourceTracker writes (`jsonutils.dumps` of an empty
+  MonitorMetricList.to_list()) when no `compute_monitors` are enabled, its default.
 
 Sets are sorted lists; keys are sorted; equal inputs give equal strings, so write-on-change
 holds. The `read_*` functions at the end turn what we wrote (parsed JSON) back into the
@@ -33,7 +37,7 @@ from typing import Any
 
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.audit.shape import CellUsage, PageUsage
-from resource_tracker.resources import GuestType, PciDeviceValues
+from resource_tracker.resources import GuestType, NovaDomain, PciDeviceValues
 from resource_tracker.units import KiB, MiB
 
 NUMA_TOPOLOGY_VERSION = "1.2"
@@ -42,6 +46,7 @@ NUMA_PAGES_VERSION = "1.1"
 NETWORK_METADATA_VERSION = "1.0"
 POOL_LIST_VERSION = "1.1"
 POOL_VERSION = "1.1"
+NO_METRICS = "[]"
 _SPEC_TAGS_IN_EXTRA_INFO = ("managed", "live_migratable")
 
 # nova.objects.fields: Architecture.ALL, HVType.ALL, VMMode.ALL and their canonicalize()
@@ -147,13 +152,24 @@ def supported_instances(guests: Iterable[GuestType]) -> str:
     return json.dumps([list(kind) for kind in kinds])
 
 
-def stats(domain_states: Mapping[str, int], busy: int) -> str:
+def stats(
+    domain_states: Mapping[str, int], busy: int, nova_domains: Iterable[NovaDomain] = ()
+) -> str:
     counts = {"num_instances": sum(domain_states.values()), "io_workload": busy}
     for state, count in domain_states.items():
         vm_state = VM_STATES.get(state)
         if vm_state:
             key = f"num_vm_{vm_state}"
             counts[key] = counts.get(key, 0) + count
+    # as nova/compute/stats.py update_stats_for_instance counts them, for the domains whose
+    # Nova metadata tells (Nova writes None as "None": an image without os_type)
+    for domain in nova_domains:
+        instance = domain.instance
+        keys = [f"num_proj_{instance.project_id}"] if instance.project_id else []
+        if instance.os_type_known:
+            keys.append(f"num_os_type_{instance.os_type}")
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
     return dumps(counts)
 
 

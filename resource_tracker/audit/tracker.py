@@ -13,6 +13,7 @@ huge page guests can still get is in numa_topology's mempages.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -96,6 +97,8 @@ class HostFigures:
     disk_overcommit_bytes: int
     running_vms: int
     device_xml_reads: int = 0  # node device XML this audit read
+    # every domain, running or not, by the flavor its Nova metadata names ("": none)
+    domains_by_flavor: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ class AuditResult:
             disk_overcommit_bytes=resources.disk_overcommit_bytes,
             running_vms=resources.running_vms,
             device_xml_reads=resources.devices.xml_reads if resources.devices else 0,
+            domains_by_flavor=_domains_by_flavor(resources),
         )
 
     def summary(self) -> str:
@@ -176,7 +180,9 @@ def compute_node_values(
         supported_instances=nova_format.supported_instances(topology.guests)
         if topology is not None
         else None,
-        stats=nova_format.stats(dict(resources.domain_states), resources.busy_vms),
+        stats=nova_format.stats(
+            dict(resources.domain_states), resources.busy_vms, resources.nova_domains
+        ),
         host_ip=shape_policy.host_ip,
         pcpus=shape.pcpus,
         pcpus_used=shape.pcpus_used,
@@ -184,6 +190,7 @@ def compute_node_values(
         disk_overcommit_bytes=resources.disk_overcommit_bytes,
         pci_stats=nova_format.pci_stats(use.pools) if use else None,
         mdev_capacity=nova_format.mdev_capacity(use.mdevs) if use else None,
+        metrics=nova_format.NO_METRICS,
     )
 
 
@@ -302,3 +309,16 @@ class ResourceTracker:
         if self._writing_to_database:
             return DatabaseUnavailable(message)
         return ResourceTrackerError(message)
+
+
+def _domains_by_flavor(resources: HostResources) -> tuple[tuple[str, int], ...]:
+    """Domains without Nova's metadata (made by other tools, or a flavor name that did not
+    parse) count under ""."""
+    counts = collections.Counter(
+        (domain.instance.flavor and domain.instance.flavor.name) or ""
+        for domain in resources.nova_domains
+    )
+    counts[""] += sum(count for _state, count in resources.domain_states) - len(
+        resources.nova_domains
+    )
+    return tuple(sorted(counts.items()))

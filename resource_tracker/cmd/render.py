@@ -18,6 +18,7 @@ JSON_COLUMNS = (
     "stats",
     "pci_stats",
     "mdev_capacity",
+    "metrics",
     "extra_info",
 )
 

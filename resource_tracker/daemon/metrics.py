@@ -240,6 +240,7 @@ class _HostCollector:
         if figures is not None:
             for name, help_text, value in HOST_GAUGES:
                 yield _gauge(name, help_text, value(figures))
+            yield _domains_by_flavor(figures)
             yield _gauge(
                 "last_success_timestamp_seconds",
                 "Unix time of the last successful audit",
@@ -268,6 +269,17 @@ def _shape_gauges(shape: HostShape):
                 if getattr(pages, field) is not None:  # free: only where libvirt says
                     family.add_metric([str(cell.id), str(pages.size_bytes)], getattr(pages, field))
         yield family
+
+
+def _domains_by_flavor(figures: HostFigures) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "resource_tracker_domains",
+        'Domains, running or not, by the Nova flavor their metadata names ("": none)',
+        labels=["flavor"],
+    )
+    for flavor, count in figures.domains_by_flavor:
+        family.add_metric([flavor], count)
+    return family
 
 
 def _gauge(name: str, help_text: str, value) -> GaugeMetricFamily:

@@ -124,6 +124,13 @@ class ComputeNode(SoftDeleteMixin, Base):
     # mdev type JSON (README)
     pci_stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
     mdev_capacity: Mapped[str | None] = mapped_column(MEDIUMTEXT)
+    # since revision 0007, the rest of Nova's columns, its types and defaults: `metrics`
+    # (we write '[]', Nova's tracker with no monitors), `extra_resources` (never written:
+    # Nova's object has no such field), `mapped` (nova-manage discover_hosts sets it to 1;
+    # the tracker never writes it)
+    metrics: Mapped[str | None] = mapped_column(Text)
+    extra_resources: Mapped[str | None] = mapped_column(Text)
+    mapped: Mapped[int | None] = mapped_column(Integer, server_default="0")
 
 
 class PciDevice(SoftDeleteMixin, Base):

@@ -46,10 +46,11 @@ from resource_tracker.resources import (
     DEFAULT_HUGE_PAGES,
     DomainDisk,
     GuestNumaCell,
+    NovaInstance,
     Placement,
 )
 from resource_tracker.virt.driver import Activity
-from resource_tracker.virt.libvirt import events, hostdevs
+from resource_tracker.virt.libvirt import events, hostdevs, nova_metadata
 from resource_tracker.virt.libvirt.xml import int_or, size_bytes
 
 LOG = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class Domain:
     uuid: str = ""
     pci_hostdevs: tuple[str, ...] = ()  # host PCI addresses assigned to it
     mdev_hostdevs: tuple[str, ...] = ()  # mediated device UUIDs assigned to it
+    nova: NovaInstance | None = None  # Nova's <nova:instance> metadata, where it has some
 
 
 @dataclass(slots=True)
@@ -302,7 +304,17 @@ def parse_domain(xml: str | bytes) -> Domain:
         uuid=(root.findtext("uuid") or "").strip().lower(),
         pci_hostdevs=hostdevs.pci_addresses(root.find("devices")),
         mdev_hostdevs=hostdevs.mdev_uuids(root.find("devices")),
+        nova=_nova(root, name),
     )
+
+
+def _nova(root, name: str) -> NovaInstance | None:
+    """Nova's metadata; metadata that cannot be read costs only itself."""
+    try:
+        return nova_metadata.parse(root.find("metadata"))
+    except (ValueError, TypeError, AttributeError) as error:
+        LOG.warning("domain %s: ignoring its Nova metadata: %s", name, error)
+        return None
 
 
 def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:

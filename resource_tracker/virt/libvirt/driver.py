@@ -29,6 +29,7 @@ from resource_tracker.resources import (
     HostDevUse,
     HostResources,
     HostTopology,
+    NovaDomain,
 )
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
@@ -131,6 +132,9 @@ class LibvirtDriver(ComputeDriver):
                 HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
                 for d in domains
                 if d.pci_hostdevs or d.mdev_hostdevs
+            ),
+            nova_domains=tuple(
+                NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
             ),
         )
 

@@ -22,7 +22,6 @@ from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrat
 from tests.support.nodes import StatementLog, change_after_select, node
 
 PREVIOUS = "0005"
-THIS = "0006"
 VF = PciDeviceValues(
     address="0000:81:10.2",
     vendor_id="8086",
@@ -240,7 +239,7 @@ def test_migration_from_the_previous_revision_keeps_the_rows(db_url):
         before = stored_rows(database, "compute_nodes")
         pools_before = [dict(p) for p in database.storage_pools()]
 
-        assert database.sync_schema() == (PREVIOUS, THIS)
+        assert database.sync_schema() == (PREVIOUS, schema.head())
 
         after = stored_rows(database, "compute_nodes")
         assert [{name: row[name] for name in before[0]} for row in after] == before
@@ -301,13 +300,14 @@ def test_migration_down_and_up_again(db_url):
     try:
         database.sync_schema()
         reconcile(database, VF)
-        with database.engine.begin() as connection:
+        # as db sync changes a schema (later revisions copy compute_nodes on SQLite)
+        with database.engine.connect() as connection, schema.tables_kept_linked(connection):
             command.downgrade(schema.alembic_config(connection), PREVIOUS)
         assert "pci_devices" not in inspect(database.engine).get_table_names()
         columns = {c["name"] for c in inspect(database.engine).get_columns("compute_nodes")}
         assert "pci_stats" not in columns and "hypervisor_hostname" in columns
 
-        assert database.sync_schema() == (PREVIOUS, THIS)
+        assert database.sync_schema() == (PREVIOUS, schema.head())
         with database.engine.connect() as connection:
             assert connection.execute(select(ComputeNode.__table__.c.id)).all() != []
     finally:

@@ -17,7 +17,7 @@ from resource_tracker.exception import SchemaNotCurrent
 from tests.functional.test_cli import run
 from tests.support.nodes import NODE, node
 
-HEAD = "0006"
+HEAD = "0007"
 SHIPPED = "0001"
 
 

@@ -6,7 +6,7 @@ import json
 
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.shape import host_shape
-from resource_tracker.resources import GuestType
+from resource_tracker.resources import GuestType, NovaDomain, NovaInstance
 from resource_tracker.virt.libvirt.domains import parse_domain
 from tests.unit.audit.test_shape import SPLIT, TWO_SOCKETS
 from tests.unit.virt.libvirt.test_domain_placement import PINNED
@@ -100,3 +100,24 @@ def test_the_numa_topology_written_reads_back_into_its_cells():
         page.size_bytes for page in shape.cells[1].pages
     ]
     assert nova_format.read_numa_topology(None) == ()
+
+
+def test_stats_count_nova_domains_by_project_and_os_type():
+    def nova(project, os_type="linux", known=True):
+        instance = NovaInstance(project_id=project, os_type=os_type, os_type_known=known)
+        return NovaDomain("d", True, instance)
+
+    domains = [nova("p1"), nova("p1", None), nova("p2", "windows"), nova(None, None, False)]
+
+    stats = json.loads(nova_format.stats({"running": 5}, 0, domains))
+
+    assert stats == {
+        "num_instances": 5,  # the domain without metadata too
+        "num_vm_active": 5,
+        "io_workload": 0,
+        "num_proj_p1": 2,
+        "num_proj_p2": 1,
+        "num_os_type_linux": 1,
+        "num_os_type_None": 1,  # Nova's key for an image without os_type
+        "num_os_type_windows": 1,
+    }

@@ -25,7 +25,14 @@ from resource_tracker.audit.tracker import (
 from resource_tracker.daemon import metrics as metrics_module
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
-from resource_tracker.resources import HostDevices, MdevType, PciDevice
+from resource_tracker.resources import (
+    HostDevices,
+    MdevType,
+    NovaDomain,
+    NovaFlavor,
+    NovaInstance,
+    PciDevice,
+)
 from tests.support.paths import ROOT
 from tests.unit.audit.test_last_audit import RESOURCES
 
@@ -209,3 +216,24 @@ def test_the_readme_names_every_metric_exported_and_no_other():
     }
 
     assert readme_metric_names() == exported
+
+
+def test_domains_are_counted_by_their_nova_flavor(served):
+    metrics, port = served
+    small = NovaInstance(flavor=NovaFlavor(name="m1.small"))
+    nameless = NovaInstance(flavor=NovaFlavor(name=None))
+    nova = (NovaDomain("a", True, small), NovaDomain("b", False, small))
+    nova += (NovaDomain("c", True, nameless),)
+    resources = dataclasses.replace(
+        RESOURCES,
+        devices=DEVICES,
+        domain_states=(("running", 3), ("shutoff", 2)),
+        nova_domains=nova,
+    )
+    result = dataclasses.replace(audit_result(), resources=resources)
+
+    metrics.audit_succeeded(result, interval_s=60)
+    counted = samples(port)
+
+    assert counted["resource_tracker_domains{flavor=m1.small}"] == 2
+    assert counted["resource_tracker_domains{flavor=}"] == 3  # 2 without metadata, 1 nameless
