@@ -141,7 +141,7 @@ def test_a_case_only_rename_always_leaves_one_live_row(database):
         ("node-1", False),
     ]
     assert (
-        database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="node-1")])
+        database.reconcile_compute_nodes("compute-1", [node(hypervisor_hostname="node-1")]).changed
         is False
     )
 
