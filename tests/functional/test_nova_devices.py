@@ -117,7 +117,8 @@ def vf(function: int) -> str:
 def net(interface: str, parent: str, mac: str) -> str:
     return f"""<device><name>net_{interface}_{mac.replace(":", "_")}</name>
 <parent>{parent}</parent><capability type='net'><interface>{interface}</interface>
-<address>{mac}</address><link state='up'/><feature name='rx'/><feature name='tx'/><feature name='rxvlan'/>
+<address>{mac}</address><link state='up'/>
+<feature name='rx'/><feature name='tx'/><feature name='rxvlan'/>
 <capability type='80203'/></capability></device>"""
 
 
