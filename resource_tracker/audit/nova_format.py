@@ -141,7 +141,7 @@ def _cell(cell: CellUsage, networks: CellNetworks) -> dict:
 
 
 def supported_instances(guests: Iterable[GuestType]) -> str:
-    kinds = {}
+    kinds: dict[tuple[str, str, str], None] = {}
     for guest in guests:
         arch = guest.arch.lower()
         arch = ARCHITECTURE_ALIASES.get(arch, arch)
@@ -179,7 +179,7 @@ def pci_device_values(state: DeviceState) -> PciDeviceValues:
     if device.mac_address:
         extra["mac_address"] = device.mac_address
     tags = dict(state.spec.tags) if state.spec is not None else {}
-    extra.update({key: tags[key] for key in _SPEC_TAGS_IN_EXTRA_INFO if tags.get(key)})
+    extra.update({key: value for key in _SPEC_TAGS_IN_EXTRA_INFO if (value := tags.get(key))})
     return PciDeviceValues(
         address=device.address,
         vendor_id=device.vendor_id,
