@@ -329,6 +329,7 @@ class Reconciled:
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)
 
 TYPE_PF, TYPE_VF, TYPE_PCI = "type-PF", "type-VF", "type-PCI"  # Nova's PciDeviceType
+TYPE_VDPA = "vdpa"  # a VF that is the parent of a vDPA node device
 # The fields of a PCI address `dddd:bb:ss.f`: name, largest value, hex digits.
 PCI_ADDRESS_FIELDS = (
     ("domain", 0xFFFF, 4),
@@ -343,9 +344,14 @@ class PciDevice:
     """One host PCI function, in Nova's formats.
 
     `address` is `dddd:bb:ss.f` and `vendor_id`/`product_id` four hex digits, lower case;
-    `dev_type` is type-PF (SR-IOV capable), type-VF (`parent_addr` is its PF) or type-PCI;
-    `name` is libvirt's node device name (Nova's dev_id); `class_id` the PCI class code
-    (`0x020000`); `vf_addrs` the VFs a PF lists; `card_serial_number` from the device's VPD.
+    `dev_type` is type-PF (SR-IOV capable), type-VF (`parent_addr` is its PF), vdpa (a VF
+    with a vDPA device) or type-PCI; `name` is libvirt's node device name (Nova's dev_id);
+    `class_id` the PCI class code (`0x020000`); `vf_addrs` the VFs a PF lists;
+    `card_serial_number` from the device's VPD (a VF's, else its PF's).
+    From the host's network interfaces (libvirt's net node devices under the function):
+    `mac_address` a PF's; for a VF `parent_ifname` its PF's interface, `network_features`
+    its own interface's features, `pf_mac_address` and `vf_num` (its place among its PF's
+    VFs) when the PF has an interface. See nodedev.py.
     """
 
     name: str
@@ -359,6 +365,11 @@ class PciDevice:
     parent_addr: str | None = None
     vf_addrs: tuple[str, ...] = ()
     card_serial_number: str | None = None
+    mac_address: str | None = None
+    parent_ifname: str | None = None
+    network_features: tuple[str, ...] = ()
+    pf_mac_address: str | None = None
+    vf_num: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from resource_tracker.resources import PCI_ADDRESS_FIELDS, TYPE_PF, PciDevice
@@ -60,16 +60,23 @@ class DeviceSpec:
         return None
 
     def matches(self, device: PciDevice) -> bool:
+        return self.mismatch(device) is None
+
+    def mismatch(self, device: PciDevice) -> str | None:
+        """Why this spec does not offer `device` (a short reason), None if it does."""
         if self.vendor_id not in (ANY, device.vendor_id):
-            return False
+            return "vendor_id"
         if self.product_id not in (ANY, device.product_id):
-            return False
-        if self.remote_managed and (device.dev_type == TYPE_PF or not device.card_serial_number):
-            return False
+            return "product_id"
         # a VF's parent_addr is an SR-IOV PF's: naming that PF names its VFs too
-        if device.parent_addr is not None and device.parent_addr == self.single_address:
-            return True
-        return self._address_matches(device.address)
+        names_pf = device.parent_addr is not None and device.parent_addr == self.single_address
+        if not names_pf and not self._address_matches(device.address):
+            return "address"
+        if self.remote_managed and device.dev_type == TYPE_PF:
+            return "remote_managed, which offers no PF"
+        if self.remote_managed and not device.card_serial_number:
+            return "remote_managed, and the device's VPD has no card serial number"
+        return None
 
     def _address_matches(self, address: str) -> bool:
         domain, bus, rest = address.split(":")
@@ -101,6 +108,23 @@ def parse(entries: Iterable[str]) -> tuple[DeviceSpec, ...]:
 def offering(specs: Iterable[DeviceSpec], device: PciDevice) -> DeviceSpec | None:
     """The first spec matching `device`: the one that offers it, or None."""
     return next((spec for spec in specs if spec.matches(device)), None)
+
+
+def why_not_offered(specs: Sequence[DeviceSpec], device: PciDevice) -> str | None:
+    """Why no spec offers `device`, for an operator looking for a card missing from the
+    pools; None if one does. Entries are numbered from 1, in the option's order."""
+    if not specs:
+        return f"{OPTION} is empty"
+    reasons = [spec.mismatch(device) for spec in specs]
+    if None in reasons:
+        return None
+    for number, reason in enumerate(reasons, start=1):
+        if reason is not None and reason.startswith("remote_managed"):
+            return f"device_spec entry {number} matches it but is {reason}"
+    for number, (spec, reason) in enumerate(zip(specs, reasons, strict=True), start=1):
+        if reason == "address" and (spec.vendor_id, spec.product_id) != (ANY, ANY):
+            return f"no device_spec entry matches (entry {number} has its ids, not its address)"
+    return "no device_spec entry matches"
 
 
 def _error(entry: str, reason: str) -> DeviceSpecError:

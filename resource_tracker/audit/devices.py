@@ -1,21 +1,24 @@
 """Who uses the host's devices, which are offered, and what is left: pure, records in and out.
 
-PCI state, in Nova's words (objects.PciDevice claim and allocate):
-- `allocated` to a domain when an active domain's XML assigns the function to it (its
-  `<hostdev>` or `<interface type='hostdev'>` names the address); the domain's UUID is kept;
-- `claimed` by a shut-off domain whose XML assigns it, and no active one does: libvirt
-  lends the function back to the host while the domain is off, but the domain takes it
-  again when it starts, so it is not free to place another guest on;
-- `unavailable`: a PF while one of its VFs is allocated, and a VF while its PF is;
-  `unclaimable` likewise for a claimed relative;
+PCI state, in Nova's words (objects.PciDevice allocate, pci/manager.py):
+- `allocated` to a domain when its XML assigns the function to it (its `<hostdev>` or
+  `<interface type='hostdev'>` names the address), whether the domain runs or is shut off:
+  Nova allocates a device to an instance when it is built and frees it only when the
+  instance goes, so a stopped instance keeps it (libvirt lends it back to the host while
+  the domain is off, but the domain takes it again when it starts). The domain's UUID is
+  kept, a running domain's where two name the function. Nova's `claimed` is a build in
+  flight, between the claim and the domain's definition: nothing a domain XML shows;
+- `unavailable`: a PF while one of its VFs (or vdpa devices) is allocated, and those
+  while their PF is (Nova's `unclaimable` is the same for a claimed one: never here);
 - `available` otherwise.
 
 Pools (Nova's PciDeviceStats): the offered devices that are available, grouped by
 vendor_id, product_id, numa_node and tags: dev_type, `address` (a VF's PF, else the
-device's own: Nova master splits pools per PF), remote_managed "false" for PFs and VFs
-unless the spec says, and the offering spec's tags but resource_class, traits, rp_uuids
-and rp_uuid. A pool's count is its free devices; a pool with none is left out, as Nova
-drops a pool whose count reaches 0.
+device's own: Nova master splits pools per PF), `parent_ifname` when the device has one
+(a VF's PF's interface: Nova matches it against a Neutron port's), remote_managed "false"
+for PFs, VFs and vdpa devices unless the spec says, and the offering spec's tags but
+resource_class, traits, rp_uuids and rp_uuid. A pool's count is its free devices; a pool
+with none is left out, as Nova drops a pool whose count reaches 0.
 
 Mediated devices, per parent and type: libvirt's available instances (more mdevs it can
 create), the mdevs that exist, those used by active domains, and the orphans that no
@@ -36,6 +39,7 @@ from resource_tracker.audit import device_spec
 from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.resources import (
     TYPE_PF,
+    TYPE_VDPA,
     TYPE_VF,
     HostDevices,
     HostDevUse,
@@ -43,8 +47,7 @@ from resource_tracker.resources import (
     PciDevice,
 )
 
-AVAILABLE, ALLOCATED, CLAIMED = "available", "allocated", "claimed"
-UNAVAILABLE, UNCLAIMABLE = "unavailable", "unclaimable"
+AVAILABLE, ALLOCATED, UNAVAILABLE = "available", "allocated", "unavailable"
 POOL_IGNORED_TAGS = frozenset({"resource_class", "traits", "rp_uuids", "rp_uuid"})
 
 
@@ -85,19 +88,19 @@ def device_states(
     devices: HostDevices, users: Sequence[HostDevUse], specs: Sequence[DeviceSpec]
 ) -> tuple[DeviceState, ...]:
     """Every PCI device of the host with its state and the spec offering it, by address."""
-    owners: dict[str, tuple[str, str]] = {}  # address: (status, domain UUID)
+    owners: dict[str, str] = {}  # address: domain UUID
     for use in sorted(users, key=lambda use: (not use.active, use.domain_uuid)):
         for address in use.pci:
-            owners.setdefault(address, (ALLOCATED if use.active else CLAIMED, use.domain_uuid))
+            owners.setdefault(address, use.domain_uuid)
     related = _relatives(devices.pci)
-    held: dict[str, str] = {}  # address: UNAVAILABLE or UNCLAIMABLE, for a relative's sake
-    for address, (status, _uuid) in owners.items():
-        for relative in related.get(address, ()):
-            if status == ALLOCATED or held.get(relative) != UNAVAILABLE:
-                held[relative] = UNAVAILABLE if status == ALLOCATED else UNCLAIMABLE
+    held = {relative for address in owners for relative in related.get(address, ())}
     states = []
     for device in devices.pci:
-        status, uuid = owners.get(device.address, (held.get(device.address, AVAILABLE), None))
+        uuid = owners.get(device.address)
+        if uuid is not None:
+            status = ALLOCATED
+        else:
+            status = UNAVAILABLE if device.address in held else AVAILABLE
         spec = device_spec.offering(specs, device)
         states.append(DeviceState(device, status, uuid, spec))
     return tuple(states)
@@ -131,7 +134,9 @@ def _pool_key(device: PciDevice, spec: DeviceSpec):
     tags = {key: value for key, value in spec.tags if key not in POOL_IGNORED_TAGS}
     tags["dev_type"] = device.dev_type
     tags["address"] = device.parent_addr or device.address
-    if device.dev_type in (TYPE_PF, TYPE_VF):
+    if device.parent_ifname:
+        tags["parent_ifname"] = device.parent_ifname
+    if device.dev_type in (TYPE_PF, TYPE_VF, TYPE_VDPA):
         tags.setdefault("remote_managed", "false")
     return device.vendor_id, device.product_id, device.numa_node, tuple(sorted(tags.items()))
 

@@ -4,7 +4,9 @@
   pcpuset, siblings, memory and memory_usage in MiB, cpu_usage, pinned_cpus, mempages,
   network_metadata, socket) and `NUMAPagesTopology` 1.1 (size_kb, total, used, reserved), as
   Nova master writes it (`NUMATopology._to_json()`); `objects.NUMATopology.obj_from_db_obj`
-  loads it. NULL where libvirt reports no cells, as Nova stores it then.
+  loads it. NULL where libvirt reports no cells, as Nova stores it then. network_metadata
+  is `NetworkMetadata` 1.0 (physnets, tunneled), from [neutron] physnets and
+  [neutron_physnet_<name>] / [neutron_tunnel] numa_nodes (audit/networks.py).
 - supported_instances: `[[arch, hypervisor_type, vm_mode], ...]` from the capabilities'
   guests, canonicalized as Nova's fields do; kinds Nova does not know are left out.
 - stats: the counts Nova's filters read (`num_instances`, `num_vm_<vm_state>`,
@@ -13,9 +15,10 @@
   them). `num_task_<task_state>` is Nova's database's to know, so it is left out.
 - pci_devices: Nova's columns; label `label_<vendor>_<product>` and dev_id (libvirt's node
   device name) as Nova's libvirt driver sets them; extra_info a JSON object of strings, as
-  Nova's PciDevice.extra_info: `class` and `iommu_group` when known, `capabilities` with
-  the VPD card serial number when there is one, and the offering spec's `managed` and
-  `live_migratable` tags, as Nova copies them.
+  Nova's PciDevice.extra_info: `class` and `iommu_group` when known, `capabilities` (a VF's
+  `network` features and `sriov` pf_mac_address and vf_num, the VPD card serial number)
+  when there are any, a VF's `parent_ifname`, a PF's `mac_address`, and the offering
+  spec's `managed` and `live_migratable` tags, as Nova copies them.
 - pci_stats: a `PciDevicePoolList` 1.1 primitive of `PciDevicePool` 1.1 objects (vendor_id,
   product_id, numa_node, tags, count), as Nova's ComputeNode writes it (with the
   `nova_object.changes` its obj_to_primitive() adds); Nova's
@@ -36,8 +39,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
+from resource_tracker.audit.networks import CellNetworks
 from resource_tracker.audit.shape import CellUsage, PageUsage
-from resource_tracker.resources import GuestType, NovaDomain, PciDeviceValues
+from resource_tracker.resources import (
+    TYPE_VF,
+    GuestType,
+    NovaDomain,
+    PciDevice,
+    PciDeviceValues,
+)
 from resource_tracker.units import KiB, MiB
 
 NUMA_TOPOLOGY_VERSION = "1.2"
@@ -94,16 +104,18 @@ def nova_object(name: str, version: str, data: dict) -> dict:
     }
 
 
-def numa_topology(cells: Iterable[CellUsage]) -> str | None:
+def numa_topology(
+    cells: Iterable[CellUsage], networks: Mapping[int, CellNetworks] | None = None
+) -> str | None:
     cells = list(cells)
     if not cells:
         return None
-    return dumps(
-        nova_object("NUMATopology", NUMA_TOPOLOGY_VERSION, {"cells": [_cell(c) for c in cells]})
-    )
+    networks = networks or {}
+    data = {"cells": [_cell(c, networks.get(c.id, CellNetworks())) for c in cells]}
+    return dumps(nova_object("NUMATopology", NUMA_TOPOLOGY_VERSION, data))
 
 
-def _cell(cell: CellUsage) -> dict:
+def _cell(cell: CellUsage, networks: CellNetworks) -> dict:
     return nova_object(
         "NUMACell",
         NUMA_CELL_VERSION,
@@ -129,9 +141,10 @@ def _cell(cell: CellUsage) -> dict:
                 )
                 for pages in cell.pages
             ],
-            # physical networks are Neutron's to say; the tracker knows none
             "network_metadata": nova_object(
-                "NetworkMetadata", NETWORK_METADATA_VERSION, {"physnets": [], "tunneled": False}
+                "NetworkMetadata",
+                NETWORK_METADATA_VERSION,
+                {"physnets": sorted(networks.physnets), "tunneled": networks.tunneled},
             ),
             "socket": cell.socket,
         },
@@ -180,9 +193,13 @@ def pci_device_values(state: DeviceState) -> PciDeviceValues:
         extra["class"] = device.class_id
     if device.iommu_group is not None:
         extra["iommu_group"] = str(device.iommu_group)
-    if device.card_serial_number:
-        vpd = {"vpd": {"card_serial_number": device.card_serial_number}}
-        extra["capabilities"] = dumps(vpd)
+    capabilities = _capabilities(device)
+    if capabilities:
+        extra["capabilities"] = dumps(capabilities)
+    if device.parent_ifname:
+        extra["parent_ifname"] = device.parent_ifname
+    if device.mac_address:
+        extra["mac_address"] = device.mac_address
     tags = dict(state.spec.tags) if state.spec is not None else {}
     extra.update({key: value for key in _SPEC_TAGS_IN_EXTRA_INFO if (value := tags.get(key))})
     return PciDeviceValues(
@@ -198,6 +215,21 @@ def pci_device_values(state: DeviceState) -> PciDeviceValues:
         parent_addr=device.parent_addr,
         extra_info=dumps(extra),
     )
+
+
+def _capabilities(device: PciDevice) -> dict:
+    """Nova's host.py _get_device_capabilities: a VF's `network` features and `sriov`
+    details, and any device's `vpd` serial number; the keys Nova would write, no others."""
+    capabilities: dict = {}
+    if device.dev_type == TYPE_VF:
+        if device.network_features:
+            capabilities["network"] = list(device.network_features)
+        if device.pf_mac_address and device.vf_num is not None:
+            sriov = {"pf_mac_address": device.pf_mac_address, "vf_num": device.vf_num}
+            capabilities["sriov"] = sriov
+    if device.card_serial_number:
+        capabilities["vpd"] = {"card_serial_number": device.card_serial_number}
+    return capabilities
 
 
 def pci_stats(pools: Sequence[Pool]) -> str:

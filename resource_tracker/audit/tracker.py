@@ -25,6 +25,7 @@ from resource_tracker.audit import nova_format
 from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.last_audit import LastAuditFile
+from resource_tracker.audit.networks import NetworkAffinity, per_cell
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.resources import (
@@ -146,6 +147,7 @@ def compute_node_values(
     shape_policy: ShapePolicy | None = None,
     shape: HostShape | None = None,
     use: DeviceUse | None = None,
+    networks: NetworkAffinity | None = None,
 ) -> ComputeNodeValues:
     shape_policy = shape_policy or ShapePolicy()
     if shape is None:
@@ -176,7 +178,9 @@ def compute_node_values(
         current_workload=resources.busy_vms,
         running_vms=resources.running_vms,
         **dataclasses.asdict(policy),
-        numa_topology=nova_format.numa_topology(shape.cells),
+        numa_topology=nova_format.numa_topology(
+            shape.cells, per_cell(networks or NetworkAffinity(), (c.id for c in shape.cells))
+        ),
         supported_instances=nova_format.supported_instances(topology.guests)
         if topology is not None
         else None,
@@ -233,6 +237,7 @@ class ResourceTracker:
         last_audit: LastAuditFile | None = None,
         shape_policy: ShapePolicy | None = None,
         device_specs: Sequence[DeviceSpec] = (),
+        networks: NetworkAffinity | None = None,
     ):
         self.host = host
         self._driver = driver
@@ -240,6 +245,7 @@ class ResourceTracker:
         self._last_audit = last_audit
         self.shape_policy = shape_policy or ShapePolicy()
         self._device_specs = tuple(device_specs)
+        self._networks = networks or NetworkAffinity()
         self._problems: tuple[str, ...] = ()
         self._writing = Activity()
         self._writing_to_database = False
@@ -257,7 +263,9 @@ class ResourceTracker:
                 LOG.warning("%s; left out", problem)
             self._problems = shape.problems
         use = device_use(resources, self._device_specs)
-        values = compute_node_values(resources, policy, self.shape_policy, shape, use)
+        values = compute_node_values(
+            resources, policy, self.shape_policy, shape, use, self._networks
+        )
         shared = shared_storage(resources)
         return Measurement(resources, values, started, shape, shared, use)
 

@@ -21,6 +21,7 @@ from resource_tracker.cmd import (
     within,
 )
 from resource_tracker.cmd.host_shape import check_host, shape_policy
+from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.daemon.metrics import Metrics
@@ -158,7 +159,8 @@ def resource_tracker(
     conf: cfg.ConfigOpts, driver: LibvirtDriver, database: Database
 ) -> ResourceTracker:
     """The tracker of this host, with what it keeps until a restart: its shape policy, the
-    devices it offers ([pci] device_spec), where it records the last audit."""
+    devices it offers ([pci] device_spec), its networks' NUMA nodes ([neutron] physnets...),
+    where it records the last audit."""
     return ResourceTracker(
         conf.host,
         driver,
@@ -166,6 +168,7 @@ def resource_tracker(
         last_audit_file(conf),
         shape_policy(conf),
         pci_conf.specs(conf),
+        neutron_conf.affinity(conf),
     )
 
 

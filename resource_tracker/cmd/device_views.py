@@ -1,5 +1,7 @@
-"""What resource-tracker-manage shows of devices: `devices list`, and in `nodes show` the
-pools (pci_stats) and mediated device (vGPU) capacity of a node."""
+"""What resource-tracker-manage shows of devices: `devices list` (the offered devices the
+trackers wrote; with --all, every PCI device of this host as libvirt reports it now, and why
+one is not offered), and in `nodes show` the pools (pci_stats) and mediated device (vGPU)
+capacity of a node."""
 
 from __future__ import annotations
 
@@ -7,15 +9,21 @@ import json
 
 from oslo_config import cfg
 
-from resource_tracker.audit import nova_format
+from resource_tracker.audit import device_spec, devices, nova_format
+from resource_tracker.audit.devices import DeviceState
 from resource_tracker.cmd import render
+from resource_tracker.conf import pci as pci_conf
 from resource_tracker.db.api import Database
+from resource_tracker.exception import ResourceTrackerError
 
-KINDS = {"type-PF": "PF", "type-VF": "VF", "type-PCI": "PCI"}
+KINDS = {"type-PF": "PF", "type-VF": "VF", "type-PCI": "PCI", "vdpa": "VDPA"}
 
 
 def devices_list(conf: cfg.ConfigOpts, database: Database) -> None:
     """The offered PCI devices of one host or all: address, kind, ids, NUMA node, state."""
+    if conf.category.all:
+        all_devices(conf)
+        return
     found = database.pci_devices(conf.category.device_host)
     if conf.category.format == "json":
         shown = [
@@ -41,6 +49,69 @@ def devices_list(conf: cfg.ConfigOpts, database: Database) -> None:
     header = ("HOST", "ADDRESS", "KIND", "ID", "NUMA", "STATE", "DOMAIN", "PF")
     # a domain UUID is 36 characters and worth keeping whole: wider than a nodes table
     print(render.table(header, rows, right=(4,), shrink=(0,), width=120))
+
+
+def all_devices(conf: cfg.ConfigOpts) -> None:
+    """Every PCI device of this host, offered or not, as an audit now would see it: state,
+    domain, and for one not offered, why (the [pci] device_spec of this config)."""
+    host = conf.category.device_host
+    if host not in (None, conf.host):
+        raise ResourceTrackerError(
+            f"devices list --all reads this host's libvirt ({conf.host}): run it on {host}"
+        )
+    # libvirt is loaded only here; the storage is never measured
+    from resource_tracker.virt.disk import FileStorage
+    from resource_tracker.virt.libvirt.connection import LibvirtConnection
+    from resource_tracker.virt.libvirt.driver import LibvirtDriver
+
+    specs = pci_conf.specs(conf)
+    connection = LibvirtConnection(conf.libvirt.connection_uri)
+    driver = LibvirtDriver(connection, FileStorage(conf.instances_path))
+    try:
+        host_devices, users = driver.host_devices()
+    finally:
+        driver.close()
+    states = devices.device_states(host_devices, users, specs)
+    shown = [_device_entry(conf.host, state, specs) for state in states]
+    if conf.category.format == "json":
+        print(json.dumps(shown, indent=2))
+        return
+    rows = [
+        (
+            entry["address"],
+            KINDS.get(entry["dev_type"], entry["dev_type"]),
+            f"{entry['vendor_id']}:{entry['product_id']}",
+            entry["numa_node"],
+            entry["status"],
+            entry["instance_uuid"],
+            entry["parent_addr"],
+            "yes" if entry["offered"] else f"no: {entry['why_not_offered']}",
+        )
+        for entry in shown
+    ]
+    header = ("ADDRESS", "KIND", "ID", "NUMA", "STATE", "DOMAIN", "PF", "OFFERED")
+    print(f"every PCI device of {conf.host} (libvirt at {conf.libvirt.connection_uri}):")
+    print(render.table(header, rows, right=(3,), shrink=(7,), width=160))
+
+
+def _device_entry(host: str, state: DeviceState, specs) -> dict:
+    device = state.device
+    why = device_spec.why_not_offered(specs, device)
+    return {
+        "host": host,
+        "address": device.address,
+        "dev_type": device.dev_type,
+        "vendor_id": device.vendor_id,
+        "product_id": device.product_id,
+        "numa_node": device.numa_node,
+        "status": state.status,
+        "instance_uuid": state.instance_uuid,
+        "parent_addr": device.parent_addr,
+        "parent_ifname": device.parent_ifname,
+        "dev_id": device.name,
+        "offered": why is None,
+        "why_not_offered": why,
+    }
 
 
 def node_devices_text(entry: dict) -> list[str]:

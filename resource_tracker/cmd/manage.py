@@ -237,6 +237,12 @@ def _add_commands(subparsers) -> None:
     devices_listing.add_argument(
         "device_host", metavar="HOST", nargs="?", help="host name (default: every host)"
     )
+    devices_listing.add_argument(
+        "--all",
+        action="store_true",
+        help="every PCI device of this host, offered or not, read from libvirt now, with "
+        "why one is not offered ([pci] device_spec)",
+    )
     devices_listing.set_defaults(run=device_views.devices_list)
 
     services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(

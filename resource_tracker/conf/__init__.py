@@ -17,6 +17,7 @@ from oslo_config import cfg
 from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
+from resource_tracker.conf import neutron as _neutron
 from resource_tracker.conf import opts as _opts
 from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
@@ -54,7 +55,9 @@ def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) 
 
 def check(conf: cfg.ConfigOpts) -> None:
     """Raise ConfigError for an unknown option in a config file or a value that does not parse."""
-    known = {_section_name(group): _by_name(group_opts) for group, group_opts in _opts.list_opts()}
+    _neutron.register_dynamic_opts(conf)  # the physnets' groups, named by [neutron] physnets
+    every_opt = _opts.list_opts() + _neutron.dynamic_groups(conf)
+    known = {_section_name(group): _by_name(group_opts) for group, group_opts in every_opt}
     for path in config_files(conf):
         sections: dict[str, dict[str, list[str]]] = {}
         cfg.ConfigParser(path, sections).parse()
@@ -69,7 +72,7 @@ def check(conf: cfg.ConfigOpts) -> None:
                 for raw in raw_values:
                     _check_value(opt, raw, f"[{section}] {name}", path)
     # Values built by interpolation or given on the command line are checked by using them.
-    for group, group_opts in _opts.list_opts():
+    for group, group_opts in every_opt:
         for opt in group_opts:
             try:
                 value_of(conf, group, opt.dest)
@@ -81,6 +84,7 @@ def check(conf: cfg.ConfigOpts) -> None:
     _compute.check(conf)
     _database.check(conf)
     _pci.check(conf)
+    _neutron.check(conf)
 
 
 def value_of(conf: cfg.ConfigOpts, group: str, name: str):

@@ -1,6 +1,6 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import compute, database, default, libvirt, metrics, pci
+from resource_tracker.conf import compute, database, default, libvirt, metrics, neutron, pci
 
 
 def list_opts():
@@ -11,4 +11,6 @@ def list_opts():
         (database.GROUP, database.opts),
         (metrics.GROUP, metrics.opts),
         (pci.GROUP, pci.opts),
+        (neutron.GROUP, neutron.opts),
+        (neutron.TUNNEL_GROUP, neutron.tunnel_opts),
     ]

@@ -27,7 +27,7 @@ from tests.support.nodes import StatementLog
 SRIOV_VM = "a0000000-0000-4000-8000-000000000001"
 OFF_VM = "a0000000-0000-4000-8000-000000000004"
 ORPHAN = "6d42f2a2-3d76-426a-a7d5-c8c84f387e23"
-DEVICES_IN_HOST_FILE = 12  # 9 PCI functions (1 PF, 3 VFs, 3 NVMe, SATA, GPU) and 3 mdevs
+DEVICES_IN_HOST_FILE = 14  # 9 PCI functions (1 PF, 3 VFs, 3 NVMe, SATA, GPU), 3 mdevs, 2 netdevs
 
 
 def pci_xml(bus: int, slot: int = 0, function: int = 0, vendor="0x144d", product="0xa808",
@@ -124,7 +124,7 @@ def test_a_host_with_passthrough_devices(tmp_path, database):
         "0000:81:00.0": ("unavailable", None),  # its VF 10.0 is in use
         "0000:81:10.0": ("allocated", SRIOV_VM),  # by <interface type='hostdev'>
         "0000:81:10.2": ("available", None),
-        "0000:81:10.4": ("claimed", OFF_VM),  # named by a shut-off domain
+        "0000:81:10.4": ("allocated", OFF_VM),  # a shut-off domain keeps it, as in Nova
         "0000:5e:00.0": ("allocated", SRIOV_VM),  # by <hostdev>
         "0000:5f:00.0": ("available", None),
         "0000:d8:00.0": ("available", None),
@@ -142,14 +142,26 @@ def test_a_host_with_passthrough_devices(tmp_path, database):
         "pci_0000_81_10_2",
         "label_8086_10ed",
     )
-    assert json.loads(vf["extra_info"]) == {"class": "0x020000", "iommu_group": "43"}
+    # its interface and its PF's (net_* node devices): see tests/functional/test_nova_devices.py
+    assert json.loads(vf["extra_info"]) == {
+        "class": "0x020000",
+        "iommu_group": "43",
+        "parent_ifname": "ens1f0",
+        "capabilities": json.dumps(
+            {
+                "network": ["rx", "tx", "sg"],
+                "sriov": {"pf_mac_address": "90:e2:ba:00:00:00", "vf_num": 1},
+            }
+        ),
+    }
     assert rows["0000:81:00.0"]["dev_type"] == "type-PF"
+    assert json.loads(rows["0000:81:00.0"]["extra_info"])["mac_address"] == "90:e2:ba:00:00:00"
     nvme = {"dev_type": "type-PCI", "managed": "true"}
     vfs = {"dev_type": "type-VF", "physical_network": "physnet1", "remote_managed": "false"}
     assert pools_of(node) == [
         ("144d", "a808", 0, nvme | {"address": "0000:5f:00.0"}, 1),
         ("144d", "a808", 1, nvme | {"address": "0000:d8:00.0"}, 1),
-        ("8086", "10ed", 1, vfs | {"address": "0000:81:00.0"}, 1),
+        ("8086", "10ed", 1, vfs | {"address": "0000:81:00.0", "parent_ifname": "ens1f0"}, 1),
     ]
     assert json.loads(node.mdev_capacity) == [
         {

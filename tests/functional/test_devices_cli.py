@@ -94,7 +94,7 @@ def test_devices_list(audited):
         1,
         "type-VF",
     )
-    assert vf["extra_info"] == {"class": "0x020000", "iommu_group": "43"}
+    assert vf["extra_info"]["parent_ifname"] == "ens1f0"
     assert manage(audited, "devices", "list", "compute-9").stdout.splitlines()[1:] == []
 
 
@@ -130,15 +130,56 @@ def test_the_daemon_reports_devices_as_metrics_and_reads_them_once(tmp_path, sql
         if key.startswith("resource_tracker_pci_devices{")
     }
     assert offered == {
-        ("allocated", "type-VF"): 1,
+        ("allocated", "type-VF"): 2,  # one by a shut-off domain
         ("available", "type-VF"): 1,
-        ("claimed", "type-VF"): 1,
         ("unavailable", "type-PF"): 1,
         ("allocated", "type-PCI"): 1,
         ("available", "type-PCI"): 2,
     }
     assert metrics["resource_tracker_mdev_instances_available{type=nvidia-222}"] == 2
     assert metrics["resource_tracker_mdev_instances_used{type=nvidia-222}"] == 2
-    # 4 audits or more, and the 12 node devices were read by the first alone
-    assert metrics["resource_tracker_node_device_xml_reads_total"] == 12
+    # 4 audits or more, and the 14 node devices were read by the first alone
+    assert metrics["resource_tracker_node_device_xml_reads_total"] == 14
     assert wait_for(lambda: daemon.process.poll() is not None, timeout_s=5)
+
+
+def test_devices_list_all_shows_every_device_and_why_one_is_not_offered(tmp_path, sqlite_url):
+    specs = [*DEVICES_HOST, '{"vendor_id": "10de", "address": "0000:3c:00.0"}']
+    conf = write_config(tmp_path, sqlite_url, specs=specs)
+    # no db sync, no audit: --all reads libvirt now, not the table
+
+    table = manage(conf, "devices", "list", "--all")
+    listed = json.loads(manage(conf, "devices", "list", "--all", "--format", "json").stdout)
+
+    assert table.returncode == 0, table.stderr
+    by_address = {entry["address"]: entry for entry in listed}
+    assert len(by_address) == 9  # every PCI function, offered or not
+    assert (
+        by_address["0000:00:17.0"]["offered"],
+        by_address["0000:00:17.0"]["why_not_offered"],
+    ) == (
+        False,
+        "no device_spec entry matches",
+    )  # the SATA controller
+    assert by_address["0000:3b:00.0"]["why_not_offered"] == (
+        "no device_spec entry matches (entry 4 has its ids, not its address)"
+    )  # the GPU: the operator's entry names 3c:00.0
+    vf = by_address["0000:81:10.4"]
+    assert (vf["offered"], vf["status"], vf["instance_uuid"]) == (
+        True,
+        "allocated",
+        "a0000000-0000-4000-8000-000000000004",
+    )
+    assert by_address["0000:81:10.2"]["parent_ifname"] == "ens1f0"
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[2:]}
+    assert rows["0000:00:17.0"].endswith("no: no device_spec entry matches")
+    assert rows["0000:d8:00.0"].split()[-1] == "yes"
+
+
+def test_devices_list_all_is_for_this_host_only(tmp_path, sqlite_url):
+    conf = write_config(tmp_path, sqlite_url)
+
+    result = manage(conf, "devices", "list", "--all", "compute-2")
+
+    assert result.returncode == 1
+    assert_one_line_error(result, "reads this host's libvirt (compute-1): run it on compute-2")

@@ -1,4 +1,5 @@
-"""The host's node devices (PCI functions, mdev types, mdevs), read again only on a change.
+"""The host's node devices (PCI functions, mdev types, mdevs, network interfaces, vDPA
+devices), read again only on a change.
 
 Devices change rarely, so their XML is kept from one audit to the next:
 - A new connection (the first, or a reconnect: events may have been missed meanwhile)
@@ -35,6 +36,8 @@ LIST_FLAGS = (
     libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV
     | libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_MDEV
     | libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_MDEV_TYPES
+    | libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET  # a PCI function's interface
+    | libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_VDPA  # makes its VF a vdpa device
 )
 EVENTS = (libvirt.VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE, libvirt.VIR_NODE_DEVICE_EVENT_ID_UPDATE)
 
@@ -143,8 +146,8 @@ class DeviceLister:
         except nodedev.DeviceXMLError as error:
             self._problems.report(name, "node device %s is left out: %s", name, error)
             return self._forget(name)
-        if device.pci is None and device.mdev is None and not device.mdev_types:
-            return self._forget(name)  # a device of another kind (USB, network, storage)
+        if not device.kept:
+            return self._forget(name)  # a device of another kind (USB, storage)
         self._xml[name], self._devices[name] = xml, device
         return True
 

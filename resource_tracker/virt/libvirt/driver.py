@@ -26,6 +26,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    HostDevices,
     HostDevUse,
     HostResources,
     HostTopology,
@@ -128,11 +129,7 @@ class LibvirtDriver(ComputeDriver):
             placements=tuple(domain.placement for domain in active),
             domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
             devices=host_devices,
-            device_users=tuple(
-                HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
-                for d in domains
-                if d.pci_hostdevs or d.mdev_hostdevs
-            ),
+            device_users=_device_users(domains),
             nova_domains=tuple(
                 NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
             ),
@@ -143,6 +140,16 @@ class LibvirtDriver(ComputeDriver):
             conn = self._connection.get()
             info = conn.getInfo()
             return self._host_identity(conn, info).topology, host.vcpu_count(info)
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+
+    def host_devices(self) -> tuple[HostDevices, tuple[HostDevUse, ...]]:
+        """The host's devices and the domains they are assigned to, without the rest of an
+        audit (for `resource-tracker-manage devices list --all`)."""
+        try:
+            conn = self._connection.get()
+            domains = self._domains.list(conn)
+            return self._devices.list(conn), _device_users(domains)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
 
@@ -171,6 +178,14 @@ class LibvirtDriver(ComputeDriver):
             )
             self._identity = (conn, identity)
         return self._identity[1]
+
+
+def _device_users(domains) -> tuple[HostDevUse, ...]:
+    return tuple(
+        HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
+        for d in domains
+        if d.pci_hostdevs or d.mdev_hostdevs
+    )
 
 
 def _noting(activity: Activity, domains) -> Iterator[DomainDisk]:

@@ -19,11 +19,29 @@ What is read, as Nova's libvirt driver reads it:
   each `<type id>` with its `<name>`, `<deviceAPI>`, `<availableInstances>`.
 - `<capability type='mdev'>`: `<type id>`, and the UUID from `<uuid>` or, before libvirt
   7.3, from the device name (`mdev_<uuid with _>[_<parent>]`).
+- `<capability type='net'>` (a network interface, `net_<name>_<mac>`, whose parent is the
+  PCI function it runs on): `<interface>`, `<address>` (its MAC), `<feature name>`s.
+- `<capability type='vdpa'>`: a vDPA device; its parent VF is Nova's type `vdpa`.
+
+inventory() links them as Nova's libvirt driver does (host.py `_get_pcidev_info`), where
+Nova reads sysfs and we read the same facts from libvirt's net node devices, which libvirt
+builds from that sysfs:
+- a VF with an interface of its own gets `parent_ifname`, its PF's interface
+  (`get_ifname_by_pci_address(vf, pf_interface=True)`: the VF's physfn/net/); a VF that is
+  a vDPA device's parent becomes type `vdpa` (keeping parent_addr and parent_ifname);
+- a type-VF (not vdpa) gets `network_features`, its own interface's features
+  (`_get_pcinet_info`), and, when its PF has an interface, `pf_mac_address` (that
+  interface's MAC) and `vf_num`, its index in the PF's `virt_functions` list, which libvirt
+  reads from virtfn0, virtfn1, ... in order (Nova: the N of the PF's virtfnN link to it);
+- a type-VF without a VPD serial number takes its PF's (`_get_vpd_details`);
+- a PF with an interface gets its `mac_address` (`_get_pf_details`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -32,6 +50,7 @@ from resource_tracker.resources import (
     PCI_ADDRESS_FIELDS,
     TYPE_PCI,
     TYPE_PF,
+    TYPE_VDPA,
     TYPE_VF,
     Mdev,
     MdevType,
@@ -53,8 +72,18 @@ class DeviceXMLError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class NetInterface:
+    """A network interface (`<capability type='net'>`) of the PCI function that is its parent."""
+
+    interface: str
+    mac_address: str | None
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeDevice:
-    """One node device: what it is (a PCI function, an mdev) and the mdev types it offers.
+    """One node device: what it is (a PCI function, an mdev, a network interface, a vDPA
+    device) and the mdev types it offers.
 
     `mdev.parent` is still the parent's node device name here; inventory() resolves it.
     """
@@ -64,6 +93,13 @@ class NodeDevice:
     pci: PciDevice | None = None
     mdev_types: tuple[MdevType, ...] = ()
     mdev: Mdev | None = None
+    net: NetInterface | None = None
+    vdpa: bool = False
+
+    @property
+    def kept(self) -> bool:
+        """Whether the device is one inventory() uses."""
+        return bool(self.pci or self.mdev or self.mdev_types or self.net or self.vdpa)
 
     @property
     def key(self) -> str:
@@ -88,14 +124,17 @@ def parse_node_device(xml: str | bytes) -> NodeDevice:
     types = tuple(_mdev_type(key, element) for element in _mdev_type_elements(root))
     mdev_cap = root.find("capability[@type='mdev']")
     mdev = _mdev(name, parent, mdev_cap) if mdev_cap is not None else None
-    return NodeDevice(name, parent, pci, types, mdev)
+    net_cap = root.find("capability[@type='net']")
+    net = _net(net_cap) if net_cap is not None and parent is not None else None
+    vdpa = root.find("capability[@type='vdpa']") is not None and parent is not None
+    return NodeDevice(name, parent, pci, types, mdev, net, vdpa)
 
 
 def inventory(devices) -> tuple[tuple[PciDevice, ...], tuple[MdevType, ...], tuple[Mdev, ...]]:
     """The PCI functions, mdev types and mdevs of `devices` (NodeDevices), sorted; each
     mdev's parent named as its parent device is keyed (its PCI address, if it has one)."""
     keys = {device.name: device.key for device in devices}
-    pci = sorted((device.pci for device in devices if device.pci), key=lambda d: d.address)
+    pci = sorted(_linked(devices), key=lambda d: d.address)
     types = sorted(
         (mdev_type for device in devices for mdev_type in device.mdev_types),
         key=lambda t: (t.parent, t.type_id),
@@ -113,6 +152,49 @@ def inventory(devices) -> tuple[tuple[PciDevice, ...], tuple[MdevType, ...], tup
         key=lambda m: (m.parent, m.type_id, m.uuid),
     )
     return tuple(pci), tuple(types), tuple(mdevs)
+
+
+def _linked(devices: Iterable[NodeDevice]) -> list[PciDevice]:
+    """The PCI functions with what their interfaces, vDPA devices and PF tell of them."""
+    devices = list(devices)
+    nets: dict[str, NetInterface] = {}  # parent's node device name: its interface
+    for device in sorted(devices, key=lambda d: d.name, reverse=True):
+        if device.net is not None and device.parent is not None:
+            nets[device.parent] = device.net  # of two, the first by name, every time
+    vdpa_parents = {device.parent for device in devices if device.vdpa}
+    functions = {d.pci.address: d for d in devices if d.pci is not None}
+    linked = []
+    for device in devices:
+        if device.pci is not None:
+            linked.append(_link(device.name, device.pci, nets, vdpa_parents, functions))
+    return linked
+
+
+def _link(name, pci: PciDevice, nets, vdpa_parents, functions) -> PciDevice:
+    own = nets.get(name)
+    if pci.dev_type == TYPE_PF:
+        return dataclasses.replace(pci, mac_address=own.mac_address if own else None)
+    if pci.dev_type != TYPE_VF or pci.parent_addr is None:
+        return pci
+    pf_device = functions.get(pci.parent_addr)
+    pf_net = nets.get(pf_device.name) if pf_device is not None else None
+    pf = pf_device.pci if pf_device is not None else None
+    parent_ifname = pf_net.interface if own is not None and pf_net is not None else None
+    if name in vdpa_parents:
+        return dataclasses.replace(pci, dev_type=TYPE_VDPA, parent_ifname=parent_ifname)
+    sriov = {}
+    if pf is not None and pf_net is not None and pf_net.mac_address and pci.address in pf.vf_addrs:
+        sriov = {
+            "pf_mac_address": pf_net.mac_address,
+            "vf_num": pf.vf_addrs.index(pci.address),
+        }
+    return dataclasses.replace(
+        pci,
+        parent_ifname=parent_ifname,
+        network_features=own.features if own is not None else (),
+        card_serial_number=pci.card_serial_number or (pf.card_serial_number if pf else None),
+        **sriov,
+    )
 
 
 def pci_address(domain: str, bus: str, slot: str, function: str) -> str:
@@ -242,6 +324,21 @@ def _mdev_type(parent: str, element) -> MdevType:
         available_instances=c_integer(
             element.findtext("availableInstances"), f"availableInstances of {type_id}"
         ),
+    )
+
+
+def _net(cap) -> NetInterface | None:
+    interface = (cap.findtext("interface") or "").strip()
+    if not interface:
+        return None
+    mac = (cap.findtext("address") or "").strip().lower() or None
+    features = tuple(
+        _refuse_long_text(f.get("name") or "", "feature")
+        for f in cap.iterfind("feature")
+        if f.get("name")
+    )
+    return NetInterface(
+        _refuse_long_text(interface, "interface"), mac and _refuse_long_text(mac, "MAC"), features
     )
 
 

@@ -91,3 +91,25 @@ def test_a_malformed_entry_is_refused_naming_the_option_and_entry(entry, reason)
 def test_an_entry_over_several_lines_is_named_on_one():
     with pytest.raises(DeviceSpecError, match=r'entry \{"vendor_id": "zz"\}: '):
         device_spec.parse(['{"vendor_id":\n   "zz"}'])
+
+
+def test_why_a_device_is_not_offered():
+    from resource_tracker.audit.device_spec import parse, why_not_offered
+    from tests.support.device_specs import NVME, PF, SERIAL_VF, VF
+
+    remote = parse(['{"vendor_id": "8086", "remote_managed": "true"}'])
+    named = parse(['{"vendor_id": "144d", "address": "0000:5f:00.0"}', '{"address": "*:82:"}'])
+
+    assert why_not_offered((), NVME) == "[pci] device_spec is empty"
+    assert why_not_offered(remote, PF) == (
+        "device_spec entry 1 matches it but is remote_managed, which offers no PF"
+    )
+    assert why_not_offered(remote, VF) == (
+        "device_spec entry 1 matches it but is remote_managed, and the device's VPD has no "
+        "card serial number"
+    )
+    assert why_not_offered(named, NVME) == (
+        "no device_spec entry matches (entry 1 has its ids, not its address)"
+    )
+    assert why_not_offered(named, PF) == "no device_spec entry matches"
+    assert why_not_offered(named, SERIAL_VF) is None  # offered (by entry 2)

@@ -82,9 +82,9 @@ def test_states_of_a_pf_with_a_vf_in_use():
     assert found["0000:81:00.0"].status == "unavailable"  # a VF of it is in use
     assert found["0000:81:00.0"].instance_uuid is None
     assert found["0000:81:10.2"].status == "available"
-    # named only by a shut-off domain: it takes the VF back when it starts
+    # named only by a shut-off domain: as Nova, a stopped instance keeps its allocation
     assert (found["0000:81:10.4"].status, found["0000:81:10.4"].instance_uuid) == (
-        "claimed",
+        "allocated",
         OFF_VM,
     )
     assert found["0000:5e:00.0"].status == "allocated"
@@ -99,17 +99,16 @@ def test_vfs_are_unavailable_while_their_pf_is_in_use():
     assert {found[f"0000:81:10.{f}"].status for f in (0, 2, 4)} == {"unavailable"}
 
 
-def test_a_claimed_pf_makes_its_vfs_unclaimable_and_allocation_wins():
-    users = (
-        HostDevUse(OFF_VM, "off", False, pci=("0000:81:00.0",)),
-        HostDevUse(SRIOV_VM, "on", True, pci=("0000:81:10.0",)),
-    )
+def test_a_shut_off_domains_pf_keeps_its_allocation_and_holds_its_vfs():
+    users = (HostDevUse(OFF_VM, "off", False, pci=("0000:81:00.0",)),)
 
     found = states(users)
 
-    assert found["0000:81:00.0"].status == "claimed"
-    assert found["0000:81:10.0"].status == "allocated"
-    assert found["0000:81:10.2"].status == "unclaimable"
+    assert (found["0000:81:00.0"].status, found["0000:81:00.0"].instance_uuid) == (
+        "allocated",
+        OFF_VM,
+    )
+    assert {found[f"0000:81:10.{f}"].status for f in (0, 2, 4)} == {"unavailable"}
 
 
 def test_an_active_domain_wins_a_device_a_shut_off_one_also_names():
@@ -168,7 +167,7 @@ def test_pools_hold_the_free_offered_devices_per_numa_node_and_pf():
                 ("physical_network", "physnet1"),
                 ("remote_managed", "false"),
             ),
-            1,  # 10.0 allocated, 10.4 claimed: 10.2 is free
+            1,  # 10.0 and (by a shut-off domain) 10.4 allocated: 10.2 is free
         ),
     )
 

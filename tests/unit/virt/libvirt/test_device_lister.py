@@ -130,7 +130,7 @@ def test_without_events_a_device_that_cannot_be_read_is_kept_too(conn):
 
     second = lister.list(reads)
 
-    assert second.mdev_types == first.mdev_types and second.xml_reads == 12
+    assert second.mdev_types == first.mdev_types and second.xml_reads == 14
 
 
 def test_a_new_connection_reads_everything_again(conn, tmp_path):
@@ -138,7 +138,7 @@ def test_a_new_connection_reads_everything_again(conn, tmp_path):
     lister.list(conn)
     other = libvirt.openReadOnly(hosts.render("devices.xml", tmp_path, EXTRA=""))
     try:
-        assert lister.list(other).xml_reads == 12
+        assert lister.list(other).xml_reads == 14
         assert lister.list(other).xml_reads == 0
     finally:
         other.close()

@@ -306,11 +306,14 @@ def test_an_odd_class_is_left_out_not_fatal():
 
 
 def test_a_device_of_another_kind_has_no_records():
-    xml = """<device><name>net_eth0_52_54_00_12_34_56</name><parent>pci_0000_00_03_0</parent>
-    <capability type='net'><interface>eth0</interface><address>52:54:00:12:34:56</address>
-    </capability></device>"""
+    xml = """<device><name>usb_1_1</name><parent>usb_usb1</parent>
+    <capability type='usb_device'><bus>1</bus><device>2</device>
+    <product id='0x0001'/><vendor id='0x1d6b'/></capability></device>"""
 
-    assert parse_node_device(xml) == NodeDevice("net_eth0_52_54_00_12_34_56", "pci_0000_00_03_0")
+    device = parse_node_device(xml)
+
+    assert device == NodeDevice("usb_1_1", "usb_usb1")
+    assert not device.kept
 
 
 @pytest.mark.parametrize(
