@@ -67,7 +67,7 @@ OTHER_FAILURE = "error"
 # name (after resource_tracker_), help, value from an audit's HostResources
 HOST_GAUGES = (
     ("vcpus", "Host CPUs online", lambda r: r.vcpus),
-    ("vcpus_used", "vCPUs of active domains", lambda r: r.vcpus_used),
+    ("vcpus_used", "vCPUs of active domains, pinned ones too", lambda r: r.vcpus_used),
     ("memory_bytes", "Host memory (node memory stats total)", lambda r: r.memory_total_bytes),
     ("memory_used_bytes", "Memory of active domains", lambda r: r.memory_used_bytes),
     (
@@ -108,7 +108,7 @@ HOST_GAUGES = (
 # name (after resource_tracker_), help, value from an audit's HostShape
 SHAPE_GAUGES = (
     ("pcpus", "Dedicated CPUs online ([compute] cpu_dedicated_set)", lambda s: s.pcpus),
-    ("pcpus_used", "Dedicated CPUs pinned by active domains", lambda s: s.pcpus_used),
+    ("pcpus_used", "Dedicated CPUs pinned by domains, shut-off ones too", lambda s: s.pcpus_used),
 )
 # name (after resource_tracker_numa_), help, value of a cell's CellUsage
 CELL_GAUGES = (
@@ -172,11 +172,9 @@ class Metrics:
         self._healthy_until = deadline_monotonic
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
-        # vcpus and vcpus_used as the row has them: the shared CPUs, when CPU sets are given
-        values = result.values
-        resources = dataclasses.replace(
-            result.resources, vcpus=values.vcpus, vcpus_used=values.vcpus_used
-        )
+        # vcpus as the row has it: the shared CPUs, when CPU sets are given; the use gauges
+        # stay the running domains' (the row's columns count shut-off ones and the reserve)
+        resources = dataclasses.replace(result.resources, vcpus=result.values.vcpus)
         self._host.succeeded(resources, time.time(), result.shape)
         if result.devices is not None:
             self._devices.succeeded(result.devices)

@@ -3,7 +3,8 @@
 One getAllDomainStats(STATE) call lists the domains with their state; one XMLDesc per
 domain gives the rest (vCPUs, memory, disks, and where its vCPUs and memory are placed:
 `<cputune>` pins, `<numatune>`, the guest's `<cpu><numa>` cells, `<memoryBacking>` huge
-pages). A domain undefined between the listing and its XMLDesc is skipped with one log line.
+pages, the flavor's CPU thread policy in Nova's metadata). A domain undefined between the
+listing and its XMLDesc is skipped with one log line.
 
 A domain busy with a job (a migration, a snapshot, a guest whose QEMU monitor is stuck under
 another client's call) makes XMLDesc wait for that job, up to libvirt's 30 s, in libvirt 11
@@ -119,11 +120,12 @@ STATE_NAMES = {
 
 
 NOT_PLACED = Placement()
+NOVA_NS = {"nova": "http://openstack.org/xmlns/libvirt/nova/1.1"}
 
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """What the audit needs of one domain. Only active domains hold vCPUs and memory.
+    """What the audit needs of one domain, running or shut off (both hold what they use).
 
     `state` is libvirt's state name (STATE_NAMES); the XML alone tells only running or
     shutoff, the listing the rest.
@@ -326,10 +328,7 @@ def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
             problems.append(f"<{element.tag} {attribute}>: {error}")
             return frozenset()
 
-    vcpu = root.find("vcpu")
-    max_vcpus = _int(vcpu.text, vcpus) if vcpu is not None else vcpus
-    default_pins = ids(vcpu, "cpuset")
-    pins = dict.fromkeys(range(max_vcpus), default_pins) if default_pins else {}
+    pins = {}
     for pin in root.iterfind("cputune/vcpupin"):
         vcpu_id = _int(pin.get("vcpu"), None)
         if vcpu_id is not None and (cpus := ids(pin, "cpuset")):
@@ -372,7 +371,18 @@ def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
         numa=tuple(guest_cells),
         vcpu_pins=tuple(sorted(pins.items())),
         emulator_pins=ids(root.find("cputune/emulatorpin"), "cpuset"),
+        thread_isolate=_extra_spec(root, "hw:cpu_thread_policy") == "isolate",
     )
+
+
+def _extra_spec(root, name: str) -> str | None:
+    """A flavor extra spec from Nova's `<metadata><nova:instance>` (None: absent)."""
+    for spec in root.iterfind(
+        "metadata/nova:instance/nova:flavor/nova:extraSpecs/nova:extraSpec", NOVA_NS
+    ):
+        if spec.get("name") == name:
+            return (spec.text or "").strip()
+    return None
 
 
 def _page_sizes(root, problems: list[str]) -> dict[int | None, int]:

@@ -123,8 +123,10 @@ class LibvirtDriver(ComputeDriver):
             busy_vms=sum(domain.busy for domain in domains),
             storage=storage,
             disks=disks,
+            vcpus_held=sum(domain.vcpus for domain in domains),
+            memory_held_bytes=sum(domain.memory_bytes for domain in domains),
             topology=topology,
-            placements=tuple(domain.placement for domain in active),
+            placements=tuple(domain.placement for domain in domains),
             domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
             devices=host_devices,
             device_users=tuple(
