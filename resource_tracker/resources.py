@@ -179,15 +179,20 @@ class GuestNumaCell:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where an active domain's XML puts its vCPUs and memory on the host.
+    """Where a domain's XML puts its vCPUs and memory on the host.
 
-    `vcpu_pins` are (vCPU, host CPUs) of the pinned vCPUs (`<vcpupin>`, or `<vcpu cpuset>`
-    for the rest); `emulator_pins` the CPUs of `<emulatorpin>` (empty: not pinned).
+    `vcpu_pins` are (vCPU, host CPUs) of the `<vcpupin>`s: Nova writes one for every vCPU of
+    a NUMA guest, to one CPU where it is dedicated, to the cell's shared CPUs where it
+    floats; a `<vcpu cpuset>` (Nova's way to keep a guest without NUMA cells on the shared
+    CPUs) pins nothing. `emulator_pins` are the CPUs of `<emulatorpin>` (empty: not pinned).
+    `thread_isolate`: the flavor in Nova's metadata asks `hw:cpu_thread_policy=isolate`, so
+    the SMT siblings of its dedicated CPUs are held too.
     """
 
     numa: tuple[GuestNumaCell, ...] = ()
     vcpu_pins: tuple[tuple[int, frozenset[int]], ...] = ()
     emulator_pins: frozenset[int] = frozenset()
+    thread_isolate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +205,7 @@ class NovaFlavor:
     disk_gb: int | None = None
     swap_mb: int | None = None
     ephemeral_gb: int | None = None
+    cpu_thread_policy: str | None = None  # extra spec hw:cpu_thread_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +252,11 @@ class HostResources:
     """One audit's snapshot of a host.
 
     `vcpus_used`, `memory_used_bytes` and `running_vms` count active domains (running or
-    paused: they hold their vCPUs and memory); `busy_vms` counts domains with an operation
-    under way (migration, save, snapshot, shutdown); `disks` holds every file disk of every
-    domain, active or shut off, since a stopped domain's disks still take local storage.
+    paused); `vcpus_held` and `memory_held_bytes` count every domain, shut-off ones too
+    (Nova 34's tracker counts a stopped instance: it keeps its claim and may start at any
+    moment); `busy_vms` counts domains with an operation under way (migration, save,
+    snapshot, shutdown); `disks` holds every file disk of every domain, active or shut off,
+    since a stopped domain's disks still take local storage.
     """
 
     hypervisor_hostname: str
@@ -263,8 +271,10 @@ class HostResources:
     busy_vms: int
     storage: LocalStorage
     disks: tuple[DiskUsage, ...]
+    vcpus_held: int
+    memory_held_bytes: int
     topology: HostTopology | None = None
-    placements: tuple[Placement, ...] = ()  # of the active domains
+    placements: tuple[Placement, ...] = ()  # of every domain, shut-off ones too
     domain_states: tuple[tuple[str, int], ...] = ()  # (libvirt state name, domains), sorted
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
@@ -273,6 +283,11 @@ class HostResources:
     @property
     def disk_overcommit_bytes(self) -> int:
         return sum(disk.overcommit_bytes for disk in self.disks)
+
+    @property
+    def instances(self) -> int:
+        """Every domain, whatever its state (Nova's num_instances)."""
+        return sum(count for _state, count in self.domain_states)
 
 
 @dataclass(frozen=True, slots=True)

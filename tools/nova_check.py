@@ -2,10 +2,10 @@
 
 Two steps, two virtualenvs:
 
-    # 1. in ours: audit libvirt's test driver (two NUMA cells; pinned, NUMA-bound and
-    #    hugepage-backed domains made for the run), the suite's device host file (SR-IOV,
-    #    NVMe on two NUMA nodes, offered by its device_spec) and, with --libvirtd, a private
-    #    real libvirtd (the test suite's), into a SQLite file
+    # 1. in ours: audit libvirt's test driver (two NUMA cells; pinned and floating NUMA
+    #    domains as Nova 34 writes them, a floating one shut off), the suite's device host
+    #    file (SR-IOV, NVMe on two NUMA nodes, offered by its device_spec) and, with
+    #    --libvirtd, a private real libvirtd (the test suite's), into a SQLite file
     .venv/bin/python tools/nova_check.py write /tmp/nova-check.sqlite [--libvirtd]
     # 2. in a throwaway one with nova installed (python3 -m venv /tmp/nova-venv &&
     #    /tmp/nova-venv/bin/pip install nova): load every live row as Nova does
@@ -30,16 +30,27 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-PINNED = """<domain type='test'><name>pinned-{n}</name><memory unit='MiB'>512</memory>
-  <vcpu placement='static'>2</vcpu>
-  <cputune><vcpupin vcpu='0' cpuset='{a}'/><vcpupin vcpu='1' cpuset='{b}'/></cputune>
-  <numatune><memnode cellid='0' mode='strict' nodeset='1'/></numatune>
-  <memoryBacking><hugepages><page size='8' unit='KiB'/></hugepages></memoryBacking>
-  <cpu><numa><cell id='0' cpus='0-1' memory='524288' unit='KiB'/></numa></cpu>
-  <os><type>hvm</type></os></domain>"""
-FLOATING = """<domain type='test'><name>floating</name><memory unit='MiB'>256</memory>
-  <vcpu>3</vcpu><numatune><memory mode='strict' nodeset='0'/></numatune>
-  <os><type>hvm</type></os></domain>"""
+# Domain XML as Nova 34's libvirt driver writes it (_get_guest_numa_config) with
+# cpu_shared_set 0-7 and cpu_dedicated_set 8-15 on test:///default's two cells: a dedicated
+# guest pins each vCPU to one CPU of cell 1 (its emulator threads, without a policy, float
+# over those CPUs); a floating NUMA guest pins every vCPU, and its emulator, to cell 0's
+# shared CPUs, which is shared use (cpu_usage), not pinned_cpus.
+PINNED = """<domain type='test'><name>pinned-{n}</name><memory unit='KiB'>524288</memory>
+  <vcpu>2</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='{a}'/><vcpupin vcpu='1' cpuset='{b}'/>
+    <emulatorpin cpuset='{a},{b}'/></cputune>
+  <numatune><memory mode='strict' nodeset='1'/><memnode cellid='0' mode='strict' nodeset='1'/>
+  </numatune>
+  <cpu mode='host-model' match='exact'><numa><cell id='0' cpus='0-1' memory='524288'/></numa>
+  </cpu><os><type>hvm</type></os></domain>"""
+FLOATING = """<domain type='test'><name>{name}</name><memory unit='KiB'>262144</memory>
+  <vcpu>3</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='0-7'/><vcpupin vcpu='1' cpuset='0-7'/>
+    <vcpupin vcpu='2' cpuset='0-7'/><emulatorpin cpuset='0-7'/></cputune>
+  <numatune><memory mode='strict' nodeset='0'/><memnode cellid='0' mode='strict' nodeset='0'/>
+  </numatune>
+  <cpu mode='host-model' match='exact'><numa><cell id='0' cpus='0-2' memory='262144'/></numa>
+  </cpu><os><type>hvm</type></os></domain>"""
 
 
 def write(database_path: str, with_libvirtd: bool) -> None:
@@ -65,7 +76,8 @@ def write(database_path: str, with_libvirtd: bool) -> None:
     conn = libvirt.open("test:///default")  # held open: the test driver resets on last close
     for n, (a, b) in enumerate(((8, 9), (10, 11))):
         conn.createXML(PINNED.format(n=n, a=a, b=b), 0)
-    conn.createXML(FLOATING, 0)
+    conn.createXML(FLOATING.format(name="floating"), 0)
+    conn.defineXML(FLOATING.format(name="floating-off"))  # shut off: it holds its claim too
     policy = ShapePolicy(
         shared_cpus=frozenset(range(8)),
         dedicated_cpus=frozenset(range(8, 16)),

@@ -1,8 +1,10 @@
 """How many more VMs of one size fit, per host and in the fleet, from the compute_nodes rows.
 
-Per host, as a scheduler honouring the row would place them (Nova placement's arithmetic):
-- vCPUs: (vcpus - reserved_host_cpus) * cpu_allocation_ratio - vcpus_used
-- RAM:   (memory_mb - reserved_host_memory_mb) * ram_allocation_ratio - memory_mb_used
+Per host, as a scheduler honouring the row would place them (Nova placement's arithmetic;
+vcpus_used and memory_mb_used hold the reserve, as Nova's do, so it is taken out once):
+- vCPUs: (vcpus - reserved_host_cpus) * cpu_allocation_ratio - (vcpus_used - reserved_host_cpus)
+- RAM:   (memory_mb - reserved_host_memory_mb) * ram_allocation_ratio
+         - (memory_mb_used - reserved_host_memory_mb)
 - disk:  disk_available_least + local_gb * (disk_allocation_ratio - 1) - the disk reserve in
          whole GB: each new VM may grow its disk to full size, as the thin disks already
          there may (that is what disk_available_least subtracts).
@@ -93,17 +95,16 @@ class HostFit:
 
 def host_fit(node: NodeRow, state: str, flavor: Flavor) -> HostFit:
     """What fits on one compute node (a compute_nodes row) whose tracker is in `state`."""
-    vcpus = (node.vcpus - (node.reserved_host_cpus or 0)) * _ratio(node.cpu_allocation_ratio)
-    ram = (node.memory_mb - (node.reserved_host_memory_mb or 0)) * _ratio(
-        node.ram_allocation_ratio
-    )
+    reserved_cpus, reserved_mb = node.reserved_host_cpus or 0, node.reserved_host_memory_mb or 0
+    vcpus = (node.vcpus - reserved_cpus) * _ratio(node.cpu_allocation_ratio)
+    ram = (node.memory_mb - reserved_mb) * _ratio(node.ram_allocation_ratio)
     return HostFit(
         host=node.host,
         hypervisor_hostname=node.hypervisor_hostname,
         state=state,
         storage_id=node.storage_id,
-        by_vcpus=_times(vcpus - node.vcpus_used, flavor.vcpus),
-        by_ram=_times(ram - node.memory_mb_used, flavor.ram_mb),
+        by_vcpus=_times(vcpus - (node.vcpus_used - reserved_cpus), flavor.vcpus),
+        by_ram=_times(ram - (node.memory_mb_used - reserved_mb), flavor.ram_mb),
         by_disk=_times(disk_room_gb(node), flavor.disk_gb) if flavor.disk_gb else None,
     )
 

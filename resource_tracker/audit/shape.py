@@ -1,6 +1,6 @@
 """The host's shape with its use: NUMA cells, CPU sets, pages, as the tracker reports them.
 
-Pure: the driver's records (HostTopology, the active domains' Placements) and the
+Pure: the driver's records (HostTopology, every domain's Placement) and the
 operator's ShapePolicy in, CellUsage records (bytes, counts) out. nova_format.py turns them
 into the columns' JSON.
 
@@ -14,20 +14,31 @@ CPU sets, as Nova's libvirt driver reads them:
   vcpu_pin_set) reports its shared CPUs as each cell's pcpuset too, so pinned guests may
   land on it as before Nova's Train release; the pcpus column counts cpu_dedicated_set only.
 
-Use per cell, as Nova's resource tracker counts it (hardware.numa_usage_from_instance_numa):
-a guest NUMA cell (the whole guest when its XML has none) whose memory `<numatune>` binds to
-host cells puts its memory there, its pages (huge pages of `<memoryBacking>`, else the
-cell's smallest) and its vCPUs that are not pinned into dedicated CPUs; bound to several
-cells, it is divided evenly among them. pinned_cpus are the dedicated CPUs that any active
-domain's vCPU or emulator thread is pinned to (`<vcpupin>`, `<vcpu cpuset>`,
-`<emulatorpin>`); those in cpu_dedicated_set make pcpus_used. vCPUs pinned into
-cpu_dedicated_set are not in vcpus_used, which, like vcpus, is about the shared CPUs.
+Use per cell, as Nova 34's resource tracker counts it (hardware.numa_usage_from_instance_numa)
+for every domain, shut-off ones included (a stopped instance keeps its claim in Nova): a guest
+NUMA cell (the whole guest when its XML has none) whose memory `<numatune>` binds to host
+cells puts its memory there, its pages (huge pages of `<memoryBacking>`, else the cell's
+smallest) and its shared vCPUs (cpu_usage); bound to several cells (never so by Nova), it is
+divided evenly among them. A guest bound nowhere (Nova's guests without NUMA cells, whose
+`<vcpu cpuset>` only keeps them on the shared CPUs) uses no cell, as in Nova.
+
+A vCPU is dedicated only where Nova's libvirt driver would have written it so
+(driver._get_pin_cpuset): a `<vcpupin>` to one CPU of the cells' pcpuset (cpu_dedicated_set,
+or in legacy mode the shared CPUs), that no other vCPU of the domain shares. Nova pins a
+floating vCPU to its cell's whole shared set instead, which is shared use. The emulator
+threads hold a CPU of their own only as `hw:emulator_threads_policy=isolate` writes them
+(driver._get_emulatorpin_cpuset: an `<emulatorpin>` to one dedicated CPU that none of the
+domain's vCPUs is pinned to, Nova's cpuset_reserved); `share` pins them to the shared set,
+no policy to the vCPUs' own CPUs. pinned_cpus are those CPUs, with their SMT siblings where
+the flavor in Nova's metadata says `hw:cpu_thread_policy=isolate` (NUMACell.
+pin_cpus_with_siblings); those in cpu_dedicated_set make pcpus_used. Odd pins never fail the
+audit: a pin to an offline CPU is shared use, two domains pinned to one CPU pin it once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from resource_tracker import cpuset
@@ -95,7 +106,6 @@ class HostShape:
     vcpus: int
     pcpus: int
     pcpus_used: int
-    dedicated_vcpus: int  # vCPUs of active domains pinned into cpu_dedicated_set
     unused_huge_page_bytes: int  # huge page pools no domain uses: closed to other guests
     problems: tuple[str, ...]  # set members that are not online, reservations that fit nothing
 
@@ -121,11 +131,10 @@ def host_shape(
         policy.shared_cpus is None or policy.shared_option == LEGACY_SHARED_OPTION
     )
     cell_dedicated = shared if legacy else dedicated
-    pinned = frozenset().union(
-        *(cpus for placement in placements for _vcpu, cpus in placement.vcpu_pins),
-        *(placement.emulator_pins for placement in placements),
-    )
-    use = _Use(topology.cells, placements, cell_dedicated)
+    siblings = {cpu: group for cell in topology.cells for group in cell.siblings for cpu in group}
+    held = [held_cpus(placement, cell_dedicated, siblings) for placement in placements]
+    pinned = frozenset().union(*(cpus for _vcpus, cpus in held))
+    use = _Use(topology.cells, placements, [vcpus for vcpus, _cpus in held])
     reserved = {(r.cell, r.size_bytes): r.count for r in policy.reserved_pages}
     cells = tuple(
         CellUsage(
@@ -162,15 +171,29 @@ def host_shape(
         else len(shared),
         pcpus=len(dedicated),
         pcpus_used=len(pinned & dedicated),
-        dedicated_vcpus=sum(
-            1
-            for placement in placements
-            for _vcpu, cpus in placement.vcpu_pins
-            if dedicated and cpus <= dedicated
-        ),
         unused_huge_page_bytes=use.unused_huge_page_bytes(),
         problems=problems,
     )
+
+
+def held_cpus(
+    placement: Placement, pcpus: frozenset[int], siblings: Mapping[int, frozenset[int]]
+) -> tuple[frozenset[int], frozenset[int]]:
+    """(the domain's dedicated vCPUs, the host CPUs it pins): see the module's doc."""
+    pins = placement.vcpu_pins
+    singles = Counter(min(cpus) for _vcpu, cpus in pins if len(cpus) == 1)
+    dedicated = {
+        vcpu: cpu
+        for vcpu, cpus in pins
+        if len(cpus) == 1 and (cpu := min(cpus)) in pcpus and singles[cpu] == 1
+    }
+    emulator = placement.emulator_pins
+    own = frozenset().union(*(cpus for _vcpu, cpus in pins))
+    reserved = emulator if len(emulator) == 1 and emulator <= pcpus - own else frozenset()
+    pinned = frozenset(dedicated.values()) | reserved
+    if placement.thread_isolate:
+        pinned = pinned.union(*(siblings.get(cpu, ()) for cpu in pinned)) & pcpus
+    return frozenset(dedicated), pinned
 
 
 def check(topology: HostTopology, policy: ShapePolicy, online: frozenset[int]) -> tuple[str, ...]:
@@ -205,7 +228,12 @@ def _pages_by_cell(topology: HostTopology) -> str:
 class _Use:
     """vCPUs, memory and pages the placements take from each cell."""
 
-    def __init__(self, cells: Sequence[NumaCell], placements, dedicated: frozenset[int]):
+    def __init__(
+        self,
+        cells: Sequence[NumaCell],
+        placements: Sequence[Placement],
+        dedicated_vcpus: Sequence[frozenset[int]],  # of each placement
+    ):
         self.cells = {cell.id: cell for cell in cells}
         self.sizes = {cell.id: [pool.size_bytes for pool in cell.pages] for cell in cells}
         self.host_sizes = sorted({size for sizes in self.sizes.values() for size in sizes})
@@ -213,13 +241,9 @@ class _Use:
         self.memory: dict[int, int] = defaultdict(int)
         self.pages: dict[tuple[int, int], int] = defaultdict(int)
         self.unbound_pages: dict[int, int] = defaultdict(int)  # by size: host-wide
-        for placement in placements:
-            pins = dict(placement.vcpu_pins)
+        for placement, dedicated in zip(placements, dedicated_vcpus, strict=True):
             for guest in placement.numa:
-                shared = len(guest.vcpus)
-                if pins:
-                    shared -= sum(1 for v in guest.vcpus if (p := pins.get(v)) and p <= dedicated)
-                self._place(guest, shared)
+                self._place(guest, len(guest.vcpus - dedicated))
 
     def _place(self, guest: GuestNumaCell, shared_vcpus: int) -> None:
         targets = sorted(guest.host_cells & self.cells.keys()) if guest.host_cells else ()

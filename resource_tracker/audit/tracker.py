@@ -5,10 +5,19 @@ as floor(bytes / MiB) or floor(bytes / GiB) (units.py). The host's shape (NUMA c
 sets, pages) is worked out by shape.py and written in Nova's formats, in their units (MiB of
 memory, KiB of page size), by nova_format.py, the one other place bytes are converted.
 
+The use columns count what every domain holds, shut-off ones included, with the host's
+reserve, as Nova 34's tracker counts its instances (resource_tracker.
+_update_usage_from_instances and _update_usage): vcpus_used = reserved_host_cpus + every
+domain's vCPUs (pinned ones too), memory_mb_used = reserved_host_memory_mb + every domain's
+memory, local_gb_used = the reserved disk + the storage's used space, running_vms = every
+domain (Nova's stats.num_instances), free_ram_mb and free_disk_gb = the total less the used
+column. The running-only figures stay in stats (num_vm_active) and in the metrics.
+
 Memory in huge page pools is not free RAM: a guest without huge pages cannot use it. So
-free_ram_mb = memory_mb - memory_mb_used - reserved_host_memory_mb - the pools' memory that
-no domain uses (memory_mb_used counts every active domain, huge page backed or not); what
-huge page guests can still get is in numa_topology's mempages.
+free_ram_mb also leaves out the pools' memory that no domain uses (memory_mb_used counts
+every domain, huge page backed or not); what huge page guests can still get is in
+numa_topology's mempages. Nova subtracts nothing for the pools (its operators are told to
+reserve that memory in reserved_host_memory_mb); here it is measured.
 """
 
 from __future__ import annotations
@@ -117,7 +126,7 @@ class AuditResult:
         resources, values, storage = self.resources, self.values, self.resources.storage
         return HostFigures(
             vcpus=values.vcpus,
-            vcpus_used=values.vcpus_used,
+            vcpus_used=resources.vcpus_used,  # running domains', as the gauges say
             memory_total_bytes=resources.memory_total_bytes,
             memory_used_bytes=resources.memory_used_bytes,
             disk_total_bytes=storage.total_bytes,
@@ -135,7 +144,7 @@ class AuditResult:
             f"{self.host}: vCPUs {values.vcpus_used}/{values.vcpus} used, "
             f"free RAM {values.free_ram_mb} MB, "
             f"disk_available_least {values.disk_available_least} GB, "
-            f"{values.running_vms} running VMs, "
+            f"{values.running_vms} VMs ({self.resources.running_vms} running), "
             f"audit {self.duration_s * 1000:.1f} ms, "
             f"row {'updated' if self.changed else 'unchanged'}"
         )
@@ -154,11 +163,10 @@ def compute_node_values(
         shape = shape_of(resources, shape_policy)
     storage = resources.storage
     memory_mb = resources.memory_total_bytes // MiB
-    memory_mb_used = resources.memory_used_bytes // MiB
+    memory_mb_used = policy.reserved_host_memory_mb + resources.memory_held_bytes // MiB
     local_gb = storage.total_bytes // GiB
-    local_gb_used = storage.used_bytes // GiB
     # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
-    reserved_disk_gb = -(-policy.reserved_host_disk_mb * MiB // GiB)
+    local_gb_used = storage.used_bytes // GiB + -(-policy.reserved_host_disk_mb * MiB // GiB)
     huge_pages_mb = -(-shape.unused_huge_page_bytes // MiB)
     topology = resources.topology
     return ComputeNodeValues(
@@ -167,16 +175,16 @@ def compute_node_values(
         hypervisor_version=resources.hypervisor_version,
         cpu_info=nova_format.dumps(resources.cpu_info.as_dict()),
         vcpus=shape.vcpus,
-        vcpus_used=max(0, resources.vcpus_used - shape.dedicated_vcpus),
+        vcpus_used=policy.reserved_host_cpus + resources.vcpus_held,
         memory_mb=memory_mb,
         memory_mb_used=memory_mb_used,
         local_gb=local_gb,
         local_gb_used=local_gb_used,
-        free_ram_mb=memory_mb - memory_mb_used - policy.reserved_host_memory_mb - huge_pages_mb,
-        free_disk_gb=local_gb - local_gb_used - reserved_disk_gb,
+        free_ram_mb=memory_mb - memory_mb_used - huge_pages_mb,
+        free_disk_gb=local_gb - local_gb_used,
         disk_available_least=(storage.free_bytes - resources.disk_overcommit_bytes) // GiB,
         current_workload=resources.busy_vms,
-        running_vms=resources.running_vms,
+        running_vms=resources.instances,
         **dataclasses.asdict(policy),
         numa_topology=nova_format.numa_topology(
             shape.cells, per_cell(networks or NetworkAffinity(), (c.id for c in shape.cells))

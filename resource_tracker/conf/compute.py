@@ -24,8 +24,9 @@ opts = [
         "cpu_dedicated_set",
         type=Checked(cpuset.parse, "CPU set"),
         help="Host CPUs dedicated to pinned guests, e.g. 4-15: the pcpus column counts them, "
-        "pcpus_used those a running guest's <vcpupin> or <emulatorpin> holds. Must not "
-        "overlap cpu_shared_set.",
+        "pcpus_used those a guest (running or shut off) holds as Nova pins them: a <vcpupin> "
+        "to one CPU, an isolated emulator thread's <emulatorpin>. Must not overlap "
+        "cpu_shared_set.",
     ),
 ]
 

@@ -115,22 +115,24 @@ opts = [
         default=512,
         min=0,
         max=RESERVE_MAX,
-        help="Memory (MiB) kept for the host itself; subtracted from free_ram_mb." + ON_SIGHUP,
+        help="Memory (MiB) kept for the host itself; counted in memory_mb_used (as Nova does), "
+        "so subtracted from free_ram_mb." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_disk_mb",
         default=0,
         min=0,
         max=RESERVE_MAX,
-        help="Local disk (MiB) kept for the host itself; subtracted from free_disk_gb."
-        + ON_SIGHUP,
+        help="Local disk (MiB) kept for the host itself; counted in local_gb_used (rounded up "
+        "to whole GB), so subtracted from free_disk_gb." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "reserved_host_cpus",
         default=0,
         min=0,
         max=RESERVE_MAX,
-        help="Host CPUs kept for the host itself; stored with the row for schedulers." + ON_SIGHUP,
+        help="Host CPUs kept for the host itself; counted in vcpus_used, as Nova does."
+        + ON_SIGHUP,
     ),
     cfg.Opt(
         "cpu_allocation_ratio",

@@ -65,7 +65,7 @@ OTHER_FAILURE = "error"
 # name (after resource_tracker_), help, value from an audit's HostFigures
 HOST_GAUGES = (
     ("vcpus", "Host CPUs online", lambda f: f.vcpus),
-    ("vcpus_used", "vCPUs of active domains", lambda f: f.vcpus_used),
+    ("vcpus_used", "vCPUs of active domains, pinned ones too", lambda f: f.vcpus_used),
     ("memory_bytes", "Host memory (node memory stats total)", lambda f: f.memory_total_bytes),
     ("memory_used_bytes", "Memory of active domains", lambda f: f.memory_used_bytes),
     (
@@ -106,7 +106,7 @@ HOST_GAUGES = (
 # name (after resource_tracker_), help, value from an audit's HostShape
 SHAPE_GAUGES = (
     ("pcpus", "Dedicated CPUs online ([compute] cpu_dedicated_set)", lambda s: s.pcpus),
-    ("pcpus_used", "Dedicated CPUs pinned by active domains", lambda s: s.pcpus_used),
+    ("pcpus_used", "Dedicated CPUs pinned by domains, shut-off ones too", lambda s: s.pcpus_used),
 )
 # name (after resource_tracker_numa_), help, value of a cell's CellUsage
 CELL_GAUGES = (

@@ -42,8 +42,8 @@ def test_once_prints_one_summary_line(config, db_url):
 
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(
-        r"compute-1: vCPUs 7/12 used, free RAM 25088 MB, disk_available_least -?\d+ GB, "
-        r"3 running VMs, audit \d+\.\d ms, row updated\n",
+        r"compute-1: vCPUs 15/12 used, free RAM 16896 MB, disk_available_least -?\d+ GB, "
+        r"4 VMs \(3 running\), audit \d+\.\d ms, row updated\n",
         result.stdout,
     ), result.stdout
 
@@ -75,7 +75,7 @@ def test_first_once_on_the_embedded_database_creates_its_schema(config, tmp_path
     version = run("resource-tracker-manage", "--config-file", conf, "db", "version")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("compute-1: vCPUs 7/12 used")
+    assert result.stdout.startswith("compute-1: vCPUs 15/12 used")
     (created,) = [line for line in result.stderr.splitlines() if "created the schema" in line]
     assert f"(revision {schema.head()}) in the new database sqlite:///{tmp_path}/new/" in created
     assert "alembic" not in result.stderr  # one line for all the migrations
@@ -141,9 +141,9 @@ def test_nodes_list_table_and_json(populated):
 
     header, row, _legend = table.stdout.splitlines()
     assert header.split()[:3] == ["HOST", "HYPERVISOR", "VCPUS"]
-    assert row.split()[0] == "compute-1" and "7/12" in row.split()
+    assert row.split()[0] == "compute-1" and "15/12" in row.split()
     (node,) = json.loads(as_json.stdout)
-    assert (node["host"], node["vcpus_used"], node["memory_mb"]) == ("compute-1", 7, 32768)
+    assert (node["host"], node["vcpus_used"], node["memory_mb"]) == ("compute-1", 15, 32768)
 
 
 def test_nodes_show_every_column(populated, mixed_host):
@@ -218,9 +218,10 @@ def test_dry_run_prints_the_difference_and_writes_nothing(config, db_url, tmp_pa
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"compute-1 ({os.uname().nodename}): would update 2 column(s):"
-    assert sorted(line.split() for line in lines[1:3]) == [
-        ["free_ram_mb", "25088", "->", "24064"],
+    assert lines[0] == f"compute-1 ({os.uname().nodename}): would update 3 column(s):"
+    assert sorted(line.split() for line in lines[1:4]) == [
+        ["free_ram_mb", "16896", "->", "15872"],
+        ["memory_mb_used", "15872", "->", "16896"],  # the reserve is in it, as in Nova
         ["reserved_host_memory_mb", "512", "->", "1536"],
     ]
     assert lines[-1] == "dry run: nothing was written"
@@ -236,7 +237,7 @@ def test_dry_run_on_an_empty_table_would_create_the_row(config, db_url):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"compute-1 ({os.uname().nodename}): would create the row:")
-    assert re.search(r"^  vcpus_used\s+7$", result.stdout, re.M)
+    assert re.search(r"^  vcpus_used\s+15$", result.stdout, re.M)
     assert _stored(db_url) == ([], [])
 
 

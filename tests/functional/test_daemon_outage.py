@@ -35,7 +35,7 @@ def test_daemon_rides_out_a_database_outage_and_catches_up(config, private_maria
     subprocess.run([manage, "--config-file", conf, "db", "sync"], check=True, capture_output=True)
     daemon = Daemon(conf)
     try:
-        assert wait_for(lambda: free_ram_mb(private_mariadb) == 32768 - 7168 - 512, 30)
+        assert wait_for(lambda: free_ram_mb(private_mariadb) == 32768 - 15360 - 512, 30)
 
         private_mariadb.stop()
         assert daemon.wait_for_log(r"WARNING .*audit failed: database"), daemon.log
@@ -45,7 +45,7 @@ def test_daemon_rides_out_a_database_outage_and_catches_up(config, private_maria
         assert daemon.wait_for_log(r"configuration reloaded")
         private_mariadb.start()
 
-        assert wait_for(lambda: free_ram_mb(private_mariadb) == 32768 - 7168 - 2048, 60), (
+        assert wait_for(lambda: free_ram_mb(private_mariadb) == 32768 - 15360 - 2048, 60), (
             daemon.log
         )
         assert daemon.wait_for_log(r"audit succeeded after \d+ failed attempt")

@@ -3,7 +3,8 @@
 One getAllDomainStats(STATE) call lists the domains with their state; one XMLDesc per
 domain gives the rest (vCPUs, memory, disks, and where its vCPUs and memory are placed:
 `<cputune>` pins, `<numatune>`, the guest's `<cpu><numa>` cells, `<memoryBacking>` huge
-pages). A domain undefined between the listing and its XMLDesc is skipped with one log line.
+pages, the flavor's CPU thread policy in Nova's metadata). A domain undefined between the
+listing and its XMLDesc is skipped with one log line.
 
 A domain busy with a job (a migration, a snapshot, a guest whose QEMU monitor is stuck under
 another client's call) makes XMLDesc wait for that job, up to libvirt's 30 s, in libvirt 11
@@ -116,7 +117,7 @@ NOT_PLACED = Placement()
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """What the audit needs of one domain. Only active domains hold vCPUs and memory.
+    """What the audit needs of one domain, running or shut off (both hold what they use).
 
     `state` is libvirt's state name (STATE_NAMES); the XML alone tells only running or
     shutoff, the listing the rest, and whether an operation is under way (`busy`).
@@ -292,6 +293,7 @@ def parse_domain(xml: str | bytes) -> Domain:
     vcpus = int(vcpu.get("current", vcpu.text or "")) if vcpu is not None else 1
     memory_bytes = _memory_bytes(root.find("memory"))
     active = root.get("id") is not None
+    nova = _nova(root, name)
     return Domain(
         name=name,
         active=active,
@@ -300,11 +302,11 @@ def parse_domain(xml: str | bytes) -> Domain:
         memory_bytes=memory_bytes,
         disks=tuple(_disk(name, disk) for disk in root.iterfind("devices/disk")),
         state="running" if active else "shutoff",
-        placement=_placement(root, name, vcpus, memory_bytes),
+        placement=_placement(root, name, vcpus, memory_bytes, nova),
         uuid=(root.findtext("uuid") or "").strip().lower(),
         pci_hostdevs=hostdevs.pci_addresses(root.find("devices")),
         mdev_hostdevs=hostdevs.mdev_uuids(root.find("devices")),
-        nova=_nova(root, name),
+        nova=nova,
     )
 
 
@@ -317,7 +319,9 @@ def _nova(root, name: str) -> NovaInstance | None:
         return None
 
 
-def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
+def _placement(
+    root, name: str, vcpus: int, memory_bytes: int, nova: NovaInstance | None
+) -> Placement:
     """Pins, NUMA binding and huge pages; an element that does not parse is left out."""
     problems: list[str] = []
 
@@ -331,10 +335,7 @@ def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
             problems.append(f"<{element.tag} {attribute}>: {error}")
             return frozenset()
 
-    vcpu = root.find("vcpu")
-    max_vcpus = int_or(vcpu.text, vcpus) if vcpu is not None else vcpus
-    default_pins = ids(vcpu, "cpuset")
-    pins = dict.fromkeys(range(max_vcpus), default_pins) if default_pins else {}
+    pins = {}
     for pin in root.iterfind("cputune/vcpupin"):
         vcpu_id = int_or(pin.get("vcpu"), None)
         if vcpu_id is not None and (cpus := ids(pin, "cpuset")):
@@ -377,6 +378,7 @@ def _placement(root, name: str, vcpus: int, memory_bytes: int) -> Placement:
         numa=tuple(guest_cells),
         vcpu_pins=tuple(sorted(pins.items())),
         emulator_pins=ids(root.find("cputune/emulatorpin"), "cpuset"),
+        thread_isolate=bool(nova and nova.flavor and nova.flavor.cpu_thread_policy == "isolate"),
     )
 
 

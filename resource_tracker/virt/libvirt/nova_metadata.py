@@ -33,6 +33,7 @@ _COUNT = re.compile(r"[0-9]{1,10}")
 _NAME_MAX = 255  # Nova's flavor name column
 _INT_MAX = 2**31 - 1  # Nova's flavor columns are INT
 OS_TYPES = frozenset({"linux", "windows"})  # nova.objects.fields.OSType.ALL
+THREAD_POLICIES = frozenset({"prefer", "isolate", "require"})  # fields.CPUThreadAllocationPolicy
 
 
 def parse(metadata) -> NovaInstance | None:
@@ -68,7 +69,17 @@ def _flavor(element) -> NovaFlavor | None:
         disk_gb=_count(element, "disk"),
         swap_mb=_count(element, "swap"),
         ephemeral_gb=_count(element, "ephemeral"),
+        cpu_thread_policy=_thread_policy(element),
     )
+
+
+def _thread_policy(flavor) -> str | None:
+    """The flavor's hw:cpu_thread_policy extra spec, one of Nova's values or None."""
+    for spec in flavor.iterfind(f"{_N}extraSpecs/{_N}extraSpec"):
+        if spec.get("name") == "hw:cpu_thread_policy":
+            value = (spec.text or "").strip()
+            return value if value in THREAD_POLICIES else None
+    return None
 
 
 def _count(parent, tag: str) -> int | None:

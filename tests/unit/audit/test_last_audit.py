@@ -39,6 +39,8 @@ RESOURCES = HostResources(
     busy_vms=0,
     storage=LocalStorage(total_bytes=100, free_bytes=60, used_bytes=40),
     disks=(DiskUsage("vm", "vda", "/i/vm/disk", "qcow2", 30, 10, 20),),
+    vcpus_held=1,
+    memory_held_bytes=0,
 )
 
 

@@ -80,16 +80,70 @@ def test_shared_vcpus_and_ordinary_pages_of_a_floating_guest_bound_to_two_cells(
     assert [cell.pinned_cpus for cell in shape.cells] == [set(), set()]
 
 
-def test_only_vcpus_pinned_into_dedicated_cpus_leave_the_shared_count():
-    guest = Placement(
-        numa=(GuestNumaCell(frozenset({0, 1, 2, 3}), GiB, frozenset({1})),),
-        vcpu_pins=((0, frozenset({4})), (1, frozenset({0, 4}))),  # vCPU 1 may run on shared 0
+def pinned(cell: int, vcpus: dict[int, frozenset[int]] | dict[int, set[int]], **kw) -> Placement:
+    """A one-cell guest bound to host cell `cell`, its vCPUs pinned as given."""
+    return Placement(
+        numa=(GuestNumaCell(frozenset(vcpus), GiB, frozenset({cell})),),
+        vcpu_pins=tuple((vcpu, frozenset(cpus)) for vcpu, cpus in vcpus.items()),
+        **kw,
     )
+
+
+def test_only_one_to_one_pins_into_dedicated_cpus_are_dedicated():
+    guest = pinned(1, {0: {4}, 1: {0, 4}, 2: {12, 13}, 3: {0}})  # 1 on {0,4}, 3 on shared 0
 
     shape = host_shape(TWO_SOCKETS, [guest], SPLIT, online_count=16)
 
     assert shape.cells[1].vcpus_used == 3
-    assert (shape.dedicated_vcpus, shape.pcpus_used) == (1, 1)
+    assert (shape.cells[1].pinned_cpus, shape.pcpus_used) == ({4}, 1)
+
+
+def test_a_legacy_floating_guest_pinned_to_its_whole_cell_is_shared_use():
+    """Issue 19: without CPU sets Nova pins a floating NUMA guest's vCPUs to the cell's
+    whole cpuset (= pcpuset); that is cpu_usage, not pinned_cpus."""
+    cell0 = frozenset({0, 1, 2, 3, 8, 9, 10, 11})
+    floating = pinned(0, {0: cell0, 1: cell0}, emulator_pins=cell0)
+    dedicated = pinned(1, {0: {4}, 1: {12}}, emulator_pins=frozenset({4, 12}))
+
+    shape = host_shape(TWO_SOCKETS, [floating, dedicated], ShapePolicy(), online_count=16)
+
+    assert [(c.vcpus_used, c.pinned_cpus) for c in shape.cells] == [(2, set()), (0, {4, 12})]
+    assert shape.pcpus_used == 0  # no cpu_dedicated_set: the column counts it only
+
+
+def test_the_emulator_holds_a_cpu_only_as_isolate_writes_it():
+    isolate = pinned(1, {0: {4}, 1: {5}}, emulator_pins=frozenset({6}))
+    own = pinned(1, {0: {7}}, emulator_pins=frozenset({7}))  # no policy: the vCPUs' CPUs
+    share = pinned(1, {0: {12}}, emulator_pins=SPLIT.shared_cpus)  # share: the shared set
+
+    shape = host_shape(TWO_SOCKETS, [isolate, own, share], SPLIT, online_count=16)
+
+    assert shape.cells[1].pinned_cpus == {4, 5, 6, 7, 12}
+    assert shape.cells[0].pinned_cpus == set()
+
+
+def test_thread_isolate_holds_the_siblings_too():
+    guest = pinned(1, {0: {4}, 1: {5}}, emulator_pins=frozenset({6}), thread_isolate=True)
+
+    shape = host_shape(TWO_SOCKETS, [guest], SPLIT, online_count=16)
+
+    assert shape.cells[1].pinned_cpus == {4, 12, 5, 13, 6, 14}
+    assert shape.pcpus_used == 6
+
+
+def test_odd_pins_never_fail_and_count_once():
+    """A pin to an offline CPU is shared use; two domains on one CPU pin it once; two
+    vCPUs of one domain on one CPU are no dedicated pins."""
+    policy = ShapePolicy(dedicated_cpus=frozenset({4, 5, 7}))
+    offline = pinned(1, {0: {6}, 1: {4}})  # CPU 6 is offline
+    again = pinned(1, {0: {4}})
+    doubled = pinned(1, {0: {5}, 1: {5}})
+
+    shape = host_shape(OFFLINE, [offline, again, doubled], policy, online_count=6)
+
+    assert shape.cells[1].pinned_cpus == {4}
+    assert shape.cells[1].vcpus_used == 1 + 0 + 2
+    assert shape.pcpus_used == 1
 
 
 def test_an_unbound_guest_uses_no_cell():

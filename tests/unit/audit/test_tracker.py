@@ -39,27 +39,32 @@ RESOURCES = HostResources(
         DiskUsage("a", "vda", "/i/a", "qcow2", 50 * GiB, 10 * GiB, 40 * GiB),
         DiskUsage("b", "vda", "/i/b", "raw", 20 * GiB, 5 * GiB + 1, 15 * GiB - 1),
     ),
+    vcpus_held=24,  # a shut-off domain of 4 vCPUs and 4 GiB holds them too
+    memory_held_bytes=44 * GiB + MiB - 1,
+    domain_states=(("paused", 1), ("running", 4), ("shutoff", 1)),
 )
 
 
 def test_mb_and_gb_columns_are_floored_bytes():
-    values = compute_node_values(RESOURCES, HostPolicy())
+    values = compute_node_values(RESOURCES, HostPolicy(reserved_host_memory_mb=0))
 
     assert values.memory_mb == 262143
-    assert values.memory_mb_used == 40 * 1024
+    assert values.memory_mb_used == 44 * 1024  # every domain's, the shut-off one's too
     assert values.local_gb == 999
     assert values.local_gb_used == 300
 
 
-def test_free_ram_subtracts_use_and_reserve():
+def test_memory_used_holds_the_reserve_and_free_ram_is_the_rest_as_in_nova():
     values = compute_node_values(RESOURCES, HostPolicy(reserved_host_memory_mb=2048))
 
-    assert values.free_ram_mb == 262143 - 40 * 1024 - 2048
+    assert values.memory_mb_used == 2048 + 44 * 1024
+    assert values.free_ram_mb == 262143 - values.memory_mb_used
 
 
-def test_free_disk_rounds_the_reserve_up_to_whole_gb():
+def test_disk_used_holds_the_reserve_rounded_up_to_whole_gb():
     assert compute_node_values(RESOURCES, HostPolicy()).free_disk_gb == 999 - 300
     values = compute_node_values(RESOURCES, HostPolicy(reserved_host_disk_mb=1025))
+    assert values.local_gb_used == 300 + 2
     assert values.free_disk_gb == 999 - 300 - 2
 
 
@@ -88,7 +93,9 @@ def test_counts_and_policy_are_stored_with_the_row():
 
     values = compute_node_values(RESOURCES, policy)
 
-    assert (values.vcpus, values.vcpus_used, values.running_vms) == (64, 20, 5)
+    # as Nova 34's tracker: the reserve and every domain's vCPUs, every domain a VM
+    assert (values.vcpus, values.vcpus_used, values.running_vms) == (64, 2 + 24, 6)
+    assert json.loads(values.stats)["num_vm_active"] == 4  # the running ones, paused aside
     assert values.current_workload == 1
     assert (values.reserved_host_cpus, values.cpu_allocation_ratio) == (2, 16.0)
     assert (values.ram_allocation_ratio, values.disk_allocation_ratio) == (1.5, 1.1)

@@ -17,7 +17,7 @@ POOLS_MB = (1024 + 2048 + 3072 + 4096) * 2 + 8 * 1024  # four-cells-pages.xml: 2
 
 def test_huge_page_pools_are_not_free_ram():
     """A guest without huge pages cannot use pool memory: free_ram_mb leaves it out, while
-    memory_mb (MemTotal) and memory_mb_used (every active domain) keep their meaning."""
+    memory_mb (MemTotal) and memory_mb_used (every domain) keep their meaning."""
     plain = compute_node_values(RESOURCES, HostPolicy())
     with_pools = dataclasses.replace(RESOURCES, topology=FOUR_CELLS)
 
@@ -33,7 +33,7 @@ def test_pool_memory_a_guest_uses_is_counted_once():
         RESOURCES,
         topology=FOUR_CELLS,
         placements=(guest,),
-        memory_used_bytes=RESOURCES.memory_used_bytes + 4 * GiB,
+        memory_held_bytes=RESOURCES.memory_held_bytes + 4 * GiB,
     )
 
     values = compute_node_values(resources, HostPolicy())

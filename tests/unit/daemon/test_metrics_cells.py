@@ -39,7 +39,8 @@ def test_cells_and_pages_are_labelled_gauges():
     lines = scrape(metrics)
     assert {
         "resource_tracker_vcpus 8.0",  # the row's: the shared set, not the 64 CPUs online
-        "resource_tracker_vcpus_used 16.0",  # 20 active vCPUs but the 4 pinned ones
+        "resource_tracker_vcpus_used 20.0",  # the active domains', pinned ones too
+        "resource_tracker_running_vms 5.0",  # not the shut-off domain the row counts
         "resource_tracker_pcpus 8.0",
         "resource_tracker_pcpus_used 5.0",
         'resource_tracker_numa_cpus{cell="0"} 8.0',

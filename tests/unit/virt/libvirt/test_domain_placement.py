@@ -63,9 +63,22 @@ def test_a_guest_without_numa_cells_is_one_cell_bound_by_numatune_memory():
     assert placement.numa == (
         GuestNumaCell(frozenset({0, 1}), 512 * MiB, frozenset({1}), DEFAULT_HUGE_PAGES),
     )
-    # <vcpu cpuset> places every vCPU there, as libvirt does without <vcpupin>
-    assert placement.vcpu_pins == tuple((vcpu, {0, 2, 3}) for vcpu in range(4))
+    # <vcpu cpuset> is how Nova keeps a guest without NUMA cells on the shared CPUs: no pin
+    assert placement.vcpu_pins == ()
     assert placement.emulator_pins == set()
+
+
+def test_the_cpu_thread_policy_comes_from_novas_flavor_extra_specs():
+    metadata = """<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:flavor name="pinned" id="7"><nova:vcpus>4</nova:vcpus><nova:extraSpecs>
+        <nova:extraSpec name="hw:cpu_policy">dedicated</nova:extraSpec>
+        <nova:extraSpec name="hw:cpu_thread_policy">isolate</nova:extraSpec>
+      </nova:extraSpecs></nova:flavor></nova:instance></metadata>"""
+
+    assert parse_domain(PINNED.replace("<vcpu ", metadata + "<vcpu ")).placement.thread_isolate
+    prefer = metadata.replace(">isolate<", ">prefer<")
+    assert not parse_domain(PINNED.replace("<vcpu ", prefer + "<vcpu ")).placement.thread_isolate
+    assert not parse_domain(PINNED).placement.thread_isolate
 
 
 def test_a_floating_guest_is_unbound_on_ordinary_pages():
