@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 
 from oslo_config import cfg
 
-from resource_tracker.audit.shape import (
-    LEGACY_SHARED_OPTION,
-    SHARED_OPTION,
-    ReservedPages,
-    ShapePolicy,
-)
+from resource_tracker.audit.shape import ReservedPages, ShapePolicy
 from resource_tracker.audit.tracker import ResourceTracker
 from resource_tracker.cmd import fail, within
 from resource_tracker.conf import compute, default
@@ -60,8 +56,11 @@ def _no_answer() -> HypervisorUnavailable:
     return HypervisorUnavailable(f"libvirt did not answer within {START_CHECK_S:.0f} s")
 
 
-def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
-    """Exit 2 with one line if the shape policy names what the host does not have.
+def check_host(
+    tracker: ResourceTracker, warnings: Sequence[str] = (), daemon: bool = False
+) -> None:
+    """Exit 2 with one line if the shape policy names what the host does not have; log the
+    `warnings` (compute.warnings: what Nova accepts with a warning) once it passes.
 
     Without libvirt (or with a libvirt that does not answer within START_CHECK_S), the
     daemon goes on (HypervisorUnavailable is raised for --once)."""
@@ -72,8 +71,8 @@ def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
             raise
         # the first audit reports the outage; it checks the sets once libvirt answers
         LOG.debug("%s; CPU sets and reserved huge pages are checked at each audit", error)
-        return
-    if problems:
-        fail("; ".join(problems), status=2)
-    if tracker.shape_policy.shared_option == LEGACY_SHARED_OPTION:
-        LOG.warning("%s is deprecated: name the CPUs in %s", LEGACY_SHARED_OPTION, SHARED_OPTION)
+    else:
+        if problems:
+            fail("; ".join(problems), status=2)
+    for warning in warnings:
+        LOG.warning("%s", warning)

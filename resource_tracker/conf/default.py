@@ -129,7 +129,8 @@ opts = [
         default=0,
         min=0,
         max=RESERVE_MAX,
-        help="Host CPUs kept for the host itself; stored with the row for schedulers." + ON_SIGHUP,
+        help="Host CPUs kept for the host itself; stored with the row for schedulers. As in "
+        "Nova, not with [compute] cpu_shared_set or cpu_dedicated_set." + ON_SIGHUP,
     ),
     cfg.Opt(
         "cpu_allocation_ratio",
@@ -160,8 +161,9 @@ opts = [
     cfg.Opt(
         "vcpu_pin_set",
         type=Checked(cpuset.parse, "CPU set"),
-        help="Deprecated (Nova's older name of [compute] cpu_shared_set, which takes its "
-        "place): the daemon warns when it is set, and setting both stops start-up.",
+        help="Deprecated (Nova's older name of [compute] cpu_shared_set): the daemon warns "
+        "when it is set; it wins over cpu_shared_set (a warning) and cannot go with "
+        "cpu_dedicated_set (start-up stops), as in Nova.",
     ),
     cfg.MultiOpt(
         "reserved_huge_pages",
