@@ -122,6 +122,7 @@ def numa_cells(numa_topology: dict | None) -> str:
     for cell in numa_topology["nova_object.data"]["cells"]:
         data = cell["nova_object.data"]
         pages = [page["nova_object.data"] for page in data["mempages"]]
+        small = pages[0] if pages else None
         huge = ", ".join(
             f"{_page_size(page['size_kb'])} {page['used']}/{page['total']}"
             + (f" r{page['reserved']}" if page["reserved"] else "")
@@ -134,12 +135,24 @@ def numa_cells(numa_topology: dict | None) -> str:
                 f"{data['cpu_usage']}/{len(data['cpuset'])}",
                 f"{len(data['pinned_cpus'])}/{len(data['pcpuset'])}",
                 f"{data['memory_usage'] / 1024:.1f}/{data['memory'] / 1024:.1f}",
+                _small_pages(small) if small else "-",
                 huge or "-",
             )
         )
-    header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "HUGEPAGES")
-    legend = "VCPUS used/shared, PINNED pinned/dedicated, HUGEPAGES used/total rRESERVED"
+    header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "PAGES_GIB", "HUGEPAGES")
+    legend = (
+        "VCPUS used/shared, PINNED pinned/dedicated, MEM_GIB used/total,\n"
+        "PAGES_GIB smallest pages used/total GiB, HUGEPAGES used/total; rRESERVED pages"
+    )
     return "\n".join(("NUMA cells", table(header, rows, right=range(5)), legend))
+
+
+def _small_pages(page: dict) -> str:
+    """The cell's smallest pages, what ordinary guests bound to it take: GiB, reserve in pages."""
+    size_gib = page["size_kb"] / 2**20
+    used, total = page["used"] * size_gib, page["total"] * size_gib
+    reserved = f" r{page['reserved']}" if page["reserved"] else ""
+    return f"{_page_size(page['size_kb'])} {used:.1f}/{total:.1f}{reserved}"
 
 
 def _page_size(size_kb: int) -> str:

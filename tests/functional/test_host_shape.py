@@ -237,6 +237,14 @@ def test_a_valid_config_audits(tmp_path, sqlite_url):
         "size_kb": 8, "total": 524288, "used": 0, "reserved": 100
     }  # fmt: skip
     table = shown.stdout.split("NUMA cells\n", 1)[1].splitlines()
-    assert table[0].split() == ["CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "HUGEPAGES"]
-    assert table[1].split() == ["0", "0", "0/6", "0/2", "0.0/2.0", "2M", "0/0,", "1G", "0/0"]
-    assert table[2].split() == ["1", "1", "0/0", "0/8", "0.0/4.0", "2M", "0/0,", "1G", "0/0"]
+    assert table[0].split() == [
+        "CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "PAGES_GIB", "HUGEPAGES"
+    ]  # fmt: skip
+    # the smallest pages: 4 KiB in cell 0, 8 KiB in cell 1 (the test driver's host), whose
+    # reserve is the 100 pages of reserved_huge_pages
+    assert table[1].split() == [
+        "0", "0", "0/6", "0/2", "0.0/2.0", "4K", "0.0/2.0", "2M", "0/0,", "1G", "0/0"
+    ]  # fmt: skip
+    assert table[2].split() == [
+        "1", "1", "0/0", "0/8", "0.0/4.0", "8K", "0.0/4.0", "r100", "2M", "0/0,", "1G", "0/0"
+    ]  # fmt: skip

@@ -14,11 +14,12 @@ from resource_tracker.exception import HypervisorUnavailable
 from resource_tracker.virt.disk import DiskMeter, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
-from tests.support import devices, hosts, images
+from tests.support import devices, hosts, images, nova
 from tests.support.hosts import SHUT_OFF
 from tests.support.libvirtd import domain_xml
 from tests.support.opens import OpenWatch
 from tests.support.still import measured_while_still
+from tests.unit.virt.libvirt.test_host import NOVA_CPU_INFO
 
 GiB = 2**30
 
@@ -79,7 +80,9 @@ def test_cpu_info_describes_the_host_cpu(host):
     cpu = driver.get_host_resources().cpu_info
 
     assert cpu.arch == "i686"  # what the test driver's capabilities say
-    assert (cpu.topology.cells, cpu.topology.sockets, cpu.topology.cores) == (2, 1, 3)
+    # an empty <topology> in these capabilities: 0 cells, as Nova says, whatever getInfo's
+    # <nodes>2</nodes> says
+    assert (cpu.topology.cells, cpu.topology.sockets, cpu.topology.cores) == (0, 1, 3)
     assert cpu.topology.threads == 2
     assert json.loads(json.dumps(cpu.as_dict()))["features"] == ["nonpae", "pae"]
 
@@ -268,3 +271,24 @@ def test_block_devices_count_zero_and_are_never_read(tmp_path):
     assert resources.disks == ()
     assert resources.disk_overcommit_bytes == 0
     assert opened == set()
+
+
+def test_cpu_info_cells_are_what_nova_writes(host):
+    """With and without NUMA cells in the capabilities (test:///default has two; a host file
+    an empty <topology>, though getInfo says <nodes>2</nodes>): cells as Nova's _get_cpu_info
+    says, and a numa_topology exactly where Nova would write one."""
+    drivers = [host.driver, LibvirtDriver(LibvirtConnection("test:///default"), FileStorage("/"))]
+    try:
+        ours = [
+            [resources.cpu_info.topology.cells, bool(resources.topology.cells)]
+            for resources in (driver.get_host_resources() for driver in drivers)
+        ]
+        xmls = [
+            host.connection.get().getCapabilities(),
+            drivers[1]._connection.get().getCapabilities(),
+        ]
+    finally:
+        drivers[1].close()
+
+    assert ours == nova.run(NOVA_CPU_INFO, xmls)
+    assert ours == [[0, False], [2, True]]

@@ -53,6 +53,7 @@ class HostCpu:
 class Capabilities:
     cpu: HostCpu
     topology: HostTopology
+    has_topology: bool = False  # a <host><topology> element, even with no cells in it
 
 
 NO_CPU = HostCpu(None, None, None, None, None, None, (), None, None)
@@ -74,6 +75,7 @@ def parse(xml: str) -> Capabilities:
     return Capabilities(
         _host_cpu(cpu) if cpu is not None else NO_CPU,
         HostTopology(tuple(sorted(cells, key=lambda cell: cell.id)), _guests(root)),
+        has_topology=root.find("host/topology") is not None,
     )
 
 
@@ -156,7 +158,7 @@ def _pages(cell, cell_id: int) -> tuple[PagePool, ...]:
 
 
 def _guests(root) -> tuple[GuestType, ...]:
-    guests = {}
+    guests: dict[GuestType, None] = {}
     for guest in root.iterfind("guest"):
         os_type, arch = guest.findtext("os_type"), guest.find("arch")
         if not os_type or arch is None or not arch.get("name"):

@@ -17,8 +17,12 @@ Which libvirt call feeds which number, and why:
   connections may call it, unlike getDomainCapabilities and baselineHypervisorCPU). Where
   it fails (libvirt's test driver, a CPU without a model) or on aarch64, whose baseline
   lists no features (Nova does the same), the capabilities' explicit features. The topology
-  from the capabilities' <cpu><topology> and the number of NUMA cells; where they have none
-  (the test driver), from getInfo() (sockets per cell, cores per socket, threads per core).
+  from the capabilities' <cpu><topology> and the number of NUMA cells; sockets, cores and
+  threads where the capabilities have none (the test driver) from getInfo() (sockets per
+  cell, cores per socket, threads per core), but never its number of NUMA nodes, which
+  would contradict a NULL numa_topology: `cells` counts the capabilities' cells, 0 for an
+  empty `<topology>` (the test driver's host files) and 1 where there is no `<topology>`
+  at all, exactly as Nova's _get_cpu_info writes it.
 - free pages: one getFreePages call per audit for every cell and page size; drivers that do
   not answer (the test driver answers with nothing) leave the count unknown (None).
 """
@@ -55,7 +59,7 @@ def memory_total_bytes(conn: libvirt.virConnect, info: list) -> int:
 
 def cpu_info(caps: capabilities.Capabilities, info: list, features: tuple[str, ...]) -> CpuInfo:
     cpu = caps.cpu
-    model, _memory, _cpus, _mhz, cells, sockets, cores, threads = info
+    model, _memory, _cpus, _mhz, _nodes, sockets, cores, threads = info
     if cpu.sockets and cpu.cores and cpu.threads:
         sockets, cores, threads = cpu.sockets, cpu.cores, cpu.threads
     return CpuInfo(
@@ -66,7 +70,7 @@ def cpu_info(caps: capabilities.Capabilities, info: list, features: tuple[str, .
             sockets=sockets,
             cores=cores,
             threads=threads,
-            cells=len(caps.topology.cells) or cells,
+            cells=len(caps.topology.cells) if caps.has_topology else 1,
         ),
         features=features,
         maxphysaddr=cpu.maxphysaddr,
