@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from resource_tracker.virt.disk import DiskMeter, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
 from tests.support import devices, hosts, images, nova
+from tests.support.counting import counting_opener
 from tests.support.hosts import SHUT_OFF
 from tests.support.libvirtd import domain_xml
 from tests.support.opens import OpenWatch
@@ -292,3 +294,20 @@ def test_cpu_info_cells_are_what_nova_writes(host):
 
     assert ours == nova.run(NOVA_CPU_INFO, xmls)
     assert ours == [[0, False], [2, True]]
+
+
+def test_the_test_drivers_made_up_cpu_map_is_not_asked():
+    """libvirt's test driver answers virNodeGetCPUMap with CPUs 0, 2, 4 of 8 whatever its
+    host; its capabilities (16 CPUs in 2 cells, all online) say."""
+    calls: collections.Counter[str] = collections.Counter()
+    connection = LibvirtConnection("test:///default", open_connection=counting_opener(calls))
+    driver = LibvirtDriver(connection, FileStorage("/"))
+    try:
+        resources = driver.get_host_resources()
+        made_up = libvirt.openReadOnly("test:///default").getCPUMap()
+    finally:
+        driver.close()
+
+    assert made_up == (8, [True, False, True, False, True, False, False, False], 3)
+    assert resources.topology.online_cpus == set(range(16))
+    assert calls["getCPUMap"] == 0 and calls["getCapabilities"] == 1

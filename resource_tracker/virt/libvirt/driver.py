@@ -4,9 +4,16 @@ It lives as long as the daemon, and so do the caches of its DomainLister and Dev
 (domain and node device XML, read again when libvirt signals a change, domains also in a
 slow round robin) and DiskMeter (image headers, logged problems): a steady-state audit
 parses no XML and reads no header: one getAllDomainStats, a few XMLDesc calls, one stat per
-file disk. The host's capabilities
-(CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
-cell and size come from one virNodeGetFreePages call per audit.
+file disk.
+
+The host's shape changes without a libvirtd restart: a CPU taken offline or online, a huge
+page pool resized (sysfs nr_hugepages). So each audit reads the capabilities (libvirt
+builds them afresh on each call: the only call that gives the pools' totals; ~5 ms in
+libvirtd on the test VM), the online CPUs (virNodeGetCPUMap, which the capabilities do
+not tell reliably) and the free pages of every cell and size (virNodeGetFreePages); the
+capabilities are parsed again only when their text or the online CPUs changed. What only
+a libvirtd restart changes (hostname, version, the CPU model and its expanded features,
+one baselineCPU call) is read once per connection.
 """
 
 from __future__ import annotations
@@ -48,6 +55,14 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The topology parsed from one capabilities text and online CPU set."""
+
+    capabilities_xml: str
+    online: frozenset[int] | None
     topology: HostTopology
 
 
@@ -68,6 +83,7 @@ class LibvirtDriver(ComputeDriver):
         connection.before_close(self._domains.disconnect)
         connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
+        self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
 
@@ -93,10 +109,10 @@ class LibvirtDriver(ComputeDriver):
         try:
             activity.note("libvirt host facts")
             info = conn.getInfo()
-            identity = self._host_identity(conn, info)
+            identity, topology = self._host_facts(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
             activity.note("libvirt free pages")
-            topology = host.with_free_pages(conn, identity.topology)
+            topology = host.with_free_pages(conn, topology)
             domains = self._domains.list(conn, activity)
             host_devices = self._devices.list(conn, activity)
         except (libvirt.libvirtError, SystemError) as error:
@@ -138,7 +154,7 @@ class LibvirtDriver(ComputeDriver):
         try:
             conn = self._connection.get()
             info = conn.getInfo()
-            return self._host_identity(conn, info).topology, host.vcpu_count(info)
+            return self._host_facts(conn, info)[1], host.vcpu_count(info)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
 
@@ -146,6 +162,7 @@ class LibvirtDriver(ComputeDriver):
         self._connection.reset()
         self._storage.close()
         self._identity = None
+        self._shape = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:
         """What a failed libvirt call means for the audit (re-raises what is not one)."""
@@ -155,15 +172,28 @@ class LibvirtDriver(ComputeDriver):
         self._connection.reset()
         return HypervisorUnavailable(f"libvirt at {self._connection.uri} failed: {message}")
 
-    def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
+    def _host_facts(
+        self, conn: libvirt.virConnect, info: list
+    ) -> tuple[_HostIdentity, HostTopology]:
+        """What libvirt says of the host: the identity (once per connection) and its shape
+        now (see the module's doc)."""
+        xml = conn.getCapabilities()
+        identity = self._host_identity(conn, info, xml)
+        online = host.online_cpus(conn, identity.hypervisor_type)
+        shape = self._shape
+        if shape is None or shape.capabilities_xml != xml or shape.online != online:
+            shape = _Shape(xml, online, capabilities.parse(xml, online).topology)
+            self._shape = shape
+        return identity, shape.topology
+
+    def _host_identity(self, conn: libvirt.virConnect, info: list, xml: str) -> _HostIdentity:
         if self._identity is None or self._identity[0] is not conn:
-            caps = capabilities.parse(conn.getCapabilities())
+            caps = capabilities.parse(xml)
             identity = _HostIdentity(
                 hostname=conn.getHostname(),
                 hypervisor_type=conn.getType(),
                 hypervisor_version=conn.getVersion(),
                 cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
-                topology=caps.topology,
             )
             self._identity = (conn, identity)
         return self._identity[1]

@@ -25,6 +25,10 @@ Which libvirt call feeds which number, and why:
   at all, exactly as Nova's _get_cpu_info writes it.
 - free pages: one getFreePages call per audit for every cell and page size; drivers that do
   not answer (the test driver answers with nothing) leave the count unknown (None).
+- online CPUs: one getCPUMap call per audit (virNodeGetCPUMap, the kernel's online mask,
+  as Nova's Host.get_online_cpus reads it), since libvirt 9.0's capabilities list an offline
+  CPU like an online one. libvirt's test driver answers every host with the same made-up
+  map (CPUs 0, 2 and 4 of 8), so there the capabilities say (all their CPUs).
 """
 
 from __future__ import annotations
@@ -41,6 +45,22 @@ LOG = logging.getLogger(__name__)
 
 KiB = 2**10
 MiB = 2**20
+
+
+TEST_DRIVER = "TEST"  # getType() of libvirt's test driver
+
+
+def online_cpus(conn: libvirt.virConnect, hypervisor_type: str) -> frozenset[int] | None:
+    """The host's online CPUs; None where libvirt cannot say (see above)."""
+    if hypervisor_type == TEST_DRIVER:
+        return None
+    try:
+        _count, cpu_map, _online = conn.getCPUMap()
+    except libvirt.libvirtError as error:
+        if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return None
+    return frozenset(cpu for cpu, is_online in enumerate(cpu_map) if is_online)
 
 
 def vcpu_count(info: list) -> int:
