@@ -8,6 +8,7 @@ warning.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from collections.abc import Sequence
@@ -37,6 +38,26 @@ def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
         reserved_pages=tuple(ReservedPages(*fields) for fields in reserved),
         host_ip=conf.my_ip or default_route_address(),
     )
+
+
+def start_warnings(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    """What Nova's libvirt driver accepts at start-up with a warning: the CPU options
+    (compute.warnings) and, as its _check_my_ip, a my_ip no interface of the host has."""
+    warnings = compute.warnings(conf)
+    if conf.my_ip and not is_local_address(conf.my_ip):
+        warnings += (f"[DEFAULT] my_ip {conf.my_ip} is on none of the host's interfaces",)
+    return warnings
+
+
+def is_local_address(address: str) -> bool:
+    """Whether an interface of the host has `address`: binding to it is refused if not."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((address, 0))
+    except OSError as error:
+        return error.errno != errno.EADDRNOTAVAIL
+    return True
 
 
 def default_route_address() -> str | None:

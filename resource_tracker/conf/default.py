@@ -156,7 +156,8 @@ opts = [
         "my_ip",
         sample_default="<address of the interface holding the default route>",
         help="IP address of this host, stored as host_ip. Default: the address of the "
-        "interface that holds the default route, IPv4 if there is one, else IPv6.",
+        "interface that holds the default route, IPv4 if there is one, else IPv6. An "
+        "address no interface of the host has is warned about at start-up, as in Nova.",
     ),
     cfg.Opt(
         "vcpu_pin_set",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from resource_tracker.audit.shape import LEGACY_SHARED_OPTION, SHARED_OPTION, ReservedPages
-from resource_tracker.cmd.host_shape import default_route_address, shape_policy
+from resource_tracker.cmd.host_shape import default_route_address, shape_policy, start_warnings
 from resource_tracker.conf import compute
 from resource_tracker.exception import ConfigError
 from tests.support import nova
@@ -190,3 +190,40 @@ def test_refused_warned_and_accepted_as_nova_34_does(tmp_path):
         zip(CPU_OPTION_CASES, expected, strict=True)
     )
     assert {"refused", "warned", "ok"} == set(expected)
+
+
+NOVA_MY_IP = """
+import io, json, logging, sys
+from nova import conf
+from nova.virt.libvirt import driver
+CONF = conf.CONF
+CONF([], project="nova")
+logs = io.StringIO()
+logging.basicConfig(stream=logs, level=logging.WARNING)
+verdicts = []
+for address in json.load(sys.stdin):
+    CONF.set_override("my_ip", address)
+    logs.seek(0)
+    logs.truncate()
+    driver.LibvirtDriver._check_my_ip(object())
+    verdicts.append("warned" if "WARNING" in logs.getvalue() else "ok")
+print(json.dumps(verdicts))
+"""
+
+
+def test_a_my_ip_on_no_interface_is_warned_about_as_nova_34_does(tmp_path):
+    addresses = ["127.0.0.1", "192.0.2.9", "::1", "2001:db8::7"]
+    if default_route_address():
+        addresses.append(default_route_address())
+
+    ours = []
+    for address in addresses:
+        conf, _ = load(tmp_path, f"[DEFAULT]\nmy_ip = {address}\n")
+        ours.append("warned" if start_warnings(conf) else "ok")
+
+    assert ours == nova.run(NOVA_MY_IP, addresses)
+    assert ours[:4] == ["ok", "warned", "ok", "warned"]
+    conf, _ = load(tmp_path, "[DEFAULT]\nmy_ip = 192.0.2.9\n")
+    assert start_warnings(conf) == (
+        "[DEFAULT] my_ip 192.0.2.9 is on none of the host's interfaces",
+    )
