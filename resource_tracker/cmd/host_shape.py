@@ -81,7 +81,7 @@ def check_host(
     tracker: ResourceTracker, warnings: Sequence[str] = (), daemon: bool = False
 ) -> None:
     """Exit 2 with one line if the shape policy names what the host does not have; log the
-    `warnings` (compute.warnings: what Nova accepts with a warning) once it passes.
+    `warnings` (start_warnings: what Nova accepts with a warning) once it passes.
 
     Without libvirt (or with a libvirt that does not answer within START_CHECK_S), the
     daemon goes on (HypervisorUnavailable is raised for --once)."""

@@ -1,7 +1,7 @@
 """The host's shape from libvirt's capabilities XML: CPU, NUMA cells, pages, guests.
 
-Pure functions from XML text to records; the driver fetches the text once per connection
-(capabilities change only when libvirtd restarts, which ends the connection).
+Pure functions from XML text to records; the driver fetches the text each audit (CPUs go
+offline, huge page pools are resized while libvirtd runs) and parses it when it changed.
 
 What is odd is left out, never fatal: a cell without an id or memory, pages without a
 size, a CPU without an id are skipped with a warning; a host without `<topology>` (libvirt's

@@ -8,8 +8,8 @@ file disk.
 
 The host's shape changes without a libvirtd restart: a CPU taken offline or online, a huge
 page pool resized (sysfs nr_hugepages). So each audit reads the capabilities (libvirt
-builds them afresh on each call: the only call that gives the pools' totals; ~5 ms in
-libvirtd on the test VM), the online CPUs (virNodeGetCPUMap, which the capabilities do
+builds them afresh on each call: the only call that gives the pools' totals; a few ms in
+libvirtd), the online CPUs (virNodeGetCPUMap, which the capabilities do
 not tell reliably) and the free pages of every cell and size (virNodeGetFreePages); the
 capabilities are parsed again only when their text or the online CPUs changed. What only
 a libvirtd restart changes (hostname, version, the CPU model and its expanded features,
