@@ -156,26 +156,76 @@ def test_a_cpu_taken_offline_is_seen_by_the_next_audit_on_the_same_connection(dr
     assert after.topology.online_cpus == before.topology.online_cpus
 
 
-def test_each_audit_reads_the_shape_and_keeps_the_rest(libvirtd, monkeypatch):
-    """Per audit: the capabilities (parsed again only when changed), the online CPUs and the
-    free pages; once per connection: hostname, version, the CPU's expanded features."""
+@pytest.fixture
+def counted(libvirtd, monkeypatch):
+    """A driver on a connection that counts its calls by name, and the capabilities texts
+    it parses, as (driver, calls, parses)."""
     calls: collections.Counter = collections.Counter()
-    parses = []
+    parses: list = []
     parse = capabilities.parse
     monkeypatch.setattr(capabilities, "parse", lambda *a: parses.append(a) or parse(*a))
     connection = LibvirtConnection(libvirtd.uri, open_connection=counting_opener(calls))
     driver = LibvirtDriver(connection, FileStorage(str(libvirtd.images)))
-
-    driver.get_host_resources()
-    first = len(parses)
-    for _ in range(2):
-        driver.get_host_resources()
+    yield driver, calls, parses
     driver.close()
 
-    assert {name: calls[name] for name in PER_AUDIT} == dict.fromkeys(PER_AUDIT, 3)
+
+def test_an_idle_hosts_audit_reads_no_capabilities(counted):
+    """A new connection reads and parses the capabilities once; then each audit reads the
+    online CPUs and the free pages only, and, with neither changed, no capabilities;
+    hostname, version and the CPU's expanded features stay per connection."""
+    driver, calls, parses = counted
+
+    driver.get_host_resources()
+    first = (calls["getCapabilities"], len(parses))
+    for _ in range(3):
+        driver.get_host_resources()
+
+    assert first == (1, 1)
+    assert (calls["getCapabilities"], len(parses)) == (1, 1)
+    assert {name: calls[name] for name in PER_AUDIT} == dict.fromkeys(PER_AUDIT, 4)
     assert {name: calls[name] for name in PER_CONNECTION} == dict.fromkeys(PER_CONNECTION, 1)
-    assert (first, len(parses)) == (2, 2)  # the identity's and the shape's, then none
 
 
-PER_AUDIT = ("getInfo", "getCapabilities", "getCPUMap", "getFreePages")
-PER_CONNECTION = ("getHostname", "getVersion", "getType", "baselineCPU")
+@pytest.mark.skipif(os.geteuid() != 0, reason="resizing a huge page pool needs root")
+def test_a_pool_resized_costs_one_capabilities_read(counted):
+    driver, calls, parses = counted
+    path = HUGEPAGES.format(cell=0, kib=2048, name="nr_hugepages")
+    driver.get_host_resources()
+
+    reads = []
+    with written(path, str(sysfs(0, 2048, "nr_hugepages") + 2)):
+        for _ in range(2):
+            driver.get_host_resources()
+            reads.append(calls["getCapabilities"])
+    driver.get_host_resources()  # set back: a change again
+    reads.append(calls["getCapabilities"])
+
+    assert reads == [2, 2, 3]
+    assert len(parses) == 3
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(CPU1_ONLINE), reason="needs root and a CPU 1"
+)
+def test_a_cpu_taken_offline_costs_one_capabilities_read(counted):
+    driver, calls, parses = counted
+    driver.get_host_resources()
+
+    reads = []
+    try:
+        with written(CPU1_ONLINE, "0"):
+            for _ in range(2):
+                driver.get_host_resources()
+                reads.append(calls["getCapabilities"])
+    except OSError as error:
+        pytest.skip(f"CPU 1 cannot be taken offline here: {error}")
+    driver.get_host_resources()  # online again: a change again
+    reads.append(calls["getCapabilities"])
+
+    assert reads == [2, 2, 3]
+    assert len(parses) == 3
+
+
+PER_AUDIT = ("getInfo", "getCPUMap", "getFreePages")
+PER_CONNECTION = ("getCapabilities", "getHostname", "getVersion", "getType", "baselineCPU")

@@ -1,7 +1,7 @@
 """The host's shape from libvirt's capabilities XML: CPU, NUMA cells, pages, guests.
 
-Pure functions from XML text to records; the driver fetches the text each audit (CPUs go
-offline, huge page pools are resized while libvirtd runs) and parses it when it changed.
+Pure functions from XML text to records; the driver fetches the text on a new connection
+and when the online CPUs or a huge page pool's free count changed (see driver.py).
 
 What is odd is left out, never fatal: a cell without an id or memory, pages without a
 size, a CPU without an id are skipped with a warning; a host without `<topology>` (libvirt's

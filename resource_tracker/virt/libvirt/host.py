@@ -24,7 +24,9 @@ Which libvirt call feeds which number, and why:
   empty `<topology>` (the test driver's host files) and 1 where there is no `<topology>`
   at all, exactly as Nova's _get_cpu_info writes it.
 - free pages: one getFreePages call per audit for every cell and page size; drivers that do
-  not answer (the test driver answers with nothing) leave the count unknown (None).
+  not answer (the test driver answers with nothing) leave the count unknown (None). Those
+  of the huge page sizes also tell the driver when to read the capabilities again (a pool
+  resized changes them; see driver.py).
 - online CPUs: one getCPUMap call per audit (virNodeGetCPUMap, the kernel's online mask,
   as Nova's Host.get_online_cpus reads it), since libvirt 9.0's capabilities list an offline
   CPU like an online one. libvirt's test driver answers every host with the same made-up
@@ -113,18 +115,26 @@ def expanded_features(conn: libvirt.virConnect, cpu: capabilities.HostCpu) -> tu
         return cpu.features
 
 
-def with_free_pages(conn: libvirt.virConnect, topology: HostTopology) -> HostTopology:
-    """`topology` with the free count of every cell's pages, read in one call."""
+FreePages = dict[int, dict[int, int]]  # cell id -> page size in KiB -> free pages
+
+
+def free_pages(conn: libvirt.virConnect, topology: HostTopology) -> FreePages:
+    """The free count of every cell's pages, read in one call; empty where libvirt does
+    not say."""
     sizes_kib = sorted({pool.size_bytes // KiB for cell in topology.cells for pool in cell.pages})
     if not sizes_kib:
-        return topology
+        return {}
     first, last = topology.cells[0].id, topology.cells[-1].id
     try:
-        free = conn.getFreePages(sizes_kib, first, last - first + 1)
+        return conn.getFreePages(sizes_kib, first, last - first + 1) or {}
     except libvirt.libvirtError as error:
         if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
             LOG.debug("free pages unknown: %s", error.get_error_message())
-        return topology
+        return {}
+
+
+def with_free_pages(topology: HostTopology, free: FreePages) -> HostTopology:
+    """`topology` with the free counts of its pages from `free`."""
     if not free:
         return topology
     cells = tuple(
@@ -138,3 +148,16 @@ def with_free_pages(conn: libvirt.virConnect, topology: HostTopology) -> HostTop
         for cell in topology.cells
     )
     return dataclasses.replace(topology, cells=cells)
+
+
+def huge_pages_free(topology: HostTopology, free: FreePages) -> tuple[int | None, ...]:
+    """The free counts of every cell's huge page pools (all but its smallest, ordinary size).
+
+    A pool resized changes them (pages are added free, only free pages can be taken away),
+    so they tell when the capabilities' pool totals may be stale; a guest started or
+    stopped with huge pages changes them too."""
+    return tuple(
+        free.get(cell.id, {}).get(pool.size_bytes // KiB)
+        for cell in topology.cells
+        for pool in cell.pages[1:]
+    )

@@ -73,3 +73,17 @@ def test_cells_and_numa_topology_as_nova_34_writes_them():
     ]
 
     assert ours == nova.run(NOVA_CPU_INFO, xmls)
+
+
+def test_huge_pages_free_leaves_out_each_cells_ordinary_pages():
+    """What tells the driver to read the capabilities again: the ordinary pages' free count
+    changes all the time, a huge page pool's only with a resize or a guest's start/stop."""
+    with open(os.path.join(FIXTURES, "offline-cpus-libvirt9.xml")) as fixture:
+        topology = capabilities.parse(fixture.read()).topology
+    free = {0: {4: 1000, 2048: 3}, 1: {4: 2000}}
+
+    assert host.huge_pages_free(topology, free) == (3, None)
+    assert host.huge_pages_free(topology, {0: {4: 1, 2048: 3}, 1: {4: 2}}) == (3, None)
+    assert host.huge_pages_free(topology, {}) == (None, None)
+    filled = host.with_free_pages(topology, free).cells
+    assert [[pool.free for pool in cell.pages] for cell in filled] == [[1000, 3], [2000, None]]
