@@ -121,9 +121,10 @@ class PagePool:
 class NumaCell:
     """One host NUMA node (`<topology><cells><cell>` of the capabilities).
 
-    `cpus` are all the CPUs the cell lists; `online_cpus` those libvirt describes (it lists
-    an offline CPU bare, without socket, core or siblings). `siblings` are the SMT thread
-    groups of the online CPUs; `socket` the socket of its online CPUs when they share one.
+    `cpus` are all the CPUs the cell lists; `online_cpus` those online (virNodeGetCPUMap
+    where libvirt answers it, else those it lists with siblings: see capabilities.py).
+    `siblings` are the SMT thread groups of the online CPUs; `socket` the socket of its
+    online CPUs when they share one.
     """
 
     id: int

@@ -20,7 +20,7 @@ from resource_tracker.cmd import (
     setup_logging,
     within,
 )
-from resource_tracker.cmd.host_shape import check_host, shape_policy
+from resource_tracker.cmd.host_shape import check_host, shape_policy, start_warnings
 from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
@@ -107,7 +107,7 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         libvirt_events.start()  # before the first connection opens, so it gets close events
         driver = libvirt_driver(conf)
         tracker = resource_tracker(conf, driver, database)
-        check_host(tracker, daemon=True)
+        check_host(tracker, start_warnings(conf), daemon=True)
         metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
 
         def reload() -> Settings:
@@ -132,7 +132,7 @@ def run_once(conf: cfg.ConfigOpts) -> int:
             database.check_schema()
         else:
             prepare_schema(database)
-        check_host(tracker)
+        check_host(tracker, start_warnings(conf))
         if not conf.dry_run:
             return tracker.audit(host_policy(conf)).summary()
         measurement = tracker.measure(host_policy(conf))

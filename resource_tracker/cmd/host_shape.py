@@ -8,17 +8,14 @@ warning.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
+from collections.abc import Sequence
 
 from oslo_config import cfg
 
-from resource_tracker.audit.shape import (
-    LEGACY_SHARED_OPTION,
-    SHARED_OPTION,
-    ReservedPages,
-    ShapePolicy,
-)
+from resource_tracker.audit.shape import ReservedPages, ShapePolicy
 from resource_tracker.audit.tracker import ResourceTracker
 from resource_tracker.cmd import fail, within
 from resource_tracker.conf import compute, default
@@ -43,6 +40,26 @@ def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
     )
 
 
+def start_warnings(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    """What Nova's libvirt driver accepts at start-up with a warning: the CPU options
+    (compute.warnings) and, as its _check_my_ip, a my_ip no interface of the host has."""
+    warnings = compute.warnings(conf)
+    if conf.my_ip and not is_local_address(conf.my_ip):
+        warnings += (f"[DEFAULT] my_ip {conf.my_ip} is on none of the host's interfaces",)
+    return warnings
+
+
+def is_local_address(address: str) -> bool:
+    """Whether an interface of the host has `address`: binding to it is refused if not."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((address, 0))
+    except OSError as error:
+        return error.errno != errno.EADDRNOTAVAIL
+    return True
+
+
 def default_route_address() -> str | None:
     """The address of the interface holding the default route, IPv4 first; None if none."""
     for family, probe in ROUTE_PROBES:
@@ -60,8 +77,11 @@ def _no_answer() -> HypervisorUnavailable:
     return HypervisorUnavailable(f"libvirt did not answer within {START_CHECK_S:.0f} s")
 
 
-def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
-    """Exit 2 with one line if the shape policy names what the host does not have.
+def check_host(
+    tracker: ResourceTracker, warnings: Sequence[str] = (), daemon: bool = False
+) -> None:
+    """Exit 2 with one line if the shape policy names what the host does not have; log the
+    `warnings` (start_warnings: what Nova accepts with a warning) once it passes.
 
     Without libvirt (or with a libvirt that does not answer within START_CHECK_S), the
     daemon goes on (HypervisorUnavailable is raised for --once)."""
@@ -72,8 +92,8 @@ def check_host(tracker: ResourceTracker, daemon: bool = False) -> None:
             raise
         # the first audit reports the outage; it checks the sets once libvirt answers
         LOG.debug("%s; CPU sets and reserved huge pages are checked at each audit", error)
-        return
-    if problems:
-        fail("; ".join(problems), status=2)
-    if tracker.shape_policy.shared_option == LEGACY_SHARED_OPTION:
-        LOG.warning("%s is deprecated: name the CPUs in %s", LEGACY_SHARED_OPTION, SHARED_OPTION)
+    else:
+        if problems:
+            fail("; ".join(problems), status=2)
+    for warning in warnings:
+        LOG.warning("%s", warning)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from resource_tracker.audit import nova_format
+from resource_tracker.audit.shape import PageUsage
 from resource_tracker.db.models import ComputeNode, Service
 from resource_tracker.units import GiB, KiB, MiB
 
@@ -122,6 +123,7 @@ def numa_cells(numa_topology: dict | None) -> str:
         return "NUMA cells: none reported"
     rows = []
     for cell in nova_format.read_numa_topology(numa_topology):
+        small = cell.pages[0] if cell.pages else None
         huge = ", ".join(
             f"{_page_size(page.size_bytes)} {page.used}/{page.total}"
             + (f" r{page.reserved}" if page.reserved else "")
@@ -134,12 +136,23 @@ def numa_cells(numa_topology: dict | None) -> str:
                 f"{cell.vcpus_used}/{len(cell.shared_cpus)}",
                 f"{len(cell.pinned_cpus)}/{len(cell.dedicated_cpus)}",
                 f"{cell.memory_used_bytes / GiB:.1f}/{cell.memory_bytes / GiB:.1f}",
+                _small_pages(small) if small else "-",
                 huge or "-",
             )
         )
-    header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "HUGEPAGES")
-    legend = "VCPUS used/shared, PINNED pinned/dedicated, HUGEPAGES used/total rRESERVED"
+    header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "PAGES_GIB", "HUGEPAGES")
+    legend = (
+        "VCPUS used/shared, PINNED pinned/dedicated, MEM_GIB used/total,\n"
+        "PAGES_GIB smallest pages used/total GiB, HUGEPAGES used/total; rRESERVED pages"
+    )
     return "\n".join(("NUMA cells", table(header, rows, right=range(5)), legend))
+
+
+def _small_pages(page: PageUsage) -> str:
+    """The cell's smallest pages, what ordinary guests bound to it take: GiB, reserve in pages."""
+    used, total = page.used * page.size_bytes / GiB, page.total * page.size_bytes / GiB
+    reserved = f" r{page.reserved}" if page.reserved else ""
+    return f"{_page_size(page.size_bytes)} {used:.1f}/{total:.1f}{reserved}"
 
 
 def _page_size(size_bytes: int) -> str:

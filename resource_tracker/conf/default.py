@@ -131,8 +131,8 @@ opts = [
         default=0,
         min=0,
         max=RESERVE_MAX,
-        help="Host CPUs kept for the host itself; counted in vcpus_used, as Nova does."
-        + ON_SIGHUP,
+        help="Host CPUs kept for the host itself; counted in vcpus_used, as Nova does. As in "
+        "Nova, not with [compute] cpu_shared_set or cpu_dedicated_set." + ON_SIGHUP,
     ),
     cfg.Opt(
         "cpu_allocation_ratio",
@@ -158,13 +158,15 @@ opts = [
         "my_ip",
         sample_default="<address of the interface holding the default route>",
         help="IP address of this host, stored as host_ip. Default: the address of the "
-        "interface that holds the default route, IPv4 if there is one, else IPv6.",
+        "interface that holds the default route, IPv4 if there is one, else IPv6. An "
+        "address no interface of the host has is warned about at start-up, as in Nova.",
     ),
     cfg.Opt(
         "vcpu_pin_set",
         type=Checked(cpuset.parse, "CPU set"),
-        help="Deprecated (Nova's older name of [compute] cpu_shared_set, which takes its "
-        "place): the daemon warns when it is set, and setting both stops start-up.",
+        help="Deprecated (Nova's older name of [compute] cpu_shared_set): the daemon warns "
+        "when it is set; it wins over cpu_shared_set (a warning) and cannot go with "
+        "cpu_dedicated_set (start-up stops), as in Nova.",
     ),
     cfg.MultiOpt(
         "reserved_huge_pages",

@@ -80,6 +80,16 @@ CASES = {
         b"[DEFAULT]\nperiodic_fuzzy_delay = 86400\n",
         "[DEFAULT] periodic_fuzzy_delay: invalid value '86400' in {path}: must be from 0 to",
     ),
+    "vcpu-pin-set-with-dedicated-set": (
+        b"[DEFAULT]\nvcpu_pin_set = 0-3\n[compute]\ncpu_dedicated_set = 4-7\n",
+        "[DEFAULT] vcpu_pin_set and [compute] cpu_dedicated_set are both set: vcpu_pin_set is "
+        "deprecated and cannot be used with cpu_dedicated_set",
+    ),
+    "reserved-cpus-with-a-cpu-set": (
+        b"[DEFAULT]\nreserved_host_cpus = 2\n[compute]\ncpu_shared_set = 0-3\n",
+        "[DEFAULT] reserved_host_cpus cannot be set with [compute] cpu_shared_set or "
+        "cpu_dedicated_set: unset reserved_host_cpus",
+    ),
     "retries-1000": (
         b"[database]\ndb_max_retries = 1000\n",
         "[database] db_max_retries: invalid value '1000' in {path}: must be from 0 to 20",

@@ -190,6 +190,28 @@ def test_a_set_the_host_cannot_have_stops_start_up_with_one_line(
     database.dispose()
 
 
+def test_vcpu_pin_set_wins_over_cpu_shared_set_with_one_warning(tmp_path, sqlite_url):
+    """As Nova 34 (_check_cpu_set_configuration warns, _get_vcpu_available takes
+    vcpu_pin_set): accepted, vcpu_pin_set gives the shared CPUs."""
+    conf = write_config(tmp_path, sqlite_url, "vcpu_pin_set = 0-3", "cpu_shared_set = 2-7")
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    result = run("resource-tracker", "--config-file", conf, "--once")
+    shown = run(
+        "resource-tracker-manage", "--config-file", conf, "nodes", "show", "--format", "json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "cmd.host_shape" in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "[DEFAULT] vcpu_pin_set and [compute] cpu_shared_set are both set: vcpu_pin_set gives "
+        "the shared CPUs (vcpus) and cpu_shared_set is not used; move vcpu_pin_set's CPUs to "
+        "cpu_shared_set and unset vcpu_pin_set"
+    ), result.stderr
+    (node,) = json.loads(shown.stdout)
+    assert node["vcpus"] == 4
+
+
 def test_a_valid_config_audits(tmp_path, sqlite_url):
     conf = write_config(
         tmp_path,
@@ -215,6 +237,14 @@ def test_a_valid_config_audits(tmp_path, sqlite_url):
         "size_kb": 8, "total": 524288, "used": 0, "reserved": 100
     }  # fmt: skip
     table = shown.stdout.split("NUMA cells\n", 1)[1].splitlines()
-    assert table[0].split() == ["CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "HUGEPAGES"]
-    assert table[1].split() == ["0", "0", "0/6", "0/2", "0.0/2.0", "2M", "0/0,", "1G", "0/0"]
-    assert table[2].split() == ["1", "1", "0/0", "0/8", "0.0/4.0", "2M", "0/0,", "1G", "0/0"]
+    assert table[0].split() == [
+        "CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "PAGES_GIB", "HUGEPAGES"
+    ]  # fmt: skip
+    # the smallest pages: 4 KiB in cell 0, 8 KiB in cell 1 (the test driver's host), whose
+    # reserve is the 100 pages of reserved_huge_pages
+    assert table[1].split() == [
+        "0", "0", "0/6", "0/2", "0.0/2.0", "4K", "0.0/2.0", "2M", "0/0,", "1G", "0/0"
+    ]  # fmt: skip
+    assert table[2].split() == [
+        "1", "1", "0/0", "0/8", "0.0/4.0", "8K", "0.0/4.0", "r100", "2M", "0/0,", "1G", "0/0"
+    ]  # fmt: skip

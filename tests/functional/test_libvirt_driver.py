@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -14,11 +15,13 @@ from resource_tracker.exception import HypervisorUnavailable
 from resource_tracker.virt.disk import DiskMeter, FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
-from tests.support import devices, hosts, images
+from tests.support import devices, hosts, images, nova
+from tests.support.counting import counting_opener
 from tests.support.hosts import SHUT_OFF
 from tests.support.libvirtd import domain_xml
 from tests.support.opens import OpenWatch
 from tests.support.still import measured_while_still
+from tests.unit.virt.libvirt.test_host import NOVA_CPU_INFO
 
 GiB = 2**30
 
@@ -79,7 +82,9 @@ def test_cpu_info_describes_the_host_cpu(host):
     cpu = driver.get_host_resources().cpu_info
 
     assert cpu.arch == "i686"  # what the test driver's capabilities say
-    assert (cpu.topology.cells, cpu.topology.sockets, cpu.topology.cores) == (2, 1, 3)
+    # an empty <topology> in these capabilities: 0 cells, as Nova says, whatever getInfo's
+    # <nodes>2</nodes> says
+    assert (cpu.topology.cells, cpu.topology.sockets, cpu.topology.cores) == (0, 1, 3)
     assert cpu.topology.threads == 2
     assert json.loads(json.dumps(cpu.as_dict()))["features"] == ["nonpae", "pae"]
 
@@ -268,3 +273,41 @@ def test_block_devices_count_zero_and_are_never_read(tmp_path):
     assert resources.disks == ()
     assert resources.disk_overcommit_bytes == 0
     assert opened == set()
+
+
+def test_cpu_info_cells_are_what_nova_writes(host):
+    """With and without NUMA cells in the capabilities (test:///default has two; a host file
+    an empty <topology>, though getInfo says <nodes>2</nodes>): cells as Nova's _get_cpu_info
+    says, and a numa_topology exactly where Nova would write one."""
+    drivers = [host.driver, LibvirtDriver(LibvirtConnection("test:///default"), FileStorage("/"))]
+    try:
+        ours = [
+            [resources.cpu_info.topology.cells, bool(resources.topology.cells)]
+            for resources in (driver.get_host_resources() for driver in drivers)
+        ]
+        xmls = [
+            host.connection.get().getCapabilities(),
+            drivers[1]._connection.get().getCapabilities(),
+        ]
+    finally:
+        drivers[1].close()
+
+    assert ours == nova.run(NOVA_CPU_INFO, xmls)
+    assert ours == [[0, False], [2, True]]
+
+
+def test_the_test_drivers_made_up_cpu_map_is_not_asked():
+    """libvirt's test driver answers virNodeGetCPUMap with CPUs 0, 2, 4 of 8 whatever its
+    host; its capabilities (16 CPUs in 2 cells, all online) say."""
+    calls: collections.Counter[str] = collections.Counter()
+    connection = LibvirtConnection("test:///default", open_connection=counting_opener(calls))
+    driver = LibvirtDriver(connection, FileStorage("/"))
+    try:
+        resources = driver.get_host_resources()
+        made_up = libvirt.openReadOnly("test:///default").getCPUMap()
+    finally:
+        driver.close()
+
+    assert made_up == (8, [True, False, True, False, True, False, False, False], 3)
+    assert resources.topology.online_cpus == set(range(16))
+    assert calls["getCPUMap"] == 0 and calls["getCapabilities"] == 1

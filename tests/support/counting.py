@@ -58,3 +58,27 @@ def after_event(lister, dom: libvirt.virDomain, change, timeout_s: float = 10) -
     before, uuid = changes.generation, dom.UUID()
     change()
     assert wait_for(lambda: changes.changed_since(uuid, before), timeout_s), "no event came"
+
+
+class CallCounter:
+    """Passes every call to `conn`, counting each method called on it by name in `calls`."""
+
+    def __init__(self, conn: libvirt.virConnect, calls: collections.Counter[str]):
+        self._conn = conn
+        self._calls = calls
+
+    def __getattr__(self, name):
+        attr = getattr(self._conn, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def counting_opener(calls: collections.Counter[str]) -> Callable[[str], CallCounter]:
+    """An open_connection for LibvirtConnection whose connections count into `calls`."""
+    return lambda uri: CallCounter(libvirt.openReadOnly(uri), calls)

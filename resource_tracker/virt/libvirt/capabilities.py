@@ -1,12 +1,17 @@
 """The host's shape from libvirt's capabilities XML: CPU, NUMA cells, pages, guests.
 
-Pure functions from XML text to records; the driver fetches the text once per connection
-(capabilities change only when libvirtd restarts, which ends the connection).
+Pure functions from XML text to records; the driver fetches the text on a new connection
+and when the online CPUs or a huge page pool's free count changed (see driver.py).
 
 What is odd is left out, never fatal: a cell without an id or memory, pages without a
 size, a CPU without an id are skipped with a warning; a host without `<topology>` (libvirt's
-test driver reading a host file) has no cells. An offline CPU is listed bare (`<cpu
-id='3'/>`, no socket, core or siblings): it belongs to its cell, but is not online.
+test driver reading a host file) has no cells.
+
+Which CPUs are online is what the caller says (virNodeGetCPUMap, read each audit, as Nova's
+Host.get_online_cpus), when it can say: libvirt 9.0 lists an offline CPU like an online one
+(`<cpu id='1' socket_id='0' die_id='0' core_id='0' siblings='1'/>`, its socket and core
+made up), older libvirt lists it bare (`<cpu id='3'/>`), which is the rule used when the
+caller cannot say. An offline CPU belongs to its cell; its siblings and socket are ignored.
 
 The `<feature>`s of the capabilities' `<cpu>` are only those its model does not imply:
 `baseline_features()` reads the full set from what `virConnectBaselineCPU` answers with
@@ -53,13 +58,15 @@ class HostCpu:
 class Capabilities:
     cpu: HostCpu
     topology: HostTopology
+    has_topology: bool = False  # a <host><topology> element, even with no cells in it
 
 
 NO_CPU = HostCpu(None, None, None, None, None, None, (), None, None)
 
 
-def parse(xml: str) -> Capabilities:
-    """The capabilities XML as records; XML that does not parse gives an empty host."""
+def parse(xml: str, online: frozenset[int] | None = None) -> Capabilities:
+    """The capabilities XML as records, `online` the online CPUs where known (else those
+    listed with siblings); XML that does not parse gives an empty host."""
     try:
         root = etree.fromstring(xml.encode())
     except (etree.XMLSyntaxError, ValueError) as error:
@@ -69,11 +76,12 @@ def parse(xml: str) -> Capabilities:
     cells = tuple(
         cell
         for element in root.iterfind("host/topology/cells/cell")
-        if (cell := _cell(element)) is not None
+        if (cell := _cell(element, online)) is not None
     )
     return Capabilities(
         _host_cpu(cpu) if cpu is not None else NO_CPU,
         HostTopology(tuple(sorted(cells, key=lambda cell: cell.id)), _guests(root)),
+        has_topology=root.find("host/topology") is not None,
     )
 
 
@@ -108,7 +116,7 @@ def _host_cpu(cpu) -> HostCpu:
     )
 
 
-def _cell(element) -> NumaCell | None:
+def _cell(element, online_cpus: frozenset[int] | None) -> NumaCell | None:
     try:
         cell_id = int(element.get("id"))
         memory_bytes = size_bytes(element.find("memory"))
@@ -123,14 +131,15 @@ def _cell(element) -> NumaCell | None:
             LOG.warning("capabilities: skipping a CPU without an id in NUMA cell %d", cell_id)
             continue
         cpus.add(cpu_id)
-        if cpu.get("siblings") is None:
+        if cpu.get("siblings") is None if online_cpus is None else cpu_id not in online_cpus:
             continue  # offline
         online.add(cpu_id)
         try:
             siblings.add(cpuset.parse(cpu.get("siblings")))
-        except ValueError:
+        except (ValueError, AttributeError):  # no siblings: a bare CPU that is online now
             siblings.add(frozenset({cpu_id}))
-        sockets.add(cpu.get("socket_id"))
+        if cpu.get("socket_id") is not None:
+            sockets.add(cpu.get("socket_id"))
     socket = int_or(sockets.pop(), None) if len(sockets) == 1 else None
     return NumaCell(
         id=cell_id,

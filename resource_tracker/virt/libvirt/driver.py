@@ -4,9 +4,19 @@ It lives as long as the daemon, and so do the caches of its DomainLister and Dev
 (domain and node device XML, read again when libvirt signals a change, domains also in a
 slow round robin) and DiskMeter (image headers, logged problems): a steady-state audit
 parses no XML and reads no header: one getAllDomainStats, a few XMLDesc calls, one stat per
-file disk. The host's capabilities
-(CPU, NUMA cells, guests) are read and parsed once per connection; the free pages of every
-cell and size come from one virNodeGetFreePages call per audit.
+file disk.
+
+The host's shape changes without a libvirtd restart: a CPU taken offline or online, a huge
+page pool resized (sysfs nr_hugepages). Only the capabilities give the pools' totals, and
+libvirt builds them afresh on each call (1-4 ms in libvirtd), so each audit makes the two
+cheap calls it needs anyway: the online CPUs (virNodeGetCPUMap, which the capabilities do
+not tell reliably) and the free pages of every cell and size (virNodeGetFreePages); it
+reads and parses the capabilities again only when these say the shape may have changed:
+the online CPUs differ from the last audit's, or the free count of a huge page pool
+changed (a resize always changes it; a guest with huge pages started or stopped costs one
+needless read). An idle host's audit makes no capabilities call. A new connection reads
+them, and what only a libvirtd restart changes (hostname, version, the CPU model and its
+expanded features, one baselineCPU call) once.
 """
 
 from __future__ import annotations
@@ -50,7 +60,16 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The topology parsed from the capabilities read last (free counts not filled in) and
+    what the cheap calls said just before that read, to tell when to read them again."""
+
     topology: HostTopology
+    online: frozenset[int] | None
+    huge_pages_free: tuple[int | None, ...]
 
 
 class LibvirtDriver(ComputeDriver):
@@ -70,6 +89,7 @@ class LibvirtDriver(ComputeDriver):
         connection.before_close(self._domains.disconnect)
         connection.before_close(self._devices.disconnect)
         self._identity: tuple[libvirt.virConnect, _HostIdentity] | None = None
+        self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
 
@@ -95,10 +115,8 @@ class LibvirtDriver(ComputeDriver):
         try:
             activity.note("libvirt host facts")
             info = conn.getInfo()
-            identity = self._host_identity(conn, info)
             memory_total = host.memory_total_bytes(conn, info)
-            activity.note("libvirt free pages")
-            topology = host.with_free_pages(conn, identity.topology)
+            identity, topology = self._host_facts(conn, info)
             domains = self._domains.list(conn, activity)
             host_devices = self._devices.list(conn, activity)
         except (libvirt.libvirtError, SystemError) as error:
@@ -141,7 +159,7 @@ class LibvirtDriver(ComputeDriver):
         try:
             conn = self._connection.get()
             info = conn.getInfo()
-            return self._host_identity(conn, info).topology, host.vcpu_count(info)
+            return self._host_facts(conn, info)[1], host.vcpu_count(info)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
 
@@ -159,6 +177,7 @@ class LibvirtDriver(ComputeDriver):
         self._connection.reset()
         self._storage.close()
         self._identity = None
+        self._shape = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:
         """What a failed libvirt call means for the audit (re-raises what is not one)."""
@@ -168,18 +187,57 @@ class LibvirtDriver(ComputeDriver):
         self._connection.reset()
         return HypervisorUnavailable(f"libvirt at {self._connection.uri} failed: {message}")
 
-    def _host_identity(self, conn: libvirt.virConnect, info: list) -> _HostIdentity:
-        if self._identity is None or self._identity[0] is not conn:
-            caps = capabilities.parse(conn.getCapabilities())
-            identity = _HostIdentity(
-                hostname=conn.getHostname(),
-                hypervisor_type=conn.getType(),
-                hypervisor_version=conn.getVersion(),
-                cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
-                topology=caps.topology,
-            )
-            self._identity = (conn, identity)
-        return self._identity[1]
+    def _host_facts(
+        self, conn: libvirt.virConnect, info: list
+    ) -> tuple[_HostIdentity, HostTopology]:
+        """What libvirt says of the host: the identity (once per connection) and its shape
+        now, with the free pages (see the module's doc)."""
+        shape = self._shape
+        if self._identity is None or self._identity[0] is not conn or shape is None:
+            return self._connected(conn, info)
+        identity = self._identity[1]
+        online = host.online_cpus(conn, identity.hypervisor_type)
+        self._activity.note("libvirt free pages")
+        free = host.free_pages(conn, shape.topology)
+        huge = host.huge_pages_free(shape.topology, free)
+        if online == shape.online and huge == shape.huge_pages_free:
+            return identity, host.with_free_pages(shape.topology, free)
+        LOG.debug("the host's online CPUs or huge pages changed: reading its capabilities")
+        self._activity.note("libvirt capabilities")
+        topology = capabilities.parse(conn.getCapabilities(), online).topology
+        if _layout(topology) != _layout(shape.topology):  # cells or page sizes changed
+            free = host.free_pages(conn, topology)
+        self._shape = _Shape(topology, online, host.huge_pages_free(topology, free))
+        return identity, host.with_free_pages(topology, free)
+
+    def _connected(
+        self, conn: libvirt.virConnect, info: list
+    ) -> tuple[_HostIdentity, HostTopology]:
+        """The identity and shape read on a new connection. The free pages are read after
+        the capabilities (they say which to read): a pool resized in between is counted
+        when its free count next changes."""
+        xml = conn.getCapabilities()
+        hypervisor_type = conn.getType()
+        online = host.online_cpus(conn, hypervisor_type)
+        caps = capabilities.parse(xml, online)
+        identity = _HostIdentity(
+            hostname=conn.getHostname(),
+            hypervisor_type=hypervisor_type,
+            hypervisor_version=conn.getVersion(),
+            cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
+        )
+        self._activity.note("libvirt free pages")
+        free = host.free_pages(conn, caps.topology)
+        self._identity = (conn, identity)
+        self._shape = _Shape(caps.topology, online, host.huge_pages_free(caps.topology, free))
+        return identity, host.with_free_pages(caps.topology, free)
+
+
+def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """The cells and their page sizes: what the free pages are read for."""
+    return tuple(
+        (cell.id, tuple(pool.size_bytes for pool in cell.pages)) for cell in topology.cells
+    )
 
 
 def _device_users(domains) -> tuple[HostDevUse, ...]:

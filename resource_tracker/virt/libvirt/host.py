@@ -17,10 +17,20 @@ Which libvirt call feeds which number, and why:
   connections may call it, unlike getDomainCapabilities and baselineHypervisorCPU). Where
   it fails (libvirt's test driver, a CPU without a model) or on aarch64, whose baseline
   lists no features (Nova does the same), the capabilities' explicit features. The topology
-  from the capabilities' <cpu><topology> and the number of NUMA cells; where they have none
-  (the test driver), from getInfo() (sockets per cell, cores per socket, threads per core).
+  from the capabilities' <cpu><topology> and the number of NUMA cells; sockets, cores and
+  threads where the capabilities have none (the test driver) from getInfo() (sockets per
+  cell, cores per socket, threads per core), but never its number of NUMA nodes, which
+  would contradict a NULL numa_topology: `cells` counts the capabilities' cells, 0 for an
+  empty `<topology>` (the test driver's host files) and 1 where there is no `<topology>`
+  at all, exactly as Nova's _get_cpu_info writes it.
 - free pages: one getFreePages call per audit for every cell and page size; drivers that do
-  not answer (the test driver answers with nothing) leave the count unknown (None).
+  not answer (the test driver answers with nothing) leave the count unknown (None). Those
+  of the huge page sizes also tell the driver when to read the capabilities again (a pool
+  resized changes them; see driver.py).
+- online CPUs: one getCPUMap call per audit (virNodeGetCPUMap, the kernel's online mask,
+  as Nova's Host.get_online_cpus reads it), since libvirt 9.0's capabilities list an offline
+  CPU like an online one. libvirt's test driver answers every host with the same made-up
+  map (CPUs 0, 2 and 4 of 8), so there the capabilities say (all their CPUs).
 """
 
 from __future__ import annotations
@@ -35,6 +45,22 @@ from resource_tracker.units import KiB, MiB
 from resource_tracker.virt.libvirt import capabilities
 
 LOG = logging.getLogger(__name__)
+
+
+TEST_DRIVER = "TEST"  # getType() of libvirt's test driver
+
+
+def online_cpus(conn: libvirt.virConnect, hypervisor_type: str) -> frozenset[int] | None:
+    """The host's online CPUs; None where libvirt cannot say (see above)."""
+    if hypervisor_type == TEST_DRIVER:
+        return None
+    try:
+        _count, cpu_map, _online = conn.getCPUMap()
+    except libvirt.libvirtError as error:
+        if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        return None
+    return frozenset(cpu for cpu, is_online in enumerate(cpu_map) if is_online)
 
 
 def vcpu_count(info: list) -> int:
@@ -53,7 +79,7 @@ def memory_total_bytes(conn: libvirt.virConnect, info: list) -> int:
 
 def cpu_info(caps: capabilities.Capabilities, info: list, features: tuple[str, ...]) -> CpuInfo:
     cpu = caps.cpu
-    model, _memory, _cpus, _mhz, cells, sockets, cores, threads = info
+    model, _memory, _cpus, _mhz, _nodes, sockets, cores, threads = info
     if cpu.sockets and cpu.cores and cpu.threads:
         sockets, cores, threads = cpu.sockets, cpu.cores, cpu.threads
     return CpuInfo(
@@ -64,7 +90,7 @@ def cpu_info(caps: capabilities.Capabilities, info: list, features: tuple[str, .
             sockets=sockets,
             cores=cores,
             threads=threads,
-            cells=len(caps.topology.cells) or cells,
+            cells=len(caps.topology.cells) if caps.has_topology else 1,
         ),
         features=features,
         maxphysaddr=cpu.maxphysaddr,
@@ -87,18 +113,26 @@ def expanded_features(conn: libvirt.virConnect, cpu: capabilities.HostCpu) -> tu
         return cpu.features
 
 
-def with_free_pages(conn: libvirt.virConnect, topology: HostTopology) -> HostTopology:
-    """`topology` with the free count of every cell's pages, read in one call."""
+FreePages = dict[int, dict[int, int]]  # cell id -> page size in KiB -> free pages
+
+
+def free_pages(conn: libvirt.virConnect, topology: HostTopology) -> FreePages:
+    """The free count of every cell's pages, read in one call; empty where libvirt does
+    not say."""
     sizes_kib = sorted({pool.size_bytes // KiB for cell in topology.cells for pool in cell.pages})
     if not sizes_kib:
-        return topology
+        return {}
     first, last = topology.cells[0].id, topology.cells[-1].id
     try:
-        free = conn.getFreePages(sizes_kib, first, last - first + 1)
+        return conn.getFreePages(sizes_kib, first, last - first + 1) or {}
     except libvirt.libvirtError as error:
         if error.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
             LOG.debug("free pages unknown: %s", error.get_error_message())
-        return topology
+        return {}
+
+
+def with_free_pages(topology: HostTopology, free: FreePages) -> HostTopology:
+    """`topology` with the free counts of its pages from `free`."""
     if not free:
         return topology
     cells = tuple(
@@ -112,3 +146,16 @@ def with_free_pages(conn: libvirt.virConnect, topology: HostTopology) -> HostTop
         for cell in topology.cells
     )
     return dataclasses.replace(topology, cells=cells)
+
+
+def huge_pages_free(topology: HostTopology, free: FreePages) -> tuple[int | None, ...]:
+    """The free counts of every cell's huge page pools (all but its smallest, ordinary size).
+
+    A pool resized changes them (pages are added free, only free pages can be taken away),
+    so they tell when the capabilities' pool totals may be stale; a guest started or
+    stopped with huge pages changes them too."""
+    return tuple(
+        free.get(cell.id, {}).get(pool.size_bytes // KiB)
+        for cell in topology.cells
+        for pool in cell.pages[1:]
+    )

@@ -57,3 +57,46 @@ def test_names_from_image_headers_are_shown_escaped_on_one_line():
 
     assert shown.splitlines() == ["PATH", "/i/d\\n<3>forged\\x1b[31m\\xff.raw"]
     shown.encode("utf-8")  # strict, as a UTF-8 terminal takes it
+
+
+def nova_cell(cell_id: int, pages: list[tuple[int, int, int, int]]) -> dict:
+    """A NUMACell primitive with `pages` as (size_kb, used, total, reserved)."""
+    return {
+        "nova_object.data": {
+            "id": cell_id,
+            "socket": cell_id,
+            "cpu_usage": 6,
+            "cpuset": list(range(12)),
+            "pinned_cpus": [],
+            "pcpuset": list(range(10)),
+            "siblings": [],
+            "memory_usage": 38 * 1024,
+            "memory": 96 * 1024,
+            "mempages": [
+                {
+                    "nova_object.data": dict(
+                        zip(("size_kb", "used", "total", "reserved"), page, strict=True)
+                    )
+                }
+                for page in pages
+            ],
+        }
+    }
+
+
+def test_numa_cells_show_the_smallest_pages_in_gib_and_the_huge_ones_in_pages():
+    topology = {
+        "nova_object.data": {
+            "cells": [
+                nova_cell(0, [(4, 9961472, 18874368, 0), (2048, 1024, 2048, 0)]),
+                nova_cell(1, [(64, 0, 1179648, 512), (1048576, 16, 32, 2)]),
+            ]
+        }
+    }
+
+    lines = render.numa_cells(topology).splitlines()
+
+    assert lines[1].split()[5] == "PAGES_GIB"
+    assert lines[2].split()[5:] == ["4K", "38.0/72.0", "2M", "1024/2048"]
+    assert lines[3].split()[5:] == ["64K", "0.0/72.0", "r512", "1G", "16/32", "r2"]
+    assert max(map(len, lines[:3] + lines[4:])) <= render.WIDTH

@@ -79,6 +79,35 @@ def test_offline_cpus_belong_to_their_cell_but_are_not_online():
     assert caps.topology.online_cpus == {0, 1, 2, 4, 5, 7}
 
 
+def test_the_online_cpus_given_decide_over_what_libvirt_9_lists():
+    """libvirt 9.0 lists CPUs 3 and 6, offline, like online ones (socket 0); the online set
+    virNodeGetCPUMap gives decides, and their made-up socket is not the cell's."""
+    xml = parsed_text("offline-cpus-libvirt9.xml")
+
+    listed = capabilities.parse(xml).topology
+    caps = capabilities.parse(xml, frozenset({0, 1, 2, 4, 5, 7}))
+
+    assert listed.online_cpus == set(range(8)) and listed.cells[1].socket is None
+    first, second = caps.topology.cells
+    assert (first.cpus, first.online_cpus) == ({0, 1, 2, 3}, {0, 1, 2})
+    assert (second.cpus, second.online_cpus) == ({4, 5, 6, 7}, {4, 5, 7})
+    assert first.siblings == ({0, 2}, {1}) and second.siblings == ({4}, {5, 7})
+    assert (first.socket, second.socket) == (0, 1)
+
+
+def test_a_cpu_listed_bare_that_is_online_now_is_online_on_its_own():
+    caps = capabilities.parse(parsed_text("offline-cpus.xml"), frozenset({0, 1, 2, 3, 4, 5, 6, 7}))
+
+    first, second = caps.topology.cells
+    assert first.online_cpus == {0, 1, 2, 3} and first.siblings == ({0}, {1}, {2}, {3})
+    assert (first.socket, second.socket) == (0, 1)
+
+
+def parsed_text(name: str) -> str:
+    with open(os.path.join(FIXTURES, name)) as fixture:
+        return fixture.read()
+
+
 def test_guests_are_every_arch_and_domain_type_once():
     assert parsed("two-sockets-smt.xml").topology.guests == (
         GuestType("i686", "qemu", "hvm"),
