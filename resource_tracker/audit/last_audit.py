@@ -6,7 +6,8 @@ daemon keeps its own last one locally, replaced atomically after every audit it 
 written to a temporary file in the same directory (removed again if the write fails, on a
 full disk say), flushed to the disk, renamed over the old one, and the directory flushed,
 so that a power cut leaves the old file or the new one, never an empty one. It is created
-0644 less the umask, like the SQLite database, for operators who read it with `nodes show`.
+0640 whatever the umask, like the SQLite database (modes.py): operators in the daemon's group
+read it with `nodes show`, other users cannot.
 
 The file holds one LastAudit record as a JSON object: host, hypervisor_hostname, audited_at
 (ISO 8601 with its UTC offset, whole seconds), free_bytes, overcommit_bytes and disks, one
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from resource_tracker import modes
 from resource_tracker.resources import DiskUsage, HostResources
 
 LOG = logging.getLogger(__name__)
@@ -140,7 +142,7 @@ def replace_durably(path: str, data: bytes) -> None:
     """Make `path` hold `data`, or leave it as it was: never half written, never empty."""
     directory = os.path.dirname(path) or "."
     temporary = os.path.join(directory, f".{os.path.basename(path)}-{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fd = modes.create_file(temporary)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)

@@ -19,10 +19,12 @@ from sqlalchemy import Connection, RowMapping, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from resource_tracker import modes
 from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
 from resource_tracker.db import engine as db_engine
 from resource_tracker.db.models import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
+from resource_tracker.exception import DatabaseUnavailable
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
 
@@ -48,7 +50,12 @@ class Database:
         """Create or upgrade the schema (db sync); the revisions before and after."""
         directory = db_engine.sqlite_directory(self.url)
         if directory:
-            os.makedirs(directory, exist_ok=True)
+            try:
+                modes.make_directories(directory)
+            except OSError as error:
+                raise DatabaseUnavailable(
+                    f"database {self.masked_url}: cannot create {directory}: {error.strerror}"
+                ) from error
         with self._errors():
             db_engine.use_rollback_journal(self.engine)
             return schema.sync(self.engine, self.masked_url)

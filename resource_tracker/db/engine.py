@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from resource_tracker import timeouts
+from resource_tracker import modes, timeouts
 
 # PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
 # worker thread for good. How these add up below the daemon's deadlines: timeouts.py.
@@ -48,6 +49,8 @@ def make_engine(url: str | URL) -> Engine:
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url)
+        if (path := sqlite_file(url)) is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_sqlite_file(path))
         event.listen(engine, "connect", _tune_sqlite)
         return engine
     url = url.set(query={"charset": "utf8mb4", **url.query})
@@ -73,21 +76,40 @@ def password(url: str | URL) -> str | None:
     return make_url(url).password
 
 
-def sqlite_directory(url: str | URL) -> str | None:
-    """The directory a SQLite file database lives in, or None for other databases."""
+def sqlite_file(url: str | URL) -> str | None:
+    """The file a SQLite database lives in, or None for other databases (and SQLite URIs,
+    `file:...?uri=true`, whose path is SQLite's to read)."""
     url = make_url(url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    return os.path.dirname(os.path.abspath(url.database))
+    if "uri" in url.query:
+        return None
+    return os.path.abspath(url.database)
+
+
+def sqlite_directory(url: str | URL) -> str | None:
+    """The directory a SQLite file database lives in, or None for other databases."""
+    path = sqlite_file(url)
+    return None if path is None else os.path.dirname(path)
+
+
+def _create_sqlite_file(path: str) -> None:
+    """Before SQLite opens `path`: create it, empty (which SQLite reads as a database without
+    tables), mode 0640 whatever the umask, if it is missing. SQLite would create it 0644 less
+    the umask; its journal takes the file's mode. Where it cannot be created (no directory, no
+    write access), SQLite's own open fails and says so, as before."""
+    with contextlib.suppress(OSError):
+        modes.create_file_if_missing(path)
 
 
 def use_rollback_journal(engine: Engine) -> None:
     """Put a SQLite database in rollback-journal mode, once, where it is created or synced.
 
     Not WAL: a WAL database can be read only by whoever may create its -shm file, or while a
-    writer has it open, so an operator with read access to a 0644 file could not read it
-    with the daemon stopped. The daemon's one write a minute has no use for WAL's readers
-    that never wait; a reader waits a few milliseconds for a commit (busy_timeout).
+    writer has it open, so an operator with read access to the 0640 file (in the daemon's
+    group) could not read it with the daemon stopped. The daemon's one write a minute has no
+    use for WAL's readers that never wait; a reader waits a few milliseconds for a commit
+    (busy_timeout).
     """
     if engine.url.get_backend_name() == "sqlite":
         with engine.connect() as connection:

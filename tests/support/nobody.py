@@ -1,4 +1,4 @@
-"""Commands run as `nobody`, whatever directory the checkout is in.
+"""Commands run as `nobody` (or another user), whatever directory the checkout is in.
 
 Debian makes root's home 0700, so `nobody` cannot reach a checkout there, nor its virtualenv.
 When a directory on the way to what the command needs (the checkout, the Python it runs)
@@ -41,7 +41,19 @@ os.execvp(sys.argv[3], sys.argv[3:])
 
 def command(argv: list[str], *setpriv_options: str) -> list[str]:
     """`argv` as nobody (and nogroup), with `setpriv_options` (capabilities, say)."""
-    as_nobody = [*NOBODY, *setpriv_options, *argv]
+    return command_as(NOBODY, argv, *setpriv_options)
+
+
+def user(uid: int, gid: int, groups: tuple[int, ...] = ()) -> list[str]:
+    """setpriv's arguments to run as `uid`:`gid` with these supplementary `groups` only
+    (numbers: the user needs no passwd entry)."""
+    supplementary = [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", *supplementary]
+
+
+def command_as(identity: list[str], argv: list[str], *setpriv_options: str) -> list[str]:
+    """`argv` as the user `identity` (NOBODY, or user()) says, the checkout shown to it."""
+    as_nobody = [*identity, *setpriv_options, *argv]
     needed = [os.path.realpath(ROOT), os.path.realpath(sys.base_prefix)]
     closed = sorted({directory for path in needed if (directory := _closed_ancestor(path))})
     if not closed:

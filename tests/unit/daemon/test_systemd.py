@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from resource_tracker import timeouts
+from resource_tracker import modes, timeouts
 from resource_tracker.daemon.systemd import Notifier
 from tests.support.paths import ROOT
 
@@ -152,3 +152,13 @@ def test_unit_reload_checks_the_config_before_it_signals():
         "/usr/local/bin/resource-tracker --config-file ${CONFIG} --check-config",
         "/bin/kill -HUP $MAINPID",
     ]
+
+
+def test_unit_state_modes_agree_with_the_daemons():
+    directives = dict(unit_directives())
+    umask = int(directives["UMask"], 8)
+
+    assert int(directives["StateDirectoryMode"], 8) == modes.DIRECTORY_MODE
+    # what anything else the service creates gets: the daemon's own modes, never others' bits
+    assert 0o666 & ~umask == modes.FILE_MODE
+    assert 0o777 & ~umask == modes.DIRECTORY_MODE
