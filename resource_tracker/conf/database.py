@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from resource_tracker.db import tls
 from resource_tracker.db.engine import url_problem
 from resource_tracker.exception import ConfigError
 
@@ -37,5 +38,9 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 def check(conf: cfg.ConfigOpts) -> None:
     """Raise ConfigError for a URL the database layer could not open."""
     problem = url_problem(conf.database.connection)
+    if problem is None:
+        problem = tls.problem(conf.database.connection)
+        if problem is not None:  # names the option itself
+            raise ConfigError(problem)
     if problem:
         raise ConfigError(f"[database] connection: {problem}")

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from resource_tracker import modes, timeouts
+from resource_tracker.db import tls
 
 # PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
 # worker thread for good. How these add up below the daemon's deadlines: timeouts.py.
@@ -53,8 +54,11 @@ def make_engine(url: str | URL) -> Engine:
             event.listen(engine, "do_connect", lambda *_: _create_sqlite_file(path))
         event.listen(engine, "connect", _tune_sqlite)
         return engine
+    url, tls_context = tls.take(url)
     url = url.set(query={"charset": "utf8mb4", **url.query})
-    connect_args = {name: s for name, s in MYSQL_CONNECT_ARGS.items() if name not in url.query}
+    connect_args: dict = {n: s for n, s in MYSQL_CONNECT_ARGS.items() if n not in url.query}
+    if tls_context is not None:
+        connect_args["ssl"] = tls_context
     return create_engine(
         url,
         connect_args=connect_args,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from resource_tracker.db import tls
 from resource_tracker.exception import DatabaseUnavailable
 
 MYSQL_RETRYABLE = {
@@ -56,6 +57,9 @@ def unavailable(error: SQLAlchemyError, masked_url: str, password: str | None):
     """The DatabaseUnavailable to raise for `error`: one line, never holding the password."""
     detail = error.orig if isinstance(error, DBAPIError) else error
     message = " ".join(f"database {masked_url}: {detail}".split())
+    certificate = tls.explained(str(detail))
+    if certificate:
+        message = f"{certificate}; database {masked_url}"
     if password:
         message = message.replace(password, "***")
     return DatabaseUnavailable(message)

@@ -14,6 +14,7 @@ import subprocess
 
 import pymysql
 
+from tests.support.certs import ServerCertificate
 from tests.support.waiting import wait_for_server
 
 TRACKER_PASSWORD = "s3cret-pw"  # of the tracker user that private_servers create
@@ -40,8 +41,11 @@ def _binary(*names: str) -> str:
 
 
 class MariaDBServer:
-    def __init__(self, basedir: str, port: int | None = None):
+    def __init__(
+        self, basedir: str, port: int | None = None, tls: ServerCertificate | None = None
+    ):
         self.basedir = basedir
+        self.tls = tls  # the server's certificate, for TLS (ssl-ca, ssl-cert, ssl-key)
         self.datadir = os.path.join(basedir, "data")
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
@@ -75,6 +79,7 @@ class MariaDBServer:
                     "--innodb-buffer-pool-size=128M",
                     "--max-connections=500",
                     *SMALL_FILES,
+                    *self._tls_args(),
                     *self._user_args(),
                 ],
                 stdout=log,
@@ -96,6 +101,15 @@ class MariaDBServer:
 
     def url(self, database: str = "") -> str:
         return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"--ssl-ca={self.tls.ca}",
+            f"--ssl-cert={self.tls.cert}",
+            f"--ssl-key={self.tls.key}",
+        ]
 
     @staticmethod
     def _user_args() -> list[str]:
