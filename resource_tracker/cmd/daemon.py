@@ -12,7 +12,9 @@ from oslo_config import cfg
 from resource_tracker import conf as rt_conf
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
+    check_config,
     fail,
+    instances,
     last_audit_file,
     load_config,
     open_database,
@@ -30,20 +32,18 @@ from resource_tracker.daemon.signals import SignalPipe
 from resource_tracker.daemon.systemd import Notifier
 from resource_tracker.db.api import Database
 from resource_tracker.exception import (
+    ConfigError,
     DatabaseUnavailable,
     ResourceTrackerError,
     SchemaNotCurrent,
-    StorageUnavailable,
 )
 from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
-from resource_tracker.virt.disk import FileStorage, Storage
+from resource_tracker.virt.disk import Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
-from resource_tracker.virt.lvm import LvmStorage
-from resource_tracker.virt.rbd import RbdStorage
 
 LOG = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ cli_opts = [
     cfg.BoolOpt(
         "check-config",
         default=False,
-        help="Check the configuration as start-up and SIGHUP do, print one line and exit: "
-        "0 if it can be used, 2 if not (the unit's ExecReload runs this first).",
+        help="Run every start-up check that writes nothing (the config files, instances_path, "
+        "libvirt, the CPU sets and huge pages against the host, the database and its schema), "
+        "print one line each and exit: 0 if all pass, 2 if any fails (the unit's ExecReload "
+        "runs this first).",
     ),
 ]
 
@@ -88,8 +90,7 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
     try:
         conf = load_config(argv, cli_opts, description=__doc__)
         if conf.check_config:
-            print(f"configuration valid: {', '.join(rt_conf.config_files(conf)) or 'defaults'}")
-            return 0
+            return check_config.run(conf)
         setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
         if conf.dry_run and not conf.once:
             fail("--dry-run goes with --once", status=2)
@@ -179,30 +180,13 @@ def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
-    if conf.libvirt.images_type == "lvm":
-        return LvmStorage(conf.libvirt.images_volume_group)
-    if conf.libvirt.images_type == "rbd":
-        try:
-            return RbdStorage(
-                conf.libvirt.images_rbd_pool,
-                conf.libvirt.images_rbd_ceph_conf,
-                conf.libvirt.rbd_user,
-                conf.libvirt.rbd_connect_timeout,
-            )
-        except ImportError as error:
-            fail(f"[libvirt] images_type = rbd: {error}", status=2)
-    storage = FileStorage(conf.instances_path)
+    # a typo must stop start-up, not fail every audit from then on
     try:
-        # a typo must stop start-up, not fail every audit from then on; a hung file system
-        # (no answer within START_CHECK_S) is left to the audits
-        within(START_CHECK_S, storage.measure, TimeoutError)
-    except StorageUnavailable as error:
-        reason = str(error).rpartition(": ")[2]
-        fail(f"[DEFAULT] instances_path = {conf.instances_path}: {reason}", status=2)
-    except TimeoutError:
-        LOG.warning(
-            "instances_path %s did not answer within %.0f s", conf.instances_path, START_CHECK_S
-        )
+        storage, slow = instances.open_storage(conf)
+    except ConfigError as error:
+        fail(error, status=2)
+    if slow:
+        LOG.warning("%s", slow)
     return storage
 
 

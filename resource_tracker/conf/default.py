@@ -16,6 +16,8 @@ ON_SIGHUP = " Can change at run time: edit the file, then send SIGHUP."
 DAY_S = 86400
 RESERVE_MAX = 2**31 - 1  # the reserves are stored in INT columns of compute_nodes
 RATIO_MAX = 1000.0
+LIBVIRT_IMAGES = "/var/lib/libvirt/images"  # libvirt's `default` pool: disks of plain hosts
+NOVA_INSTANCES = "/var/lib/nova/instances"  # Nova's instances_path ($state_path/instances)
 
 
 class Ratio(types.Float):
@@ -82,9 +84,11 @@ opts = [
     ),
     cfg.StrOpt(
         "instances_path",
-        default="$state_path/instances",
+        default=LIBVIRT_IMAGES,
         help="Directory holding instance disks; its file system is the local storage reported "
-        "as local_gb (file-based images_type).",
+        f"as local_gb (file-based images_type). The default is libvirt's default storage "
+        f"pool; on a host of nova-compute set Nova's ({NOVA_INSTANCES}). It must exist: the "
+        "daemon only reads it, and never creates it.",
     ),
     cfg.IntOpt(
         "update_resources_interval",

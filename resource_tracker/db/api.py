@@ -73,11 +73,16 @@ class Database:
         """check_schema, but an SQLite database without a single table (the embedded default,
         on first use) is given the schema: its revision is returned, else None. A database
         with tables of its own, at another revision, or on a server is never changed here."""
-        if self.engine.dialect.name == "sqlite" and self._sqlite_is_empty():
+        if self.is_new_sqlite():
             with schema.migrations_quiet():  # the caller logs one line for all of them
                 return self.sync_schema()[1]
         self.check_schema()
         return None
+
+    def is_new_sqlite(self) -> bool:
+        """An SQLite database with no table yet (or no file): check_or_create_schema gives it
+        the schema. Asking creates no file."""
+        return self.engine.dialect.name == "sqlite" and self._sqlite_is_empty()
 
     def _sqlite_is_empty(self) -> bool:
         path = self.engine.url.database

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import warnings
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SAWarning
 
 from resource_tracker import modes, timeouts
 from resource_tracker.db import tls
@@ -43,6 +45,43 @@ def url_problem(url: str) -> str | None:
             parsed.password.encode("latin-1")
         except UnicodeEncodeError:
             return "the password has characters PyMySQL cannot send (it sends it as Latin-1)"
+    return _refused_parameters(parsed)
+
+
+def _refused_parameters(url: URL) -> str | None:
+    """Why the driver would refuse the URL's query parameters at its first connection, found
+    now by building its arguments as make_engine does and handing them to the driver without
+    connecting; the parameters are named, their values (which may be secret) are not. The
+    TLS parameters are tls.py's to check (they never reach the driver)."""
+    url = url.difference_update_query([name for name in tls.PARAMETERS if name in url.query])
+    names = ", ".join(url.query) or "none"
+    with warnings.catch_warnings():
+        # SQLAlchemy ignores, with a warning, parameters pysqlite does not take: a typo
+        warnings.simplefilter("error", SAWarning)
+        try:
+            engine = make_engine(url)
+            cargs, cparams = engine.dialect.create_connect_args(engine.url)
+            if url.get_driver_name() == "pymysql":
+                pymysql = engine.dialect.loaded_dbapi
+                charset = cparams.get("charset")
+                if charset and pymysql.charset.charset_by_name(charset) is None:
+                    raise LookupError(f"unknown charset {charset!r}")
+                cparams = {**_mysql_connect_args(url), **cparams}
+                pymysql.connections.Connection(*cargs, **cparams, defer_connect=True)
+        except SAWarning as warning:
+            ignored = re.search(r"argument\(s\) (.*) are not accepted", str(warning))
+            return f"unknown parameter {ignored[1] if ignored else names} (parameters: {names})"
+        except TypeError as error:  # an argument the driver does not have
+            unknown = str(error).rpartition(" ")[2]
+            return f"unknown parameter {unknown} (parameters: {names})"
+        except LookupError as error:  # PyMySQL: an unknown charset (AttributeError here)
+            return f"the driver refuses the URL's parameters ({names}): {error}"
+        except Exception as error:  # whatever the driver's own checks raise: its reason
+            reason = str(error) or type(error).__name__
+            if url.password:
+                reason = reason.replace(url.password, "***")
+            return f"the driver refuses the URL's parameters ({names}): {reason}"
+    engine.dispose()
     return None
 
 
@@ -56,7 +95,7 @@ def make_engine(url: str | URL) -> Engine:
         return engine
     url, tls_context = tls.take(url)
     url = url.set(query={"charset": "utf8mb4", **url.query})
-    connect_args: dict = {n: s for n, s in MYSQL_CONNECT_ARGS.items() if n not in url.query}
+    connect_args = _mysql_connect_args(url)
     if tls_context is not None:
         connect_args["ssl"] = tls_context
     return create_engine(
@@ -69,6 +108,11 @@ def make_engine(url: str | URL) -> Engine:
         # not deadlock on the gap between their keys; each statement sees the latest commit.
         isolation_level="READ COMMITTED",
     )
+
+
+def _mysql_connect_args(url: URL) -> dict[str, object]:
+    """Our time limits, each unless the URL sets it."""
+    return {name: value for name, value in MYSQL_CONNECT_ARGS.items() if name not in url.query}
 
 
 def masked(url: str | URL) -> str:

@@ -268,4 +268,8 @@ def test_an_instances_path_that_is_no_directory_stops_start_up(config, tmp_path,
     assert_one_line_error(result, f"resource-tracker: [DEFAULT] instances_path = {wrong}: ")
     assert result.returncode == 2
     reason = "Not a directory" if kind == "regular-file" else "No such file or directory"
-    assert result.stderr.rstrip().endswith(reason)
+    assert result.stderr.rstrip().endswith(
+        f"{reason}; set [DEFAULT] instances_path to the directory holding this host's instance "
+        "disks (nova-compute's: /var/lib/nova/instances; libvirt's default pool: "
+        "/var/lib/libvirt/images)"
+    )

@@ -29,7 +29,8 @@ def test_values_and_defaults(tmp_path):
     )
 
     assert conf.reserved_host_memory_mb == 2048
-    assert conf.instances_path == "/srv/rt/instances"
+    # libvirt's default pool: a plain libvirt host starts without setting it
+    assert conf.instances_path == "/var/lib/libvirt/images"
     assert conf.database.connection == "sqlite:////srv/rt/resource_tracker.sqlite"
     assert conf.libvirt.connection_uri == "qemu:///system"
     assert conf.libvirt.images_type == "qcow2"

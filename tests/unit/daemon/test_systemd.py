@@ -139,6 +139,8 @@ def test_unit_file_speaks_the_protocol_the_daemon_implements():
 
     assert directives["Type"] == "notify"
     assert directives["Restart"] == "on-failure"
+    # a configuration the daemon refuses exits 2 (resource_tracker.cmd.fail): no restart loop
+    assert directives["RestartPreventExitStatus"] == "2"
     assert int(directives["WatchdogSec"]) == timeouts.WATCHDOG_S
     # every call the loop waits for is abandoned well before the watchdog would fire
     assert timeouts.CALL_DEADLINE_S <= timeouts.WATCHDOG_S / 2
