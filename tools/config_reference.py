@@ -1,12 +1,16 @@
 """Print the README's configuration reference, generated from the registered options.
 
-    .venv/bin/python tools/config_reference.py    # the text between the README's markers
+    .venv/bin/python tools/config_reference.py         # the text between the README's markers
+    .venv/bin/python tools/config_reference.py nova    # the "Shared with nova.conf" tables
 
-tests/unit/conf/test_conf.py fails while the README's copy differs from what this prints.
+tests/unit/conf/ fails while the README's copy differs from what this prints.
 """
 
 from __future__ import annotations
 
+import sys
+
+from resource_tracker.conf import nova
 from resource_tracker.conf.opts import list_opts
 
 
@@ -34,5 +38,18 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def shared_with_nova() -> str:
+    lines = [
+        "| shared option | nova-compute's value where nova.conf does not set it |",
+        "| --- | --- |",
+    ]
+    for each in nova.SHARED:
+        lines.append(f"| `[{each.group}] {each.name}` | {each.nova_default} |")
+    lines += ["", "| not read from nova.conf | why |", "| --- | --- |"]
+    for (group, name), why in nova.NOT_SHARED.items():
+        lines.append(f"| `[{group}] {name}` | {why} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    print(shared_with_nova() if sys.argv[1:] == ["nova"] else reference(), end="")

@@ -18,16 +18,12 @@ from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
 from resource_tracker.conf import neutron as _neutron
+from resource_tracker.conf import nova as _nova
 from resource_tracker.conf import opts as _opts
 from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
 
-SUBSTITUTION_ERRORS = (
-    cfg.NoSuchOptError,
-    cfg.NoSuchGroupError,
-    cfg.TemplateSubstitutionError,
-    RecursionError,
-)
+SUBSTITUTION_ERRORS = _nova.SUBSTITUTION_ERRORS
 
 PROJECT = "resource-tracker"
 
@@ -54,7 +50,25 @@ def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) 
 
 
 def check(conf: cfg.ConfigOpts) -> None:
-    """Raise ConfigError for an unknown option in a config file or a value that does not parse."""
+    """nova.conf's shared values applied (they may name physnets our file configures), our
+    files checked strictly, then every value as it will be used."""
+    _nova.apply(conf, _check_value)
+    _check_our_files(conf)
+    try:
+        _check_values(conf)
+    except ConfigError as error:
+        nova_files = _nova.files(conf)
+        if not nova_files:
+            raise
+        raise ConfigError(
+            f"{error} (with the options shared with nova-compute read from "
+            f"{', '.join(nova_files)})"
+        ) from None
+
+
+def _check_our_files(conf: cfg.ConfigOpts) -> None:
+    """Raise ConfigError for an unknown option in our config files or a value that does not
+    parse."""
     _neutron.register_dynamic_opts(conf)  # the physnets' groups, named by [neutron] physnets
     every_opt = _opts.list_opts() + _neutron.dynamic_groups(conf)
     known = {_section_name(group): _by_name(group_opts) for group, group_opts in every_opt}
@@ -64,14 +78,18 @@ def check(conf: cfg.ConfigOpts) -> None:
         for section, values in sections.items():
             section_opts = known.get(_section_name(section))
             if section_opts is None:
-                raise ConfigError(f"unknown section [{section}] in {path}")
+                raise ConfigError(f"unknown section [{section}] in {path}{_nova_hint(path)}")
             for name, raw_values in values.items():
                 opt = section_opts.get(name)
                 if opt is None:
                     raise ConfigError(f"unknown option [{section}] {name} in {path}")
                 for raw in raw_values:
                     _check_value(opt, raw, f"[{section}] {name}", path)
-    # Values built by interpolation or given on the command line are checked by using them.
+
+
+def _check_values(conf: cfg.ConfigOpts) -> None:
+    """Every value as it will be used: interpolated, from any source, and options together."""
+    every_opt = _opts.list_opts() + _neutron.dynamic_groups(conf)
     for group, group_opts in every_opt:
         for opt in group_opts:
             try:
@@ -85,6 +103,15 @@ def check(conf: cfg.ConfigOpts) -> None:
     _database.check(conf)
     _pci.check(conf)
     _neutron.check(conf)
+
+
+def _nova_hint(path: str) -> str:
+    if os.path.basename(path) != "nova.conf":
+        return ""
+    return (
+        ": give nova-compute's files as [DEFAULT] nova_config_file instead, "
+        "to read the options both share"
+    )
 
 
 def value_of(conf: cfg.ConfigOpts, group: str, name: str):

@@ -1,11 +1,11 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import compute, database, default, libvirt, metrics, neutron, pci
+from resource_tracker.conf import compute, database, default, libvirt, metrics, neutron, nova, pci
 
 
 def list_opts():
     return [
-        ("DEFAULT", default.opts),
+        ("DEFAULT", [*default.opts, nova.nova_config_file]),
         (libvirt.GROUP, libvirt.opts),
         (compute.GROUP, compute.opts),
         (database.GROUP, database.opts),

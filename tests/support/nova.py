@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,3 +78,41 @@ def run(script: str, payload: Any) -> Any:
     if result.returncode != 0:
         raise AssertionError(f"nova script failed:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout)
+
+
+def sample_config() -> str:
+    """nova.conf as Nova 34's oslo-config-generator writes it (every option commented out),
+    made once and kept in the venv beside Nova."""
+    venv = Path(python()).parent.parent
+    sample = venv / "nova.conf.sample"
+    if not sample.exists():
+        made = venv / f".nova.conf.sample.{os.getpid()}"
+        subprocess.run(
+            [str(venv / "bin" / "oslo-config-generator"), "--namespace", "nova.conf",
+             "--output-file", str(made)],
+            check=True,
+            capture_output=True,
+            timeout=RUN_TIMEOUT_S,
+        )  # fmt: skip
+        made.rename(sample)  # atomic: a concurrent run sees the whole file or none
+    return sample.read_text()
+
+
+def with_options(text: str, options: dict[tuple[str, str], str]) -> str:
+    """`text` (a generated nova.conf) with each (section, name) set: its commented sample
+    line in that section replaced by `name = value`; AssertionError if Nova has no such line."""
+    text = "\n" + text
+    for (section, name), value in options.items():
+        start = text.index(f"\n[{section}]\n")
+        end = text.find("\n[", start + 1)
+        end = len(text) if end < 0 else end
+        body, count = re.subn(
+            rf"^#{re.escape(name)} =.*$",
+            f"{name} = {value}".replace("\\", "\\\\"),
+            text[start:end],
+            count=1,
+            flags=re.M,
+        )
+        assert count == 1, f"Nova 34's nova.conf has no [{section}] {name}"
+        text = text[:start] + body + text[end:]
+    return text[1:]
