@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from resource_tracker import conf as rt_conf
-from resource_tracker.conf import nova
+from resource_tracker.conf import default, nova
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ConfigError
 from tests.support.paths import ROOT
@@ -61,7 +61,7 @@ def test_without_nova_config_file_nothing_changes(tmp_path):
     conf = rt_conf.make_config()
     rt_conf.load(conf, ["--config-file", str(tmp_path / "resource-tracker.conf")])
 
-    assert conf.instances_path == "/var/lib/resource-tracker/instances"
+    assert conf.instances_path == default.LIBVIRT_IMAGES  # our own default
 
 
 def test_values_resolve_in_novas_context(tmp_path):
