@@ -1,0 +1,65 @@
+"""A connection gone bad is replaced, not kept: killed in the middle of a reconcile, or left
+on a server that turned read-only (a failover's old primary), on the suite's private MariaDB."""
+
+from __future__ import annotations
+
+import pymysql
+import pytest
+from sqlalchemy import event, text
+
+from resource_tracker.db.api import Database
+from resource_tracker.exception import DatabaseUnavailable
+from tests.support.nodes import node
+
+pytestmark = pytest.mark.mysql
+
+
+def admin(server) -> pymysql.Connection:
+    return pymysql.connect(host="127.0.0.1", port=server.port, user="root", autocommit=True)
+
+
+def connection_id(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+
+
+def test_a_connection_killed_mid_reconcile_is_replaced_and_the_reconcile_runs_again(
+    private_mariadb,
+):
+    database = Database(private_mariadb.tracker_url)
+    database.sync_schema()
+    database.reconcile_compute_nodes("compute-1", [node()])
+    killed: list[int] = []
+
+    @event.listens_for(database.engine, "before_cursor_execute")
+    def kill_once(connection, _cursor, statement, *_args):
+        if not killed and statement.startswith("UPDATE"):
+            killed.append(connection.connection.dbapi_connection.thread_id())
+            with admin(private_mariadb) as root, root.cursor() as cursor:
+                cursor.execute(f"KILL CONNECTION {killed[0]}")
+
+    with database:
+        assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=9)]).changed
+        (row,) = database.compute_nodes("compute-1")
+        assert row.vcpus_used == 9
+        assert database.retries == 1 and killed
+        assert connection_id(database) != killed[0]
+
+
+def test_a_connection_to_a_read_only_server_is_not_kept(private_mariadb):
+    database = Database(private_mariadb.tracker_url)
+    database.sync_schema()
+    database.reconcile_compute_nodes("compute-1", [node()])
+    before = connection_id(database)
+
+    with database, admin(private_mariadb) as root, root.cursor() as cursor:
+        cursor.execute("SET GLOBAL read_only = 1")
+        try:
+            with pytest.raises(DatabaseUnavailable, match="read-only") as raised:
+                database.reconcile_compute_nodes("compute-1", [node(vcpus_used=9)])
+            assert not raised.value.needs_operator
+        finally:
+            cursor.execute("SET GLOBAL read_only = 0")
+
+        assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=9)]).changed
+        assert connection_id(database) != before  # the pool was emptied
