@@ -1,7 +1,11 @@
 """A connection gone bad is replaced, not kept: killed in the middle of a reconcile, or left
-on a server that turned read-only (a failover's old primary), on the suite's private MariaDB."""
+on a server that turned read-only (a failover's old primary), on the suite's private MariaDB;
+a SQLite connection opened while its file system was read-only, on a tmpfs."""
 
 from __future__ import annotations
+
+import os
+import subprocess
 
 import pymysql
 import pytest
@@ -10,8 +14,6 @@ from sqlalchemy import event, text
 from resource_tracker.db.api import Database
 from resource_tracker.exception import DatabaseUnavailable
 from tests.support.nodes import node
-
-pytestmark = pytest.mark.mysql
 
 
 def admin(server) -> pymysql.Connection:
@@ -23,6 +25,7 @@ def connection_id(database: Database) -> int:
         return connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()
 
 
+@pytest.mark.mysql
 def test_a_connection_killed_mid_reconcile_is_replaced_and_the_reconcile_runs_again(
     private_mariadb,
 ):
@@ -46,6 +49,7 @@ def test_a_connection_killed_mid_reconcile_is_replaced_and_the_reconcile_runs_ag
         assert connection_id(database) != killed[0]
 
 
+@pytest.mark.mysql
 def test_a_connection_to_a_read_only_server_is_not_kept(private_mariadb):
     database = Database(private_mariadb.tracker_url)
     database.sync_schema()
@@ -63,3 +67,32 @@ def test_a_connection_to_a_read_only_server_is_not_kept(private_mariadb):
 
         assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=9)]).changed
         assert connection_id(database) != before  # the pool was emptied
+
+
+def test_a_sqlite_connection_opened_read_only_is_replaced_when_the_file_system_is_back(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting and remounting a tmpfs needs root")
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "rt-state", state], check=True)
+    try:
+        database = Database(f"sqlite:///{state}/rt.sqlite")
+        database.sync_schema()
+        database.reconcile_compute_nodes("compute-1", [node()])
+        subprocess.run(["mount", "-o", "remount,ro", state], check=True)
+        remounted: list[str] = []
+
+        # the transaction opened the file read-only; it is read-write again by its first write
+        @event.listens_for(database.engine, "before_cursor_execute")
+        def back_to_rw(_connection, _cursor, statement, *_args):
+            if not remounted and statement.startswith("UPDATE"):
+                subprocess.run(["mount", "-o", "remount,rw", state], check=True)
+                remounted.append(statement)
+
+        with database:
+            assert database.reconcile_compute_nodes("compute-1", [node(vcpus_used=9)]).changed
+            assert remounted and database.retries == 1
+            (row,) = database.compute_nodes("compute-1")
+            assert row.vcpus_used == 9
+    finally:
+        subprocess.run(["umount", state], check=True)
