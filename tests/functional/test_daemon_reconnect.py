@@ -46,7 +46,9 @@ def tmpfs_state(tmp_path) -> Iterator[Path]:
     try:
         yield state
     finally:
-        subprocess.run(["umount", state], check=True)
+        subprocess.run(
+            ["umount", "--lazy", state], check=True
+        )  # lazy: a failed test may hold a file
 
 
 def remount(path: Path, mode: str) -> None:

@@ -95,4 +95,6 @@ def test_a_sqlite_connection_opened_read_only_is_replaced_when_the_file_system_i
             (row,) = database.compute_nodes("compute-1")
             assert row.vcpus_used == 9
     finally:
-        subprocess.run(["umount", state], check=True)
+        subprocess.run(
+            ["umount", "--lazy", state], check=True
+        )  # lazy: a failed test may hold a file
