@@ -8,7 +8,8 @@ Every failure reason has its series from the start, so rate() sees the first fai
 Per NUMA cell (label `cell`, and `page_size_bytes` for pages): the numbers of the row's
 numa_topology, and the free pages the kernel reports (only where libvirt says).
 `/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS intervals (or the
-first audit is not due yet) and 503 otherwise; any other path is 404.
+first audit is not due yet) and 503 otherwise, at once after a failure that needs an
+operator; a 503 names the last failure in one line; any other path is 404.
 
 The server cannot be made to hold what the daemon needs: WORKERS threads serve one
 connection each, a connection is accepted only when one of them is free (the rest wait in
@@ -140,6 +141,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._exposition = make_wsgi_app(self.registry)
         self._healthy_until = float("inf")
+        self._last_failure: str | None = None  # since the last success
+        self._needs_operator = False
         self._host = _HostCollector()
         self.registry.register(self._host)
         ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
@@ -177,8 +180,12 @@ class Metrics:
             self.device_xml_reads.inc(figures.device_xml_reads)
         self.duration.observe(result.duration_s)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
+        self._last_failure, self._needs_operator = None, False
 
-    def audit_failed(self, error: Exception) -> None:
+    def audit_failed(self, error: Exception, message: str | None = None) -> None:
+        """Count the failure; `message`, its one line, is what a 503 from /healthz says."""
+        self._last_failure = message or str(error) or type(error).__name__
+        self._needs_operator = getattr(error, "needs_operator", False)
         reason = next((name for kinds, name in FAILURE_REASONS if isinstance(error, kinds)), None)
         self.failed.labels(reason or OTHER_FAILURE).inc()
         if reason == "libvirt":
@@ -187,7 +194,13 @@ class Metrics:
             self._host.reached(libvirt=1, database=0)  # written after libvirt answered
 
     def healthy(self) -> bool:
-        return time.monotonic() <= self._healthy_until
+        return not self._needs_operator and time.monotonic() <= self._healthy_until
+
+    def unhealthy_because(self) -> str:
+        """The one line a 503 from /healthz answers."""
+        if self._last_failure is None:
+            return "no successful audit recently"
+        return f"no successful audit recently: {self._last_failure}"
 
     def serve(self, listen: str) -> WSGIServer:
         """Serve /metrics and /healthz on `listen` from daemon threads; return the server."""
@@ -207,7 +220,8 @@ class Metrics:
                 start_response("200 OK", text)
                 return [b"ok\n"]
             start_response("503 Service Unavailable", text)
-            return [b"no successful audit recently\n"]
+            line = " ".join(self.unhealthy_because().split())
+            return [f"{line}\n".encode()]
         start_response("404 Not Found", text)
         return [b"not found: try /metrics or /healthz\n"]
 

@@ -21,7 +21,9 @@ pool under a deadline while the hub stays free for signals, timers and the watch
 - systemd: READY=1 once the loop runs, STATUS= after each audit, WATCHDOG=1 every half
   watchdog interval from the loop's own waits, idle or waiting for a call (which has a
   deadline): it means the loop is healthy. A failing dependency shows in STATUS=, the log,
-  metrics and /healthz, never in a restart, which would not cure it.
+  metrics and /healthz, never in a restart, which would not cure it. A fault only a person
+  can cure (error.needs_operator: a grant, a full disk, `db sync`) says so in STATUS= and
+  turns /healthz to 503 at once.
 """
 
 from __future__ import annotations
@@ -293,9 +295,9 @@ class Service:
 
     def _failed(self, error: Exception) -> None:
         self._failures += 1
-        if self._metrics:
-            self._metrics.audit_failed(error)
         message = str(error) or type(error).__name__
+        if getattr(error, "needs_operator", False):
+            message = f"{message}; needs an operator"
         kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if kind != self._last_failure:
             LOG.warning(
@@ -306,6 +308,8 @@ class Service:
             self._last_failure = kind
         else:
             LOG.debug("audit failed again (%d in a row): %s", self._failures, message)
+        if self._metrics:
+            self._metrics.audit_failed(error, message)
         self._notifier.notify(f"STATUS=audit failed: {message}")
 
     def _reload(self) -> None:

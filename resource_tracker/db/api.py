@@ -3,8 +3,10 @@
 A Database is shared by threads: each call takes its own connection from the pool, so the
 reconcile can run in a worker thread while the manage commands read. It outlives the server:
 a call made while the server is down raises DatabaseUnavailable, and the next call after it
-comes back reconnects (stale pooled connections are pinged out). Every error reaching the
-caller is DatabaseUnavailable or SchemaNotCurrent, one line, with the URL's password masked.
+comes back reconnects (stale pooled connections are pinged out; a connection that failed in a
+way a fresh one cures is replaced, errors.py). Every error reaching the caller is
+DatabaseUnavailable or SchemaNotCurrent, one line, with the URL's password masked, saying
+(`needs_operator`) when only a person can cure it.
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ import re
 import warnings
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, SAWarning
+from sqlalchemy.pool import NullPool
 
 from resource_tracker import modes, timeouts
-from resource_tracker.db import tls
+from resource_tracker.db import errors, tls
 
 # PyMySQL waits forever for an answer by default: a server that hangs would hold the audit's
 # worker thread for good. How these add up below the daemon's deadlines: timeouts.py.
@@ -88,17 +89,22 @@ def _refused_parameters(url: URL) -> str | None:
 def make_engine(url: str | URL) -> Engine:
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url)
+        # A file database is opened anew by each transaction (~0.1 ms) and closed after it:
+        # a connection kept between audits would pin its file system (no `remount,ro`), and
+        # one opened while the file system was read-only would stay read-only for good.
+        pool = {} if url.database in (None, "", ":memory:") else {"poolclass": NullPool}
+        engine = create_engine(url, **pool)
         if (path := sqlite_file(url)) is not None:
             event.listen(engine, "do_connect", lambda *_: _create_sqlite_file(path))
         event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "handle_error", _fresh_connection_cures)
         return engine
     url, tls_context = tls.take(url)
     url = url.set(query={"charset": "utf8mb4", **url.query})
     connect_args = _mysql_connect_args(url)
     if tls_context is not None:
         connect_args["ssl"] = tls_context
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args=connect_args,
         # a database restarted between two audits costs one reconnect, not a failure
@@ -108,6 +114,18 @@ def make_engine(url: str | URL) -> Engine:
         # not deadlock on the gap between their keys; each statement sees the latest commit.
         isolation_level="READ COMMITTED",
     )
+    event.listen(engine, "handle_error", _fresh_connection_cures)
+    return engine
+
+
+def _fresh_connection_cures(context: ExceptionContext) -> None:
+    """The one place where a connection gone bad is replaced (errors.py says which are): as a
+    disconnect, SQLAlchemy discards it and every connection pooled before it, and the
+    DBAPIError raised says `connection_invalidated`, so retry.py tries once more at once."""
+    if context.sqlalchemy_exception is not None and errors.needs_fresh_connection(
+        context.sqlalchemy_exception
+    ):
+        context.is_disconnect = True
 
 
 def _mysql_connect_args(url: URL) -> dict[str, object]:

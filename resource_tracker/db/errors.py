@@ -1,4 +1,5 @@
-"""What a database error means for us: retry the transaction now, or report the database down.
+"""What a database error means for us: retry the transaction now, retry it on a fresh
+connection, report the database down, or say that a person must act.
 
 Retryable are the errors where the server rolled our transaction back (or never began it)
 because of other writers, so running it again is the fix: InnoDB deadlocks and lock waits,
@@ -8,6 +9,18 @@ another tracker of the same host inserted or revived the row between our read an
 and the retry reads that row; so is a write that found other rows than the read before it
 (ConcurrentChange: an operator's UPDATE by hand, say). Everything else (the server is down,
 access denied) ends the reconcile as DatabaseUnavailable; the next period tries again.
+
+A fresh connection cures the errors where the connection itself went bad while the database
+may be fine again: a MySQL connection lost, reset or killed, a server that was shutting down
+or is read-only (a failover moves the address to the new primary; the old connections stay
+on the old one); a SQLite connection that opened the file while its file system was
+read-only (it stays read-only for good), or hit an I/O error or could not open the file or
+its journal. engine.py marks these as disconnects: SQLAlchemy then discards the connection
+and every other one pooled before it, and retry.py runs the transaction once more at once.
+
+Some faults only a person cures (a wrong password or missing grant, a database that does not
+exist, a full disk, a corrupt file, a schema behind the program): the DatabaseUnavailable
+says so (`needs_operator`), and the daemon shows it at once in STATUS= and /healthz.
 """
 
 from __future__ import annotations
@@ -27,6 +40,48 @@ MYSQL_RETRYABLE = {
 }
 MYSQL_DUPLICATE_KEY = 1062
 SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+MYSQL_FRESH_CONNECTION = {
+    1053: "server shutdown in progress",
+    1290: "server is read-only",  # --read-only: a failover's old primary
+    1792: "read-only transaction",
+    1836: "server is read-only (replica)",
+    1927: "connection killed",
+    2006: "server has gone away",
+    2013: "lost connection during query",
+    2014: "commands out of sync",
+    2045: "connection lost",
+    2055: "lost connection",
+    4031: "disconnected by the server for inactivity",
+}
+MYSQL_NEEDS_OPERATOR = {
+    1021: "disk full",
+    1044: "access to the database denied",
+    1045: "access denied (user or password)",
+    1049: "unknown database",
+    1114: "table full",
+    1129: "host blocked for connection errors (FLUSH HOSTS)",
+    1130: "host not allowed to connect",
+    1142: "command denied (grants)",
+    1143: "column denied (grants)",
+    1146: "table missing",
+    1698: "access denied (authentication plugin)",
+    1820: "password must be reset",
+    1862: "password expired",
+    3159: "insecure transport refused (require_secure_transport)",
+}
+# SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN: the file system as the connection saw it
+SQLITE_FRESH_CONNECTION = (
+    "attempt to write a readonly database",
+    "disk I/O error",
+    "unable to open database file",
+)
+SQLITE_NEEDS_OPERATOR = (
+    "database or disk is full",
+    "database disk image is malformed",
+    "file is not a database",
+    "no such table",
+)
 
 
 def mysql_code(error: BaseException) -> int | None:
@@ -53,6 +108,27 @@ def is_retryable(error: BaseException) -> bool:
     return any(text in str(error.orig) for text in SQLITE_BUSY)
 
 
+def _matches(error: BaseException, codes: dict[int, str], texts: tuple[str, ...]) -> bool:
+    if not isinstance(error, DBAPIError):
+        return False
+    code = mysql_code(error)
+    if code is not None:
+        return code in codes
+    return any(text in str(error.orig) for text in texts)
+
+
+def needs_fresh_connection(error: BaseException) -> bool:
+    """Whether the connection `error` came from must be replaced before the next try."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return _matches(error, MYSQL_FRESH_CONNECTION, SQLITE_FRESH_CONNECTION)
+
+
+def needs_operator(error: BaseException) -> bool:
+    """Whether only a person can cure `error` (grants, a missing database, a full disk...)."""
+    return _matches(error, MYSQL_NEEDS_OPERATOR, SQLITE_NEEDS_OPERATOR)
+
+
 def unavailable(error: SQLAlchemyError, masked_url: str, password: str | None):
     """The DatabaseUnavailable to raise for `error`: one line, never holding the password."""
     detail = error.orig if isinstance(error, DBAPIError) else error
@@ -62,4 +138,6 @@ def unavailable(error: SQLAlchemyError, masked_url: str, password: str | None):
         message = f"{certificate}; database {masked_url}"
     if password:
         message = message.replace(password, "***")
-    return DatabaseUnavailable(message)
+    unavailable = DatabaseUnavailable(message)
+    unavailable.needs_operator = needs_operator(error)
+    return unavailable

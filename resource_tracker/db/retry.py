@@ -1,4 +1,5 @@
-"""One transaction, run again when the database says another writer was in the way."""
+"""One transaction, run again when the database says another writer was in the way, or
+once, at once, when its connection went bad and was replaced (errors.py, engine.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from resource_tracker.db.errors import ConcurrentChange, is_retryable
+from resource_tracker.db.errors import ConcurrentChange, is_retryable, needs_fresh_connection
 from resource_tracker.timeouts import DB_RETRY_BUDGET_S
 
 T = TypeVar("T")
@@ -42,14 +43,28 @@ def in_transaction(
     policy: RetryPolicy,
     on_retry: Callable[[Exception], None] | None = None,
 ) -> T:
-    """Run `work` in one transaction; run it anew while the failure is retryable and allowed."""
+    """Run `work` in one transaction; run it anew while the failure is retryable and allowed.
+
+    A connection that went bad (killed, lost, opened read-only) is tried again once, without
+    a pause, on the fresh connection the engine gives next; a second such failure ends the
+    transaction (the database is not back yet: the next audit tries again)."""
     started = time.monotonic()
+    reconnected = False
     for run in range(1, policy.attempts + 1):
         try:
             with engine.begin() as connection:
                 return work(connection)
         except (DBAPIError, ConcurrentChange) as error:
-            if run == policy.attempts or not is_retryable(error):
+            if run == policy.attempts:
+                raise
+            if needs_fresh_connection(error):
+                if reconnected:
+                    raise
+                reconnected = True
+                if on_retry is not None:
+                    on_retry(error)
+                continue
+            if not is_retryable(error):
                 raise
             delay = policy.delay_s(run)
             if time.monotonic() + delay - started > policy.budget_s:

@@ -237,3 +237,32 @@ def test_domains_are_counted_by_their_nova_flavor(served):
 
     assert counted["resource_tracker_domains{flavor=m1.small}"] == 2
     assert counted["resource_tracker_domains{flavor=}"] == 3  # 2 without metadata, 1 nameless
+
+
+def test_health_names_the_failure_and_fails_at_once_when_a_person_must_act(served):
+    metrics, port = served
+    metrics.expect_audit_by(time.monotonic() - 1)  # the first audit was due a while ago
+
+    assert get(port, "/healthz") == (503, "no successful audit recently\n")
+    metrics.audit_failed(DatabaseUnavailable("database sqlite:///x: disk I/O error"))
+    assert get(port, "/healthz") == (
+        503,
+        "no successful audit recently: database sqlite:///x: disk I/O error\n",
+    )
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    assert get(port, "/healthz") == (200, "ok\n")
+
+    # within the healthy intervals, a fault that retrying cures leaves /healthz at 200...
+    metrics.audit_failed(DatabaseUnavailable("database ...: Lost connection"))
+    assert get(port, "/healthz") == (200, "ok\n")
+    # ...one that needs a person turns it to 503 at once, saying so
+    full = DatabaseUnavailable("database sqlite:///x: database or disk is full")
+    full.needs_operator = True
+    metrics.audit_failed(full, f"{full}; needs an operator")
+    assert get(port, "/healthz") == (
+        503,
+        "no successful audit recently: database sqlite:///x: database or disk is full; "
+        "needs an operator\n",
+    )
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    assert get(port, "/healthz") == (200, "ok\n")
