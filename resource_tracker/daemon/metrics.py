@@ -140,6 +140,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._exposition = make_wsgi_app(self.registry)
         self._healthy_until = float("inf")
+        self._last_failure = ""  # why the last audit failed, for /healthz; "" once one succeeds
         self._host = _HostCollector()
         self.registry.register(self._host)
         ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
@@ -177,10 +178,12 @@ class Metrics:
             self.device_xml_reads.inc(figures.device_xml_reads)
         self.duration.observe(result.duration_s)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
+        self._last_failure = ""
 
     def audit_failed(self, error: Exception) -> None:
         reason = next((name for kinds, name in FAILURE_REASONS if isinstance(error, kinds)), None)
         self.failed.labels(reason or OTHER_FAILURE).inc()
+        self._last_failure = str(error) or type(error).__name__
         if reason == "libvirt":
             self._host.reached(libvirt=0)
         elif reason == "database":
@@ -207,7 +210,8 @@ class Metrics:
                 start_response("200 OK", text)
                 return [b"ok\n"]
             start_response("503 Service Unavailable", text)
-            return [b"no successful audit recently\n"]
+            why = f": {self._last_failure}" if self._last_failure else ""
+            return [f"no successful audit recently{why}\n".encode()]
         start_response("404 Not Found", text)
         return [b"not found: try /metrics or /healthz\n"]
 
