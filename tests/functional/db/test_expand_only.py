@@ -117,8 +117,8 @@ def test_a_writer_of_the_previous_release_may_insert_without_storage_id(empty):
         )
         connection.execute(
             text(
-                "INSERT INTO compute_nodes (service_id, host, hypervisor_hostname, uuid, vcpus, memory_mb,"
-                " local_gb, vcpus_used, memory_mb_used, local_gb_used, hypervisor_type,"
+                "INSERT INTO compute_nodes (service_id, host, hypervisor_hostname, uuid, vcpus,"
+                " memory_mb, local_gb, vcpus_used, memory_mb_used, local_gb_used, hypervisor_type,"
                 " hypervisor_version, cpu_info, deleted, created_at) VALUES"
                 " ((SELECT id FROM services WHERE host = 'old'), 'old', 'old',"
                 " 'u-1', 1, 1, 1, 0, 0, 0, 'QEMU', 1, '{}', 0, CURRENT_TIMESTAMP)"
