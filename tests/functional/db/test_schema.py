@@ -209,7 +209,8 @@ def test_db_sync_and_db_version_commands(tmp_path, db_url):
     assert (after.returncode, after.stdout) == (0, f"{HEAD}\n")
 
 
-def test_the_daemon_refuses_a_database_behind_with_one_line(tmp_path, empty):
+def test_once_refuses_a_database_behind_with_one_line(tmp_path, empty):
+    # the daemon waits instead: tests/functional/test_upgrade.py
     migrate(empty, SHIPPED)
     conf = tmp_path / "rt.conf"
     conf.write_text(
@@ -218,7 +219,7 @@ def test_the_daemon_refuses_a_database_behind_with_one_line(tmp_path, empty):
         f"[database]\nconnection = {empty.url}\n"
     )
 
-    result = run("resource-tracker", "--config-file", str(conf))  # the daemon, not --once
+    result = run("resource-tracker", "--config-file", str(conf), "--once")
 
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1
