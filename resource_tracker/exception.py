@@ -34,7 +34,11 @@ class DatabaseUnavailable(ResourceTrackerError):
 
 
 class SchemaNotCurrent(ResourceTrackerError):
-    """The database schema is missing or behind; `resource-tracker-manage db sync` fixes it."""
+    """The database schema is missing, behind, or newer than this program may write into."""
+
+
+class SchemaBehind(SchemaNotCurrent):
+    """The schema is missing or behind; `resource-tracker-manage db sync` fixes it."""
 
     needs_operator = True
 

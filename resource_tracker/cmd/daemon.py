@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
     with open_database(conf) as database:
-        check_schema_at_start(database)
+        waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events
         driver = libvirt_driver(conf)
         tracker = resource_tracker(conf, driver, database)
@@ -118,7 +118,9 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
             Service,  # eventlet is imported only when it runs
         )
 
-        return Service(tracker, loop_settings(conf), reload, signals, Notifier(), metrics).run()
+        return Service(
+            tracker, loop_settings(conf), reload, signals, Notifier(), metrics, waiting
+        ).run()
 
 
 def run_once(conf: cfg.ConfigOpts) -> int:
@@ -203,10 +205,12 @@ def loop_settings(conf: cfg.ConfigOpts) -> Settings:
     )
 
 
-def check_schema_at_start(database: Database) -> None:
-    """Stop at a schema that is behind or unknown; give an empty SQLite database one. A
-    database that is down, or does not answer within START_CHECK_S, is left to the audits
-    (each checks the schema), so a hung server holds READY=1 no longer than that."""
+def check_schema_at_start(database: Database) -> SchemaNotCurrent | None:
+    """Give an empty SQLite database the schema. A schema this daemon may not write into
+    (behind: db sync not run yet; newer: this host not upgraded yet), a database that is
+    down, or one that does not answer within START_CHECK_S, is left to the audits (each
+    checks the schema, one a period while it is not current), so hosts can be upgraded
+    before or after db sync, and a hung server holds READY=1 no longer than that."""
 
     def no_answer() -> DatabaseUnavailable:
         return DatabaseUnavailable(
@@ -217,9 +221,11 @@ def check_schema_at_start(database: Database) -> None:
     try:
         within(START_CHECK_S, lambda: prepare_schema(database), no_answer)
     except SchemaNotCurrent as error:
-        fail(error)
+        LOG.warning("%s; waiting: the audits check again every period", error)
+        return error
     except ResourceTrackerError as error:
         LOG.warning("%s; audits will retry", error)
+    return None
 
 
 def prepare_schema(database: Database) -> None:

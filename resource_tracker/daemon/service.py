@@ -50,7 +50,7 @@ from resource_tracker.daemon.metrics import HEALTHY_INTERVALS, Metrics
 from resource_tracker.daemon.schedule import Settings, next_start
 from resource_tracker.daemon.signals import SignalPipe
 from resource_tracker.daemon.systemd import Notifier
-from resource_tracker.exception import ResourceTrackerError
+from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 
 LOG = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class Service:
         signals: SignalPipe | None = None,
         notifier: Notifier | None = None,
         metrics: Metrics | None = None,
+        waiting: SchemaNotCurrent | None = None,
     ):
         self._tracker = tracker
         self._settings = settings
@@ -116,7 +117,10 @@ class Service:
         self._stopping = False
         self._calls = 0
         self._failures = 0
-        self._last_failure: object = None
+        # `waiting`: the start-up check found a schema not to write into, and logged it
+        self._last_failure: object = str(waiting) if waiting else None
+        self._schema_wait = waiting is not None  # retried each period, not with backoff
+        self._waiting = waiting
         self._last_start = 0.0
         self._last_end = 0.0
         self._due = 0.0
@@ -133,7 +137,8 @@ class Service:
                 self._due + HEALTHY_INTERVALS * self._settings.interval_s
             )
         LOG.info("started; first audit in %.1f s", delay)
-        self._notifier.notify("READY=1", f"STATUS=first audit in {delay:.0f} s")
+        status = f"{self._waiting}; checked again" if self._waiting else "first audit"
+        self._notifier.notify("READY=1", f"STATUS={status} in {delay:.0f} s")
         self._ping_if_due()
         while self._idle():
             self._last_start = time.monotonic()
@@ -147,8 +152,9 @@ class Service:
         self._inbox.put(SignalArrived(signal.SIGTERM))
 
     def _schedule(self) -> None:
+        failures = 0 if self._schema_wait else self._failures  # db sync or an upgrade cures it
         self._due = next_start(
-            self._last_start, self._last_end, self._settings.interval_s, self._failures
+            self._last_start, self._last_end, self._settings.interval_s, failures
         )
 
     def _idle(self) -> bool:
@@ -286,7 +292,7 @@ class Service:
     def _succeeded(self, result: AuditResult) -> None:
         if self._failures:
             LOG.info("audit succeeded after %d failed attempt(s)", self._failures)
-        self._failures, self._last_failure = 0, None
+        self._failures, self._last_failure, self._schema_wait = 0, None, False
         summary = result.summary()
         LOG.info("audit: %s", summary)
         if self._metrics:
@@ -295,14 +301,16 @@ class Service:
 
     def _failed(self, error: Exception) -> None:
         self._failures += 1
+        self._schema_wait = isinstance(error, SchemaNotCurrent)
         message = str(error) or type(error).__name__
         if getattr(error, "needs_operator", False):
             message = f"{message}; needs an operator"
         kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if kind != self._last_failure:
             LOG.warning(
-                "audit failed: %s; retrying with backoff",
+                "audit failed: %s; retrying %s",
                 message,
+                "every period" if self._schema_wait else "with backoff",
                 exc_info=None if isinstance(error, ResourceTrackerError) else error,
             )
             self._last_failure = kind

@@ -116,7 +116,11 @@ class ComputeNode(SoftDeleteMixin, Base):
     pcpus_used: Mapped[int | None] = mapped_column(Integer)
     # since revision 0004: the storage the host's instance disks are on ('local:HOST' for its
     # own, else shared with every host naming it), and its domains' over-commit there
-    storage_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    storage_id: Mapped[str] = mapped_column(
+        String(255),
+        nullable=False,
+        server_default=LOCAL_STORAGE,  # 0008: read as local:HOST
+    )
     disk_overcommit_bytes: Mapped[int] = mapped_column(
         BigInteger, nullable=False, server_default="0"
     )

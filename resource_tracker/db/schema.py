@@ -1,5 +1,15 @@
 """The schema's version: alembic migrations, configured here so no alembic.ini is needed.
 
+Two tables say where the schema is. Alembic keeps its revision in schema_revision (one row).
+alembic_version lists the revisions whose daemons may write into the schema (the writers):
+the revision itself and, back to its migration's `oldest_writer`, the older ones whose
+daemons still write correctly into it, because every migration since then only expanded
+(nullable or defaulted columns, tables, views). A daemon writes only while its own head is
+listed, so the previous release's daemons keep writing after db sync and never write into a
+schema no migration vouched for. The table keeps alembic's old name because every release
+reads it: until revision 0008 alembic kept its revision there, and daemons of those releases
+read its first row only (hence the rows in ascending order, the oldest writer first).
+
 A database made before migrations existed (main's create_all) has both tables and no
 alembic_version: it holds revision 0001 exactly, so db sync stamps it 0001 and upgrades.
 """
@@ -14,16 +24,42 @@ from collections.abc import Iterator
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, column, exists, inspect, table, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    column,
+    exists,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.sql.expression import ColumnElement
 
-from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
+from resource_tracker.exception import ResourceTrackerError, SchemaBehind, SchemaNotCurrent
 
 SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
 FIRST_TABLES = {"services", "compute_nodes"}
-VERSION_TABLE = "alembic_version"
+REVISION_TABLE = "schema_revision"  # alembic's, since 0008
+VERSION_TABLE = "alembic_version"  # the writers; alembic's until 0008
 VERSIONS = table(VERSION_TABLE, column("version_num"))
+WRITERS = Table(
+    VERSION_TABLE,
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),  # as alembic made it
+)
+
+
+def not_the_writers(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's include_name: the writers' table is no model's, nor alembic's own."""
+    return not (type_ == "table" and name == VERSION_TABLE)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -46,10 +82,47 @@ def known_revisions() -> set[str]:
 
 
 def current(connection: Connection) -> str | None:
-    # read directly: alembic's MigrationContext logs at INFO, into the daemon's log
+    """The revision db sync left; read directly: alembic's MigrationContext logs at INFO,
+    into the daemon's log."""
+    tables = inspect(connection)
+    for name in (REVISION_TABLE, VERSION_TABLE):  # before 0008, alembic's was alembic_version
+        if tables.has_table(name):
+            return connection.execute(text(f"SELECT version_num FROM {name}")).scalar()
+    return None
+
+
+def writers(connection: Connection) -> set[str]:
+    """The revisions whose daemons may write into this schema."""
     if not inspect(connection).has_table(VERSION_TABLE):
-        return None
-    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        return set()
+    return set(connection.execute(select(WRITERS.c.version_num)).scalars())
+
+
+def oldest_writer(revision: str) -> str:
+    """The oldest revision whose daemons write correctly into the schema `revision` leaves:
+    its migration's `oldest_writer`; the revision itself where it says none (before 0007)."""
+    return getattr(_scripts().get_revision(revision).module, "oldest_writer", revision)
+
+
+def writers_of(revision: str) -> list[str]:
+    """The writers of the schema at `revision`, oldest first: back to its oldest writer."""
+    scripts, oldest = _scripts(), oldest_writer(revision)
+    chain = [revision]
+    while chain[-1] != oldest:
+        down = scripts.get_revision(chain[-1]).down_revision
+        assert isinstance(down, str), f"{oldest} is not an ancestor of {revision}"
+        chain.append(down)
+    return chain[::-1]
+
+
+def record_writers(connection: Connection, revision: str | None) -> None:
+    """alembic_version rewritten for the schema at `revision` (env.py, after every upgrade
+    or stamp). Rows in ascending order: a daemon of a release before 0008 reads the first
+    one (by primary key on MySQL, by rowid or the key on SQLite), which must be its head."""
+    WRITERS.create(connection, checkfirst=True)
+    connection.execute(WRITERS.delete())
+    if revision is not None:
+        connection.execute(WRITERS.insert(), [{"version_num": r} for r in writers_of(revision)])
 
 
 def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
@@ -62,6 +135,8 @@ def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
             before = FIRST_REVISION
         if before is not None and before not in known_revisions():
             raise SchemaNotCurrent(f"database {masked_url} {_unknown(before)}")
+        if before is not None and not inspect(connection).has_table(REVISION_TABLE):
+            command.stamp(config, before)  # alembic_version held alembic's revision
         command.upgrade(config, "head")
         after = current(connection)
         assert after is not None, "upgraded to head, yet no revision recorded"
@@ -69,25 +144,31 @@ def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
 
 
 def check(connection: Connection, masked_url: str) -> None:
-    """Raise SchemaNotCurrent unless the database is at this program's head revision."""
-    revision = current(connection)
+    """Raise SchemaNotCurrent unless this program may write into the schema: it is at this
+    program's head, or ahead by migrations that vouch for this program's writes (its head
+    is among the writers). Raise SchemaBehind when db sync would make it so."""
     wanted = head()
-    if revision == wanted:
+    listed = writers(connection)
+    if wanted in listed:
         return
+    revision = current(connection)
+    known = known_revisions()
+    newer = sorted(r for r in listed | {revision} if r is not None and r not in known)
+    if newer:
+        raise SchemaNotCurrent(f"database {masked_url} {_unknown(newer[-1])}")
     if revision is None:
         state = "has no resource-tracker schema (or one from before migrations)"
-    elif revision in known_revisions():
-        state = f"is at schema revision {revision}, this program needs {wanted}"
     else:
-        raise SchemaNotCurrent(f"database {masked_url} {_unknown(revision)}")
-    raise SchemaNotCurrent(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
+        state = f"is at schema revision {revision}, this program needs {wanted}"
+    raise SchemaBehind(f"database {masked_url} {state}; run: resource-tracker-manage db sync")
 
 
 def at_head() -> ColumnElement[bool]:
-    """True while the database is at this program's head revision: one read of
-    alembic_version by primary key, for the WHERE of a statement a transaction sends anyway
-    (the reconcile's heartbeat), so a daemon never writes into a schema that moved on (the
-    db sync of a newer release) while it ran, at the cost of no extra round trip."""
+    """True while this program may write into the schema (its head among the writers): one
+    read of alembic_version by primary key, for the WHERE of a statement a transaction
+    sends anyway (the reconcile's heartbeat), so a daemon never writes into a schema that
+    moved on (the db sync of a newer release that no longer takes its writes) while it ran,
+    at the cost of no extra round trip."""
     return exists().where(VERSIONS.c.version_num == head())
 
 
@@ -98,7 +179,8 @@ def _scripts() -> ScriptDirectory:
 def _unknown(revision: str) -> str:
     return (
         f"is at schema revision {revision}, which this program does not know "
-        f"(it knows up to {head()}): a newer resource-tracker wrote it; upgrade this one"
+        f"(it knows up to {head()}): a newer resource-tracker wrote it and does not take "
+        "this release's writes; upgrade this one"
     )
 
 

@@ -74,7 +74,9 @@ def test_audits_every_interval(synced, daemons, sqlite_url):
 
 def set_schema_revision(sqlite_url: str, revision: str) -> None:
     with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as db, db:
-        db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        db.execute(f"UPDATE {schema.REVISION_TABLE} SET version_num = ?", (revision,))
+        db.execute(f"DELETE FROM {schema.VERSION_TABLE}")
+        db.execute(f"INSERT INTO {schema.VERSION_TABLE} VALUES (?)", (revision,))
 
 
 def test_a_schema_moved_on_under_the_daemon_is_never_written(synced, daemons, sqlite_url):

@@ -20,6 +20,7 @@ from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.resources import PciDeviceValues
 from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrate
 from tests.support.nodes import StatementLog, change_after_select, node
+from tests.support.schema import newer_release_synced
 
 PREVIOUS = "0005"
 VF = PciDeviceValues(
@@ -202,7 +203,7 @@ def test_a_schema_that_moved_on_gets_no_device_row(database):
     database.check_schema()
     reconcile(database, VF)
     with database.engine.begin() as connection:  # a newer release's db sync
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        newer_release_synced(connection)
 
     with pytest.raises(SchemaNotCurrent, match="9999"):
         reconcile(database, VF, PF)

@@ -14,6 +14,7 @@ from resource_tracker.exception import SchemaNotCurrent
 from tests.functional.db.test_reconcile import all_rows
 from tests.functional.db.test_schema import migrate
 from tests.support.nodes import StatementLog, change_after_select, node
+from tests.support.schema import newer_release_synced
 
 PREVIOUS = "0004"  # the revision before 0005 (BIGINT sizes, binary names)
 BIGINT_MAX = 2**63 - 1
@@ -200,7 +201,7 @@ def test_a_schema_that_moved_on_while_running_is_never_written(database):
     database.check_schema()  # at start-up, as the daemon does
     database.reconcile_compute_nodes("compute-1", [node()])
     with database.engine.begin() as connection:  # a newer release's db sync
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        newer_release_synced(connection)
 
     with pytest.raises(SchemaNotCurrent, match="9999, which this program does not know"):
         database.reconcile_compute_nodes("compute-1", [node(vcpus_used=1)])

@@ -24,7 +24,7 @@ from resource_tracker.audit.tracker import (
 )
 from resource_tracker.daemon import metrics as metrics_module
 from resource_tracker.daemon.metrics import Metrics
-from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable
+from resource_tracker.exception import DatabaseUnavailable, HypervisorUnavailable, SchemaBehind
 from resource_tracker.resources import (
     HostDevices,
     MdevType,
@@ -115,6 +115,19 @@ def test_only_metrics_and_healthz_are_served(served):
     assert get(port, "/healthz") == (200, "ok\n")
     for path in ("/", "/metrics/x", "/favicon.ico", "/healthz/", "/../etc/passwd"):
         assert get(port, path)[0] == 404, path
+
+
+def test_healthz_says_why_audits_fail(served):
+    metrics, port = served
+    metrics.expect_audit_by(time.monotonic() - 1)  # overdue
+    metrics.audit_failed(SchemaBehind("database x is at schema revision 0006; run: db sync"))
+
+    assert get(port, "/healthz") == (
+        503,
+        "no successful audit recently: database x is at schema revision 0006; run: db sync\n",
+    )
+    metrics.audit_succeeded(audit_result(), 60)
+    assert get(port, "/healthz") == (200, "ok\n")
 
 
 def test_host_gauges_are_absent_until_an_audit_succeeds(served):

@@ -20,6 +20,7 @@ revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
+oldest_writer = "0006"  # expand-only: nullable columns, a defaulted one
 
 
 def upgrade() -> None:
