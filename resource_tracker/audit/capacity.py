@@ -66,6 +66,7 @@ class Flavor:
     vcpus: int
     ram_mb: int
     disk_gb: int
+    name: str | None = None  # a Nova flavor's, where the sizes are its
 
 
 @dataclass(frozen=True, slots=True)

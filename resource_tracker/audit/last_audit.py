@@ -11,8 +11,12 @@ read it with `nodes show`, other users cannot.
 
 The file holds one LastAudit record as a JSON object: host, hypervisor_hostname, audited_at
 (ISO 8601 with its UTC offset, whole seconds), free_bytes, overcommit_bytes and disks, one
-object per disk with DiskUsage's fields. A disk object without a field that has a default
-(written before the field existed) reads as that default; keys not known here are ignored.
+object per disk with DiskUsage's fields, then flavors (the Nova flavors of the host's
+domains, one object each with FlavorSeen's fields, audit/flavors.py) and
+domains_without_flavor. A disk object without a field that has a default (written before the
+field existed) reads as that default; a record without flavors (written before they were
+kept) reads as flavors None, "not recorded"; keys not known here are ignored, so a reader of
+an older version reads a newer record.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from resource_tracker import modes
+from resource_tracker.audit import flavors as flavors_seen
+from resource_tracker.audit.flavors import FlavorSeen
 from resource_tracker.resources import DiskUsage, HostResources
 
 LOG = logging.getLogger(__name__)
@@ -49,9 +55,12 @@ class LastAudit:
     free_bytes: int
     overcommit_bytes: int
     disks: tuple[DiskUsage, ...]
+    flavors: tuple[FlavorSeen, ...] | None = None  # None: a record from before they were kept
+    domains_without_flavor: int = 0
 
     @classmethod
     def of(cls, host: str, resources: HostResources, audited_at: datetime) -> LastAudit:
+        flavors, without_flavor = flavors_seen.seen(resources)
         return cls(
             host=host,
             hypervisor_hostname=resources.hypervisor_hostname,
@@ -59,6 +68,8 @@ class LastAudit:
             free_bytes=resources.storage.free_bytes,
             overcommit_bytes=resources.disk_overcommit_bytes,
             disks=resources.disks,
+            flavors=flavors,
+            domains_without_flavor=without_flavor,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -70,6 +81,10 @@ class LastAudit:
             "free_bytes": self.free_bytes,
             "overcommit_bytes": self.overcommit_bytes,
             "disks": [{name: getattr(disk, name) for name in DISK_FIELDS} for disk in self.disks],
+            "flavors": None
+            if self.flavors is None
+            else [flavor.as_json() for flavor in self.flavors],
+            "domains_without_flavor": self.domains_without_flavor,
         }
 
     @classmethod
@@ -87,6 +102,10 @@ class LastAudit:
                     DiskUsage(**{name: disk[name] for name in DISK_FIELDS if name in disk})
                     for disk in record["disks"]
                 ),
+                flavors=None
+                if record.get("flavors") is None
+                else tuple(FlavorSeen.from_json(flavor) for flavor in record["flavors"]),
+                domains_without_flavor=int(record.get("domains_without_flavor", 0)),
             )
         except KeyError as error:
             raise ValueError(f"no {error}") from error

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from resource_tracker.cmd.logs import setup_logging  # noqa: F401 - for both commands
 from resource_tracker.daemon.signals import SignalPipe
@@ -75,7 +75,7 @@ def load_config(argv: list[str] | None, cli_opts=(), description: str | None = N
     return conf
 
 
-def fail(error: object, status: int = 1):
+def fail(error: object, status: int = 1) -> NoReturn:
     """Leave with one line on stderr naming the program, and a non-zero status."""
     print(f"{os.path.basename(sys.argv[0])}: {one_line(str(error))}", file=sys.stderr)
     raise SystemExit(status)

@@ -12,6 +12,7 @@ from resource_tracker.cmd import (
     capacity,
     device_views,
     fail,
+    flavor_views,
     housekeeping,
     last_audit_file,
     load_config,
@@ -165,6 +166,8 @@ def _node_text(entry: dict, recorded: last_audit.LastAudit | None) -> str:
     lines += device_views.node_devices_text(devices)
     lines.append("")
     storage_overcommit = entry.get("storage_overcommit_bytes")
+    if recorded is not None:
+        lines += [flavor_views.flavors_line(recorded), ""]
     lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
     return "\n".join(lines)
 
@@ -223,7 +226,8 @@ def _add_commands(subparsers) -> None:
     listing.add_argument("--all", action="store_true", help="include soft-deleted rows")
     listing.set_defaults(run=nodes_list)
     show = nodes.add_parser(
-        "show", help="every column of one host's compute nodes, and its last audit's disks"
+        "show",
+        help="every column of one host's compute nodes, and its last audit's flavors and disks",
     )
     show.add_argument(
         "node_host", metavar="HOST", nargs="?", help="host name (default: [DEFAULT] host)"
