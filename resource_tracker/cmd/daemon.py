@@ -36,6 +36,7 @@ from resource_tracker.exception import (
     StorageUnavailable,
 )
 from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
+from resource_tracker.version import version
 from resource_tracker.virt.disk import FileStorage, Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
+    files = ", ".join(rt_conf.config_files(conf)) or "none (defaults)"
+    LOG.info("resource-tracker %s starting; config files: %s", version(), files)
     with open_database(conf) as database:
         check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events

@@ -21,6 +21,7 @@ from resource_tracker.conf import neutron as _neutron
 from resource_tracker.conf import opts as _opts
 from resource_tracker.conf import pci as _pci
 from resource_tracker.exception import ConfigError
+from resource_tracker.version import version
 
 SUBSTITUTION_ERRORS = (
     cfg.NoSuchOptError,
@@ -43,7 +44,7 @@ def make_config() -> cfg.ConfigOpts:
 def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) -> None:
     """Parse the command line and config files into `conf`; raise ConfigError if unusable."""
     try:
-        conf(argv, project=PROJECT, description=description)
+        conf(argv, project=PROJECT, version=f"%(prog)s {version()}", description=description)
     except cfg.ConfigFilesNotFoundError as error:
         raise ConfigError(f"cannot read config file {', '.join(error.config_files)}") from None
     except (cfg.ConfigFileParseError, cfg.ConfigDirNotFoundError) as error:

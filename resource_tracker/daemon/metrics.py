@@ -30,6 +30,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     make_wsgi_app,
@@ -46,6 +47,7 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
+from resource_tracker.version import version
 
 LOG = logging.getLogger(__name__)
 
@@ -143,6 +145,12 @@ class Metrics:
         self._host = _HostCollector()
         self.registry.register(self._host)
         ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
+        Gauge(
+            "resource_tracker_build_info",
+            "Always 1; the label is the running daemon's version",
+            ["version"],
+            registry=self.registry,
+        ).labels(version()).set(1)
         self.duration = Histogram(
             "resource_tracker_audit_duration_seconds",
             "Time an audit took, from the first libvirt call to the commit",
