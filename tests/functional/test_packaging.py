@@ -71,8 +71,8 @@ def test_an_untagged_clone_builds_a_dev_version_sdist_and_a_wheel_from_it(clone)
     with tarfile.open(made["sdist"]) as sdist:
         members = sdist.getnames()
     top = f"resource_tracker-{version}"
-    # every file git tracks (setuptools-scm's file finder): etc/, tools/ and the tests too
-    for needed in ("PKG-INFO", "etc/systemd/resource-tracker.service", "tools/setup.sh"):
+    # what the Debian package is built from: the sdist carries debian/, etc/ and the tests
+    for needed in ("PKG-INFO", "debian/control", "etc/systemd/resource-tracker.service"):
         assert f"{top}/{needed}" in members
 
 
