@@ -10,6 +10,7 @@ import sys
 from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
+from resource_tracker import version
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
     check_config,
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
+    files = ", ".join(rt_conf.config_files(conf)) or "none (defaults)"
+    LOG.info("resource-tracker %s starting; config files: %s", version(), files)
     with open_database(conf) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events

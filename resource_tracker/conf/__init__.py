@@ -14,6 +14,7 @@ import os
 
 from oslo_config import cfg
 
+from resource_tracker import version
 from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
@@ -39,7 +40,7 @@ def make_config() -> cfg.ConfigOpts:
 def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) -> None:
     """Parse the command line and config files into `conf`; raise ConfigError if unusable."""
     try:
-        conf(argv, project=PROJECT, description=description)
+        conf(argv, project=PROJECT, version=f"%(prog)s {version()}", description=description)
     except cfg.ConfigFilesNotFoundError as error:
         raise ConfigError(f"cannot read config file {', '.join(error.config_files)}") from None
     except (cfg.ConfigFileParseError, cfg.ConfigDirNotFoundError) as error:

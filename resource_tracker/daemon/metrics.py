@@ -31,12 +31,14 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from resource_tracker import version
 from resource_tracker.audit.shape import HostShape
 from resource_tracker.audit.tracker import AuditResult, HostFigures
 from resource_tracker.conf.metrics import LISTEN_PATTERN
@@ -146,6 +148,12 @@ class Metrics:
         self._host = _HostCollector()
         self.registry.register(self._host)
         ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
+        Gauge(
+            "resource_tracker_build_info",
+            "Always 1; the label is the running daemon's version",
+            ["version"],
+            registry=self.registry,
+        ).labels(version()).set(1)
         self.duration = Histogram(
             "resource_tracker_audit_duration_seconds",
             "Time an audit took, from the first libvirt call to the commit",

@@ -16,6 +16,7 @@ from contextlib import closing
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from resource_tracker import version
 from resource_tracker.db import schema
 from tests.support.daemon import Daemon
 from tests.support.libvirtd import Libvirtd, domain_xml
@@ -287,7 +288,11 @@ def test_logs_carry_syslog_priorities_under_journald(synced, daemons):
     daemon = daemons(conf, {"JOURNAL_STREAM": "8:12345"})
 
     assert daemon.wait_for_log(r"audit failed")
-    assert daemon.lines[0].startswith("<6>INFO resource_tracker.daemon.service: started")
+    assert daemon.lines[0] == (
+        f"<6>INFO resource_tracker.cmd.daemon: resource-tracker {version()} starting; "
+        f"config files: {conf}"
+    )
+    assert daemon.lines[1].startswith("<6>INFO resource_tracker.daemon.service: started")
     assert any(
         line.startswith("<4>WARNING resource_tracker.daemon.service: audit failed")
         for line in daemon.lines
@@ -338,6 +343,7 @@ def test_metrics_endpoint_matches_the_row(synced, daemons, sqlite_url):
     assert metrics["resource_tracker_audit_duration_seconds_count"] == 1
     assert metrics["resource_tracker_libvirt_up"] == metrics["resource_tracker_database_up"] == 1
     assert metrics["resource_tracker_last_success_timestamp_seconds"] > 0
+    assert metrics[f"resource_tracker_build_info{{version={version()}}}"] == 1
 
 
 def test_health_fails_once_audits_keep_failing(synced, daemons):

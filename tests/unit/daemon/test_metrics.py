@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from importlib import metadata
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -171,6 +172,15 @@ def test_process_metrics_are_exported(served):
 
     assert found["process_open_fds"] > 0
     assert found["process_resident_memory_bytes"] > 0
+
+
+def test_build_info_names_the_installed_version_from_the_start(served):
+    _, port = served
+
+    found = samples(port)
+
+    installed = metadata.version("resource-tracker")
+    assert found[f"resource_tracker_build_info{{version={installed}}}"] == 1
 
 
 def closed_by_server(client: socket.socket, within_s: float) -> bool:
