@@ -159,6 +159,8 @@ def _register_nova_view(nova: cfg.ConfigOpts, ours: dict[tuple[str, str], cfg.Op
         opt = copy.deepcopy(ours[(each.group, each.name)])
         if each.name.endswith("_allocation_ratio") or each.name == "connection_uri":
             opt.default = None  # Nova's: resolved in _nova_value
+        if each.name == "instances_path":
+            opt.default = "$state_path/instances"  # Nova's, under Nova's state_path
         if each.name == "device_spec":
             older = cfg.DeprecatedOpt("pci_passthrough_whitelist", group="DEFAULT")
             opt.deprecated_opts.append(older)
