@@ -303,9 +303,9 @@ class Service:
         self._failures += 1
         self._schema_wait = isinstance(error, SchemaNotCurrent)
         message = str(error) or type(error).__name__
+        kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if getattr(error, "needs_operator", False):
             message = f"{message}; needs an operator"
-        kind = (error.failure_kind if isinstance(error, ResourceTrackerError) else None) or message
         if kind != self._last_failure:
             LOG.warning(
                 "audit failed: %s; retrying %s",
