@@ -104,8 +104,6 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
-    files = ", ".join(rt_conf.config_files(conf)) or "none (defaults)"
-    LOG.info("resource-tracker %s starting; config files: %s", version(), files)
     with open_database(conf) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events
@@ -113,6 +111,9 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         tracker = resource_tracker(conf, driver, database)
         check_host(tracker, start_warnings(conf), daemon=True)
         metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+        # after the checks that stop start-up, whose one line stays the only one
+        files = ", ".join(rt_conf.config_files(conf)) or "none (defaults)"
+        LOG.info("resource-tracker %s starting; config files: %s", version(), files)
 
         def reload() -> Settings:
             return loop_settings(reload_config(conf, argv))
