@@ -34,6 +34,7 @@ mkdir -p /tmp/rt/instances
 cat > /tmp/rt/rt.conf <<CONF
 [DEFAULT]
 state_path = /tmp/rt
+instances_path = /tmp/rt/instances
 [libvirt]
 connection_uri = test:///default
 CONF
