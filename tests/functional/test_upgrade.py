@@ -1,9 +1,9 @@
 """Rolling upgrades: the previous release's daemon against this release's schema, and this
 release's daemon against the previous release's schema, as real processes.
 
-The previous release is commit PREVIOUS (no release is tagged yet): the last main before
-this release's round, schema head 0006, checked out into a temporary git worktree and run
-with this checkout's interpreter and libraries."""
+The previous release is commit PREVIOUS, the last main before 0.1.0 (schema head 0006),
+named by its commit since a clone may lack the tags; it is checked out into a temporary git
+worktree and run with this checkout's interpreter and libraries."""
 
 from __future__ import annotations
 
