@@ -12,6 +12,9 @@ _ESCAPES = {code: f"\\x{code:02x}" for code in _CONTROL} | {
     0x2028: "\\u2028",
     0x2029: "\\u2029",
 }
+# a file name's undecodable bytes, as os.fsdecode keeps them (U+DC80..U+DCFF), shown as the
+# bytes they were: lone surrogates cannot be written as UTF-8 (to a log file, to journald)
+_ESCAPES |= {0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)}
 
 
 def one_line(text: str, limit: int = MAX_RECORD_CHARS) -> str:
