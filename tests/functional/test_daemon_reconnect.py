@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pymysql
 import pytest
@@ -117,10 +118,15 @@ def tracker_connections(admin: pymysql.Connection) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-@pytest.mark.mysql
-def test_a_killed_mariadb_connection_is_replaced_on_the_next_try(
-    tmp_path, mixed_host, private_mariadb, notify
-):
+class OnMariaDB(NamedTuple):
+    daemon: Daemon
+    admin: pymysql.Connection  # root on the private server
+    port: int  # of the daemon's metrics server
+
+
+@pytest.fixture
+def on_mariadb(tmp_path, mixed_host, private_mariadb, notify) -> Iterator[OnMariaDB]:
+    """A daemon writing to the private MariaDB as its `tracker` user, after its first audit."""
     port = free_port()
     conf = write_config(tmp_path, tmp_path, mixed_host, private_mariadb.tracker_url, port)
     manage = os.path.join(BIN, "resource-tracker-manage")
@@ -129,52 +135,46 @@ def test_a_killed_mariadb_connection_is_replaced_on_the_next_try(
     admin = pymysql.connect(host="127.0.0.1", port=private_mariadb.port, user="root")
     try:
         assert daemon.wait_for_log(AUDITED, timeout_s=30), daemon.log
-        for _ in range(2):  # killed twice: each time, the next audit uses a fresh one
-            time.sleep(0.3)  # between two audits (one a second, ~10 ms each)
-            killed = tracker_connections(admin)
-            assert killed, "the daemon keeps its connection between audits"
-            with admin.cursor() as cursor:
-                for connection_id in killed:
-                    cursor.execute(f"KILL CONNECTION {connection_id}")
-            audits = daemon.count(AUDITED)
-            assert daemon.wait_for_log(AUDITED, audits + 1, timeout_s=5), daemon.log
-            assert not set(killed) & set(tracker_connections(admin))
-        assert daemon.process.poll() is None
+        yield OnMariaDB(daemon, admin, port)
     finally:
         admin.close()
         daemon.stop()
+
+
+@pytest.mark.mysql
+def test_a_killed_mariadb_connection_is_replaced_on_the_next_try(on_mariadb):
+    daemon, admin = on_mariadb.daemon, on_mariadb.admin
+    for _ in range(2):  # killed twice: each time, the next audit uses a fresh one
+        time.sleep(0.3)  # between two audits (one a second, ~10 ms each)
+        killed = tracker_connections(admin)
+        assert killed, "the daemon keeps its connection between audits"
+        with admin.cursor() as cursor:
+            for connection_id in killed:
+                cursor.execute(f"KILL CONNECTION {connection_id}")
+        audits = daemon.count(AUDITED)
+        assert daemon.wait_for_log(AUDITED, audits + 1, timeout_s=5), daemon.log
+        assert not set(killed) & set(tracker_connections(admin))
+    assert daemon.process.poll() is None
     assert daemon.count(r"audit failed") == 0, daemon.log
 
 
 @pytest.mark.mysql
-def test_a_fault_that_needs_a_person_says_so_in_status_and_health(
-    tmp_path, mixed_host, private_mariadb, notify
-):
-    port = free_port()
-    conf = write_config(tmp_path, tmp_path, mixed_host, private_mariadb.tracker_url, port)
-    manage = os.path.join(BIN, "resource-tracker-manage")
-    subprocess.run([manage, "--config-file", conf, "db", "sync"], check=True, capture_output=True)
-    daemon = Daemon(conf, notify.env(60))
-    admin = pymysql.connect(host="127.0.0.1", port=private_mariadb.port, user="root")
-    try:
-        assert daemon.wait_for_log(AUDITED, timeout_s=30), daemon.log
-        with admin.cursor() as cursor:
-            cursor.execute("REVOKE ALL ON rt.* FROM 'tracker'@'127.0.0.1'")
-            for connection_id in tracker_connections(admin):  # a grant counts at connect
-                cursor.execute(f"KILL CONNECTION {connection_id}")
-        assert wait_for(lambda: any(STATUS_NEEDS_OPERATOR.match(t) for t in notify.texts()), 10), (
-            notify.texts()
-        )
-        # at once, not after the healthy intervals a fault that may pass is given
-        status, body = scrape(port, "/healthz")
-        assert status == 503 and body.endswith("; needs an operator\n") and "denied" in body, body
-        assert body.count("\n") == 1
+def test_a_fault_that_needs_a_person_says_so_in_status_and_health(on_mariadb, notify):
+    daemon, admin, port = on_mariadb
+    with admin.cursor() as cursor:
+        cursor.execute("REVOKE ALL ON rt.* FROM 'tracker'@'127.0.0.1'")
+        for connection_id in tracker_connections(admin):  # a grant counts at connect
+            cursor.execute(f"KILL CONNECTION {connection_id}")
+    assert wait_for(lambda: any(STATUS_NEEDS_OPERATOR.match(t) for t in notify.texts()), 10), (
+        notify.texts()
+    )
+    # at once, not after the healthy intervals a fault that may pass is given
+    status, body = scrape(port, "/healthz")
+    assert status == 503 and body.endswith("; needs an operator\n") and "denied" in body, body
+    assert body.count("\n") == 1
 
-        with admin.cursor() as cursor:
-            cursor.execute("GRANT ALL ON rt.* TO 'tracker'@'127.0.0.1'")
-        assert daemon.wait_for_log(r"INFO .*audit succeeded after", timeout_s=10), daemon.log
-        assert wait_for(lambda: scrape(port, "/healthz")[0] == 200, 5)
-    finally:
-        admin.close()
-        daemon.stop()
+    with admin.cursor() as cursor:
+        cursor.execute("GRANT ALL ON rt.* TO 'tracker'@'127.0.0.1'")
+    assert daemon.wait_for_log(r"INFO .*audit succeeded after", timeout_s=10), daemon.log
+    assert wait_for(lambda: scrape(port, "/healthz")[0] == 200, 5)
     assert daemon.count(r"WARNING .*audit failed: database .*; needs an operator") == 1, daemon.log

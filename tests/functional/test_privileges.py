@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from tests.support import hosts, images, nobody
+from tests.support import nobody
 from tests.support.paths import BIN
 
 CAPABILITY = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
@@ -23,24 +21,9 @@ CAPABILITY = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 
 @pytest.fixture
 def private_disk_host():
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run the daemon as another user")
-    base = tempfile.mkdtemp(prefix="rt-privileges-")
-    os.chmod(base, 0o755)
-    disk = images.create(os.path.join(base, "instances", "guest.qcow2"), "qcow2", "5G")
-    os.chmod(disk, 0o600)
-    uri = hosts.render("one-disk.xml", base, DISK=disk)
-    state = os.path.join(base, "state")
-    os.mkdir(state)
-    os.chown(state, 65534, 65534)
-    conf = os.path.join(base, "resource-tracker.conf")
-    with open(conf, "w") as config:
-        config.write(
-            f"[DEFAULT]\nhost = guarded\nstate_path = {state}\n"
-            f"instances_path = {base}/instances\n[libvirt]\nconnection_uri = {uri}\n"
-        )
-    yield conf, disk
-    shutil.rmtree(base)
+    with nobody.guarded_host("rt-privileges-", "5G", state_path="") as host:
+        os.chmod(host.disk, 0o600)
+        yield host.conf, host.disk
 
 
 def run_as_nobody(conf: str, *setpriv_options: str) -> subprocess.CompletedProcess:

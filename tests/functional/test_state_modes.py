@@ -9,15 +9,13 @@ thing. Users are bare numbers, so nothing is added to the machine.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
-from tests.support import hosts, images, nobody
+from tests.support import nobody
 from tests.support.paths import BIN
 
 DAEMON = nobody.user(65534, 65534)
@@ -39,23 +37,8 @@ connection.execute("ROLLBACK")
 def host():
     """A host with one disk and a config whose state_path (two directories deep) is missing,
     under a directory nobody may write; returns (directory nobody writes in, config file)."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run the daemon and readers as other users")
-    base = tempfile.mkdtemp(prefix="rt-state-modes-")
-    os.chmod(base, 0o755)
-    disk = images.create(os.path.join(base, "instances", "guest.qcow2"), "qcow2", "1G")
-    uri = hosts.render("one-disk.xml", base, DISK=disk)
-    home = os.path.join(base, "home")
-    os.mkdir(home)
-    os.chown(home, 65534, 65534)
-    conf = os.path.join(base, "resource-tracker.conf")
-    with open(conf, "w") as config:
-        config.write(
-            f"[DEFAULT]\nhost = guarded\nstate_path = {home}/lib/resource-tracker\n"
-            f"instances_path = {base}/instances\n[libvirt]\nconnection_uri = {uri}\n"
-        )
-    yield home, conf
-    shutil.rmtree(base)
+    with nobody.guarded_host("rt-state-modes-", "1G", state_path="lib/resource-tracker") as host:
+        yield host.home, host.conf
 
 
 def run(identity: list[str], argv: list[str], umask: int = 0o022) -> subprocess.CompletedProcess:

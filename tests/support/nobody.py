@@ -10,11 +10,17 @@ the same paths, and nothing changes outside it.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import pytest
 
+from tests.support import hosts, images
 from tests.support.paths import ROOT
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -37,6 +43,38 @@ for i, path in enumerate(needed):
 os.rmdir(stage)
 os.execvp(sys.argv[3], sys.argv[3:])
 """
+
+
+class GuardedHost(NamedTuple):
+    conf: str  # the daemon's config file
+    disk: str  # the host's one qcow2 disk, root's
+    home: str  # a directory of nobody's, under one nobody may not write
+
+
+@contextmanager
+def guarded_host(prefix: str, disk_size: str, state_path: str) -> Iterator[GuardedHost]:
+    """A test-driver host with one disk, its config's state_path = `state_path` under `home`;
+    skips the test where root cannot run commands as another user."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run commands as another user")
+    base = tempfile.mkdtemp(prefix=prefix)
+    try:
+        os.chmod(base, 0o755)
+        disk = images.create(os.path.join(base, "instances", "guest.qcow2"), "qcow2", disk_size)
+        uri = hosts.render("one-disk.xml", base, DISK=disk)
+        home = os.path.join(base, "home")
+        os.mkdir(home)
+        os.chown(home, 65534, 65534)
+        state = os.path.normpath(os.path.join(home, state_path))
+        conf = os.path.join(base, "resource-tracker.conf")
+        with open(conf, "w") as config:
+            config.write(
+                f"[DEFAULT]\nhost = guarded\nstate_path = {state}\n"
+                f"instances_path = {base}/instances\n[libvirt]\nconnection_uri = {uri}\n"
+            )
+        yield GuardedHost(conf, disk, home)
+    finally:
+        shutil.rmtree(base)
 
 
 def command(argv: list[str], *setpriv_options: str) -> list[str]:
