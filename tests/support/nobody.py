@@ -16,12 +16,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from tests.support import hosts, images
 from tests.support.paths import ROOT
+from tests.support.quiet_fs import own_file_system
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
@@ -60,19 +62,21 @@ def guarded_host(prefix: str, disk_size: str, state_path: str) -> Iterator[Guard
     base = tempfile.mkdtemp(prefix=prefix)
     try:
         os.chmod(base, 0o755)
-        disk = images.create(os.path.join(base, "instances", "guest.qcow2"), "qcow2", disk_size)
-        uri = hosts.render("one-disk.xml", base, DISK=disk)
-        home = os.path.join(base, "home")
-        os.mkdir(home)
-        os.chown(home, 65534, 65534)
-        state = os.path.normpath(os.path.join(home, state_path))
-        conf = os.path.join(base, "resource-tracker.conf")
-        with open(conf, "w") as config:
-            config.write(
-                f"[DEFAULT]\nhost = guarded\nstate_path = {state}\n"
-                f"instances_path = {base}/instances\n[libvirt]\nconnection_uri = {uri}\n"
-            )
-        yield GuardedHost(conf, disk, home)
+        # its own file system: another test's writes would move disk_available_least
+        with own_file_system(Path(base, "instances")) as instances:
+            disk = images.create(instances / "guest.qcow2", "qcow2", disk_size)
+            uri = hosts.render("one-disk.xml", base, DISK=disk)
+            home = os.path.join(base, "home")
+            os.mkdir(home)
+            os.chown(home, 65534, 65534)
+            state = os.path.normpath(os.path.join(home, state_path))
+            conf = os.path.join(base, "resource-tracker.conf")
+            with open(conf, "w") as config:
+                config.write(
+                    f"[DEFAULT]\nhost = guarded\nstate_path = {state}\n"
+                    f"instances_path = {instances}\n[libvirt]\nconnection_uri = {uri}\n"
+                )
+            yield GuardedHost(conf, disk, home)
     finally:
         shutil.rmtree(base)
 
