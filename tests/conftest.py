@@ -22,6 +22,18 @@ from tests.support.quiet_fs import own_file_system
 sqlite_leaks.track()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test's captured output as valid UTF-8: pytest-xdist's workers send it as UTF-8, and
+    what the code under test logs of a hostile file name (before our log formatter escapes
+    it) holds the lone surrogates of its undecodable bytes."""
+    report = (yield).get_result()
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode())
+        for title, text in report.sections
+    ]
+
+
 class ExternalServer:
     """A server named by RT_TEST_MYSQL_URL; the tests create and drop their own databases."""
 

@@ -8,4 +8,5 @@ tools/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
-exec .venv/bin/pytest "$@"
+# workers: most tests wait on real servers and processes, so three share two cores well
+exec .venv/bin/pytest -n "${RT_TEST_WORKERS:-3}" --dist worksteal "$@"
