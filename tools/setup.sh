@@ -68,7 +68,7 @@ fi
 
 if $want_tests; then
     # Ceph's Python binding is packaged for Debian's python3 only: show it to .venv's Python
-    # when it is the same version (README: RBD).
+    # when it is the same version (docs/storage.md: Ceph RBD).
     site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
     suffix=$(.venv/bin/python -c 'import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0])')
     for module in rados rbd; do

@@ -38,7 +38,7 @@ SUBSTITUTION_ERRORS = (
 class Shared:
     group: str
     name: str
-    nova_default: str = "as ours"  # how nova-compute's default differs from ours, for the README
+    nova_default: str = "as ours"  # how nova-compute's default differs from ours, for the docs
 
 
 SHARED = (
@@ -228,8 +228,8 @@ nova_config_file = cfg.ListOpt(
     default=[],
     help="nova-compute's config files, in the order of its --config-file arguments (e.g. "
     "/etc/nova/nova.conf, /etc/nova/nova-compute.conf): the options both programs share "
-    "(README, 'Shared with nova.conf') take their values from them, as nova-compute uses "
-    "them (set there, else Nova's default); a value set in this file overrides. Options "
-    "and sections of those files that this daemon does not know are ignored. Read again "
-    "on SIGHUP. Empty: nova.conf is not read.",
+    "(docs/configuration.md, 'Beside nova-compute') take their values from them, as "
+    "nova-compute uses them (set there, else Nova's default); a value set in this file "
+    "overrides. Options and sections of those files that this daemon does not know are "
+    "ignored. Read again on SIGHUP. Empty: nova.conf is not read.",
 )

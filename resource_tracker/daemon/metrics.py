@@ -1,7 +1,7 @@
 """Prometheus metrics and a health check, served over HTTP by a small fixed pool of threads.
 
 Names carry base units (bytes, seconds), as Prometheus asks; the values are the audit's
-own, before the table's MB/GB flooring (README, "Metrics and health", says which column
+own, before the table's MB/GB flooring (docs/metrics.md says which column
 each one becomes and how). The host's gauges appear with the first successful audit: a
 gauge at 0 would claim a host with no CPUs or disk, where the truth is "not known yet".
 Every failure reason has its series from the start, so rate() sees the first failure.

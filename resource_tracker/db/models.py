@@ -125,7 +125,7 @@ class ComputeNode(SoftDeleteMixin, Base):
         BigInteger, nullable=False, server_default="0"
     )
     # since revision 0006: Nova's PciDevicePoolList primitive, and our own per parent and
-    # mdev type JSON (README)
+    # mdev type JSON (docs/devices.md)
     pci_stats: Mapped[str | None] = mapped_column(MEDIUMTEXT)
     mdev_capacity: Mapped[str | None] = mapped_column(MEDIUMTEXT)
     # since revision 0007, the rest of Nova's columns, its types and defaults: `metrics`

@@ -44,7 +44,7 @@ def load_binding():
     except ImportError as error:
         raise ImportError(
             f"Ceph's Python binding cannot be imported ({error}): install python3-rados and "
-            "python3-rbd, and make them visible to this Python (README: RBD)"
+            "python3-rbd, and make them visible to this Python (docs/storage.md: Ceph RBD)"
         ) from None
     return rados, rbd
 

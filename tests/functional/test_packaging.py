@@ -68,11 +68,14 @@ def test_an_untagged_clone_builds_a_dev_version_sdist_and_a_wheel_from_it(clone)
     assert "resource_tracker/db/migrations/script.py.mako" in names
     assert "resource-tracker = resource_tracker.cmd:start_daemon" in entry_points
     assert "resource-tracker-manage = resource_tracker.cmd.manage:main" in entry_points
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     with tarfile.open(made["sdist"]) as sdist:
         members = sdist.getnames()
     top = f"resource_tracker-{version}"
-    # what the Debian package is built from: the sdist carries debian/, etc/ and the tests
-    for needed in ("PKG-INFO", "debian/control", "etc/systemd/resource-tracker.service"):
+    # what the Debian package is built from: the sdist carries debian/, etc/, docs/ (the man
+    # pages) and the tests
+    needs = ("PKG-INFO", "debian/control", "etc/systemd/resource-tracker.service", "LICENSE")
+    for needed in (*needs, "docs/conf.py", "docs/man/resource-tracker.md"):
         assert f"{top}/{needed}" in members
 
 

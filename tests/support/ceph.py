@@ -3,7 +3,7 @@
 Everything lives in a temporary directory: the config, the keyrings, the monitor's store, and
 the OSD, which keeps its objects in memory (memstore, 1 GiB), so no disk is formatted and
 start-up takes a few seconds. Authentication is cephx, as in production: the tests connect
-as `client.tracker`, a user with the read-only capabilities the README asks operators to
+as `client.tracker`, a user with the read-only capabilities docs/storage.md asks operators to
 grant. Needs the Debian packages ceph-mon, ceph-mgr, ceph-osd and ceph-common (tools/setup.sh
 --test installs them).
 """
@@ -27,7 +27,7 @@ OSD_BYTES = 2**30
 POOL = "vms"
 TRACKER_USER = "tracker"
 OSD_CAPS = ("mon", "allow profile osd", "mgr", "allow profile osd", "osd", "allow *")
-# What the tracker needs: read the cluster's usage and the pool's images (README, RBD).
+# What the tracker needs: read the cluster's usage and the pool's images (docs/storage.md).
 TRACKER_CAPS = ("mon", "profile rbd", "osd", f"profile rbd-read-only pool={POOL}")
 
 CONF = """\

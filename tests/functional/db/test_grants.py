@@ -1,4 +1,4 @@
-"""The README's database users, created by running the README's own SQL on a private server:
+"""The database users of docs/install.md, created by running its own SQL on a private server:
 the daemon works with rows only, db sync needs the admin user, operators read and no more."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.mysql
 DATABASE = "resource_tracker"
 
 
-def readme_sql() -> list[str]:
-    """The statements of the README's block that creates the database and its users."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as readme:
-        blocks = re.findall(r"```sql\n(.*?)```", readme.read(), re.S)
+def documented_sql() -> list[str]:
+    """The statements of the docs' block that creates the database and its users."""
+    with open(os.path.join(ROOT, "docs", "install.md"), encoding="utf-8") as page:
+        blocks = re.findall(r"```sql\n(.*?)```", page.read(), re.S)
     (block,) = [block for block in blocks if f"CREATE DATABASE {DATABASE}" in block]
     lines = [line for line in block.splitlines() if not line.startswith("--")]
     return [" ".join(s.split()) for s in "\n".join(lines).split(";") if s.strip()]
@@ -43,7 +43,7 @@ def server(tmp_path_factory):
     server.initialize()
     server.start()
     try:
-        statements = readme_sql()
+        statements = documented_sql()
         with root(server) as connection, connection.cursor() as cursor:
             for statement in statements:
                 # '%' is any host; this server's clients come from 127.0.0.1

@@ -82,23 +82,3 @@ def test_sample_config_is_current(tmp_path):
             "stale sample config: run tox -e genconfig (or oslo-config-generator "
             "--config-file etc/oslo-config-generator/resource-tracker.conf) and commit it"
         )
-
-
-def test_readme_configuration_reference_is_current():
-    """The README's option tables are what tools/config_reference.py prints now."""
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    try:
-        from config_reference import reference
-    finally:
-        sys.path.pop(0)
-    with open(os.path.join(ROOT, "README.md")) as readme:
-        text = readme.read()
-    start = text.index("<!-- config-reference:start -->\n") + len(
-        "<!-- config-reference:start -->\n"
-    )
-    end = text.index("<!-- config-reference:end -->")
-
-    assert text[start:end] == reference(), (
-        "stale README configuration reference: paste the output of "
-        ".venv/bin/python tools/config_reference.py between the markers"
-    )

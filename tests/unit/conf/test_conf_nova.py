@@ -3,16 +3,12 @@ nova.conf is tests/functional/test_nova_conf.py's): what is read, and what is re
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from resource_tracker import conf as rt_conf
 from resource_tracker.conf import default, nova
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.exception import ConfigError
-from tests.support.paths import ROOT
 
 
 def load(tmp_path, nova_text: str, ours: str = ""):
@@ -37,23 +33,6 @@ def test_every_option_is_either_shared_or_not():
 
     assert shared.isdisjoint(nova.NOT_SHARED)
     assert shared | set(nova.NOT_SHARED) == ours
-
-
-def test_readme_shared_table_is_current():
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    try:
-        from config_reference import shared_with_nova
-    finally:
-        sys.path.pop(0)
-    with open(os.path.join(ROOT, "README.md")) as readme:
-        text = readme.read()
-    start = text.index("<!-- nova-shared:start -->\n") + len("<!-- nova-shared:start -->\n")
-    end = text.index("<!-- nova-shared:end -->")
-
-    assert text[start:end] == shared_with_nova(), (
-        "stale README table: paste the output of "
-        ".venv/bin/python tools/config_reference.py nova between the markers"
-    )
 
 
 def test_without_nova_config_file_nothing_changes(tmp_path):

@@ -1,4 +1,5 @@
-"""The SQL the README offers operators runs on MariaDB against a real schema and real rows."""
+"""The SQL the docs offer operators (docs/database.md, "Querying compute_nodes") runs on MariaDB
+against a real schema and real rows."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from tests.support.nodes import node
 from tests.support.paths import ROOT
 
 
-def readme_queries() -> list[str]:
-    with open(os.path.join(ROOT, "README.md")) as readme:
-        section = readme.read().split("### Querying compute_nodes", 1)[1].split("\n### ", 1)[0]
+def documented_queries() -> list[str]:
+    with open(os.path.join(ROOT, "docs", "database.md")) as page:
+        section = page.read().split("## Querying compute_nodes", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, re.S)
 
 
@@ -29,8 +30,8 @@ def vf(function: int, status: str) -> PciDeviceValues:
     )  # fmt: skip
 
 
-def test_the_readme_offers_queries():
-    assert len(readme_queries()) >= 8
+def test_the_docs_offer_queries():
+    assert len(documented_queries()) >= 8
 
 
 GiB, MiB = 2**30, 2**20
@@ -65,8 +66,8 @@ NUMA_HOSTS = {
 
 
 @pytest.mark.mysql
-@pytest.mark.parametrize("query", readme_queries(), ids=lambda q: q.splitlines()[0][3:40])
-def test_readme_query_runs(mysql_url, query):
+@pytest.mark.parametrize("query", documented_queries(), ids=lambda q: q.splitlines()[0][3:40])
+def test_documented_query_runs(mysql_url, query):
     database = Database(mysql_url)
     database.sync_schema()
     vfs = [vf(function, "available" if function else "allocated") for function in range(3)]
@@ -115,4 +116,4 @@ def test_readme_query_runs(mysql_url, query):
     elif "Shared storages" in title:
         assert [(row.storage_id, row.hosts) for row in rows] == [("nfs:fs1:/nova", 2)]
     else:
-        raise AssertionError(f"a README query this test does not check: {title}")
+        raise AssertionError(f"a query of the docs this test does not check: {title}")
