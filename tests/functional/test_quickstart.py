@@ -37,7 +37,7 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second():
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
-    if not os.path.isdir(os.path.join(ROOT, ".git")):
+    if not os.path.exists(os.path.join(ROOT, ".git")):  # a directory, or a worktree's file
         pytest.skip("not a git checkout: nothing to clone")
     path = tmp_path_factory.mktemp("quickstart") / "resource-tracker"
     subprocess.run(["git", "clone", "-q", ROOT, str(path)], check=True)

@@ -182,9 +182,10 @@ def test_a_hung_database_at_start_up_holds_ready_briefly(config, private_mariadb
     try:
         began = time.monotonic()
         daemon = started(conf)
-        assert notify.wait_for("READY=1", timeout_s=20), daemon.log
+        assert notify.wait_for("READY=1", timeout_s=30), daemon.log
         ready_after = min(at for at, text in notify.messages if text.startswith("READY=1"))
-        assert ready_after - began < 10 + 5  # timeouts.START_CHECK_S, and starting Python
+        # timeouts.START_CHECK_S, and starting Python: seen taking 5 s on a loaded machine
+        assert ready_after - began < 10 + 10
         assert daemon.count(r"WARNING .*did not answer the schema check within 10 s") == 1
     finally:
         os.kill(private_mariadb.process.pid, signal.SIGCONT)
