@@ -6,7 +6,8 @@
 #                           binaries (not the mariadb-server service), libvirtd/QEMU binaries
 #                           (the tests start private instances of both), LVM tools (a volume
 #                           group on a loop device), Ceph's daemons and Python binding (a
-#                           private cluster), ruff, pytest
+#                           private cluster), Prometheus and promtool (the alert rules'
+#                           unit tests, the dashboard's queries), ruff, pytest
 # README.md, "What the Quick start leaves behind", lists what this installs and how to undo it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ if $want_tests; then
     packages+=(git mariadb-server-core mariadb-client-core libvirt-daemon
                libvirt-daemon-driver-qemu qemu-system-x86 lvm2 strace
                ceph-mon ceph-mgr ceph-osd ceph-common python3-rados python3-rbd)
+    # promtool (etc/prometheus's rules tests) and the server the dashboard's queries run on
+    command -v promtool >/dev/null || packages+=(prometheus)
 fi
 
 missing=()

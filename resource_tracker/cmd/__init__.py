@@ -8,7 +8,10 @@ killing the process.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import signal
 import sys
 import threading
@@ -68,11 +71,43 @@ def load_config(argv: list[str] | None, cli_opts=(), description: str | None = N
     conf = rt_conf.make_config()
     for opt in cli_opts:
         conf.register_cli_opt(opt)
+    args = sys.argv[1:] if argv is None else argv
+    if "--shell_completion" in args:
+        fail(
+            "there is no --shell_completion option: bash completion ships as a file "
+            "(etc/bash_completion.d; docs/cli.md says where it goes)",
+            status=2,
+        )
+    errors = io.StringIO()
     try:
-        rt_conf.load(conf, sys.argv[1:] if argv is None else argv, description=description)
+        with contextlib.redirect_stderr(errors):
+            rt_conf.load(conf, args, description=description)
     except ConfigError as error:
         fail(error, status=2)
+    except SystemExit as leaving:  # argparse: --help, --version, or a usage error
+        if leaving.code in (0, None):
+            sys.stderr.write(errors.getvalue())
+            raise
+        fail(usage_error(errors.getvalue()), status=2)
     return conf
+
+
+def usage_error(printed: str) -> str:
+    """argparse's usage and error lines as one line that says what to do."""
+    usage, _, error = printed.rstrip().rpartition("\n")
+    found = re.match(r"(?P<prog>.+?): error: (?P<message>.*)", error)
+    if not found:
+        return one_line(printed.strip())
+    prog, message = found["prog"], found["message"]
+    choices = re.findall(r"\{([^{}]+)\}", usage)
+    missing = re.fullmatch(r"the following arguments are required: (category|action)", message)
+    if missing:
+        what = "a command" if missing[1] == "category" else "what to do"
+        message = f"give {what}" + (f": {choices[-1].replace(',', ', ')}" if choices else "")
+    message = re.sub(r"^argument (?:category|action): ", "", message)
+    message = re.sub(r"^argument ([-/\w]+): ", r"\1: ", message)
+    command = prog.partition(" ")[2]
+    return f"{command + ': ' if command else ''}{message} (see {prog} --help)"
 
 
 def fail(error: object, status: int = 1) -> NoReturn:
@@ -89,6 +124,16 @@ def open_database(conf: cfg.ConfigOpts) -> Database:
     return Database(
         conf.database.connection, retry=RetryPolicy(attempts=conf.database.db_max_retries + 1)
     )
+
+
+def require_schema(database: Database) -> None:
+    """Stop with one line unless the schema is there: never an SQLite file made by asking,
+    never "no such table"."""
+    if database.is_new_sqlite():
+        fail(
+            f"database {database.masked_url} has no schema: run `resource-tracker-manage db sync`"
+        )
+    database.check_schema()
 
 
 def last_audit_file(conf: cfg.ConfigOpts) -> LastAuditFile:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
 from oslo_config import cfg
 
 from resource_tracker.audit import capacity, last_audit
-from resource_tracker.cmd import fail, flavor_views, last_audit_file, render
+from resource_tracker.cmd import fail, flavor_views, last_audit_file, output, render
 from resource_tracker.db.api import Database
 from resource_tracker.units import BY_PREFIX, GiB, MiB
 
@@ -44,6 +43,22 @@ def size(default_unit: int, minimum: int = 0):
     return parse
 
 
+FIT_COLUMNS = (
+    output.Column("HOST", "host", shrink=True),
+    output.Column("STATE", "state"),
+    output.Column("BY_VCPUS", "by_vcpus", right=True),
+    output.Column("BY_RAM", "by_ram", right=True),
+    output.Column(
+        "BY_DISK",
+        text=lambda h: (
+            "-" if h["by_disk"] is None else f"{h['by_disk']}{'*' if h['shared_storage'] else ''}"
+        ),
+        right=True,
+    ),
+    output.Column("FITS", "fits", right=True),
+)
+
+
 def show(conf: cfg.ConfigOpts, database: Database) -> None:
     args = conf.category
     flavor = _sized(args) if args.flavor is None else _named(conf, args)
@@ -56,22 +71,13 @@ def show(conf: cfg.ConfigOpts, database: Database) -> None:
         for node in database.compute_nodes()
     ]
     fleet = capacity.fleet_fit(fits)
-    if args.format == "json":
-        print(json.dumps(_as_json(flavor, fits, fleet), indent=2))
+    shown = _as_json(flavor, fits, fleet)
+    if args.format in ("json", "yaml") and not args.columns:
+        output.dump(args.format, shown)
         return
-    rows = [
-        (
-            fit.host,
-            fit.state,
-            fit.by_vcpus,
-            fit.by_ram,
-            "-" if fit.by_disk is None else f"{fit.by_disk}{'*' if fit.shared else ''}",
-            fit.fits,
-        )
-        for fit in fits
-    ]
-    header = ("HOST", "STATE", "BY_VCPUS", "BY_RAM", "BY_DISK", "FITS")
-    print(render.table(header, rows, right=range(2, 6), shrink=(0,)))
+    output.show_list(args, FIT_COLUMNS, shown["hosts"])
+    if args.format != "table":
+        return
     print(
         f"fleet: {fleet} more VMs of "
         + ("" if flavor.name is None else f"{render.printable(flavor.name)}: ")
@@ -162,5 +168,5 @@ def add_command(subparsers, formats) -> None:
     parser.add_argument(
         "--disk", type=size(GiB), metavar="SIZE", help="disk, e.g. 80G (bare: GiB)"
     )
-    parser.add_argument("--format", choices=formats, default="table")
+    output.add_options(parser)
     parser.set_defaults(run=show)

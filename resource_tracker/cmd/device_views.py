@@ -5,13 +5,11 @@ capacity of a node."""
 
 from __future__ import annotations
 
-import json
-
 from oslo_config import cfg
 
 from resource_tracker.audit import device_spec, devices, nova_format
 from resource_tracker.audit.devices import DeviceState
-from resource_tracker.cmd import render
+from resource_tracker.cmd import output, render, require_schema
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.db.api import Database
 from resource_tracker.exception import ResourceTrackerError
@@ -19,36 +17,41 @@ from resource_tracker.exception import ResourceTrackerError
 KINDS = {"type-PF": "PF", "type-VF": "VF", "type-PCI": "PCI", "vdpa": "VDPA"}
 
 
+DEVICE_COLUMNS = (
+    output.Column("HOST", "host", shrink=True),
+    output.Column("ADDRESS", "address"),
+    output.Column("KIND", text=lambda e: KINDS.get(e["dev_type"], e["dev_type"])),
+    output.Column("ID", text=lambda e: f"{e['vendor_id']}:{e['product_id']}"),
+    output.Column("NUMA", "numa_node", right=True),
+    output.Column("STATE", "status"),
+    output.Column("DOMAIN", "instance_uuid"),
+    output.Column("PF", "parent_addr"),
+)
+ALL_COLUMNS = (
+    *DEVICE_COLUMNS[1:],
+    output.Column(
+        "OFFERED",
+        text=lambda e: "yes" if e["offered"] else f"no: {e['why_not_offered']}",
+        shrink=True,
+    ),
+)
+
+
 def devices_list(conf: cfg.ConfigOpts, database: Database) -> None:
     """The offered PCI devices of one host or all: address, kind, ids, NUMA node, state."""
     if conf.category.all:
         all_devices(conf)
         return
-    found = database.pci_devices(conf.category.device_host)
-    if conf.category.format == "json":
-        shown = [
-            {"host": node.host, "hypervisor_hostname": node.hypervisor_hostname}
-            | render.row_dict(device)
-            for node, device in found
-        ]
-        print(json.dumps(shown, indent=2))
-        return
-    rows = [
-        (
-            node.host,
-            device.address,
-            KINDS.get(device.dev_type, device.dev_type),
-            f"{device.vendor_id}:{device.product_id}",
-            device.numa_node,
-            device.status,
-            device.instance_uuid,
-            device.parent_addr,
-        )
-        for node, device in found
+    require_schema(database)
+    host = conf.category.device_host
+    if host is not None and not database.compute_nodes(host):
+        raise ResourceTrackerError(f"no compute node for host {host}")
+    shown = [
+        {"host": node.host, "hypervisor_hostname": node.hypervisor_hostname}
+        | render.row_dict(device)
+        for node, device in database.pci_devices(host)
     ]
-    header = ("HOST", "ADDRESS", "KIND", "ID", "NUMA", "STATE", "DOMAIN", "PF")
-    # a domain UUID is 36 characters and worth keeping whole: wider than a nodes table
-    print(render.table(header, rows, right=(4,), shrink=(0,), width=120))
+    output.show_list(conf.category, DEVICE_COLUMNS, shown)
 
 
 def all_devices(conf: cfg.ConfigOpts) -> None:
@@ -73,25 +76,9 @@ def all_devices(conf: cfg.ConfigOpts) -> None:
         driver.close()
     states = devices.device_states(host_devices, users, specs)
     shown = [_device_entry(conf.host, state, specs) for state in states]
-    if conf.category.format == "json":
-        print(json.dumps(shown, indent=2))
-        return
-    rows = [
-        (
-            entry["address"],
-            KINDS.get(entry["dev_type"], entry["dev_type"]),
-            f"{entry['vendor_id']}:{entry['product_id']}",
-            entry["numa_node"],
-            entry["status"],
-            entry["instance_uuid"],
-            entry["parent_addr"],
-            "yes" if entry["offered"] else f"no: {entry['why_not_offered']}",
-        )
-        for entry in shown
-    ]
-    header = ("ADDRESS", "KIND", "ID", "NUMA", "STATE", "DOMAIN", "PF", "OFFERED")
-    print(f"every PCI device of {conf.host} (libvirt at {conf.libvirt.connection_uri}):")
-    print(render.table(header, rows, right=(3,), shrink=(7,), width=160))
+    if conf.category.format == "table":
+        output.hint(f"every PCI device of {conf.host} (libvirt at {conf.libvirt.connection_uri})")
+    output.show_list(conf.category, ALL_COLUMNS, shown)
 
 
 def _device_entry(host: str, state: DeviceState, specs) -> dict:
@@ -114,7 +101,7 @@ def _device_entry(host: str, state: DeviceState, specs) -> dict:
     }
 
 
-def node_devices_text(entry: dict) -> list[str]:
+def node_devices_text(entry: dict, width: int) -> list[str]:
     """`nodes show`'s lines for a node's pools and mdev capacity (popped from `entry`)."""
     pci_stats, mdevs = entry.pop("pci_stats", None), entry.pop("mdev_capacity", None)
     lines = []
@@ -135,7 +122,7 @@ def node_devices_text(entry: dict) -> list[str]:
             for pool in pools
         ]
         header = ("ID", "NUMA", "FREE", "TAGS")
-        lines.append(render.table(header, rows, right=(1, 2), shrink=(3,), width=120))
+        lines.append(render.table(header, rows, right=(1, 2), shrink=(3,), width=width))
     capacity = nova_format.read_mdev_capacity(mdevs)
     if capacity:
         lines += ["", "mediated devices (vGPU) by parent and type:"]
@@ -153,7 +140,9 @@ def node_devices_text(entry: dict) -> list[str]:
             for mdev in capacity
         ]
         mdev_header = ("PARENT", "TYPE", "NAME", "FREE", "USED", "EXIST", "CREATE", "ORPHAN")
-        lines.append(render.table(mdev_header, mdev_rows, right=range(3, 8), shrink=(0, 2)))
+        lines.append(
+            render.table(mdev_header, mdev_rows, right=range(3, 8), shrink=(0, 2), width=width)
+        )
         orphans = [uuid for mdev in capacity for uuid in mdev.orphaned]
         if orphans:
             lines.append(f"orphaned mdevs (no domain names them): {', '.join(orphans)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime, timezone
 
 from oslo_config import cfg
@@ -47,7 +48,9 @@ def parse_date(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not a date: {text!r} (e.g. 2026-01-31 or 2026-01-31T12:00)") from None
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (e.g. 2026-01-31 or 2026-01-31T12:00)"
+        ) from None
     if when.tzinfo is not None:
         when = when.astimezone(timezone.utc).replace(tzinfo=None)
     return when

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 
 from oslo_config import cfg
 
@@ -17,17 +19,21 @@ from resource_tracker.cmd import (
     last_audit_file,
     load_config,
     open_database,
+    output,
     render,
+    require_schema,
     setup_logging,
     storage,
 )
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import LOCAL_STORAGE
+from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode
 from resource_tracker.exception import ResourceTrackerError
 from resource_tracker.units import GiB, MiB
 
-FORMATS = ("table", "json")
-LIST_LEGEND = "RAM free/total GiB, DISK free GB, LEAST disk_available_least GB, SEEN last audit"
+LIST_LEGEND = (
+    "RAM free/total GiB; DISK free_disk_gb and LEAST disk_available_least, GiB; "
+    "SEEN since the last heartbeat"
+)
 SHARED_LEGEND = "* shared storage (one row in storage list); LEAST counts all its hosts' disks"
 
 
@@ -40,37 +46,48 @@ def db_sync(conf: cfg.ConfigOpts, database: Database) -> None:
 
 
 def db_version(conf: cfg.ConfigOpts, database: Database) -> None:
-    print(database.schema_revision() or "none")
+    # asking an SQLite file that is not there would create it
+    print("none" if database.is_new_sqlite() else database.schema_revision() or "none")
+
+
+NODE_COLUMNS = (
+    output.Column("HOST", "host", shrink=True),
+    output.Column("HYPERVISOR", "hypervisor_hostname", shrink=True),
+    output.Column("VCPUS", text=lambda e: f"{e['vcpus_used']}/{e['vcpus']}", right=True),
+    output.Column("RAM", text=lambda e: _ram_text(e), right=True),
+    output.Column("DISK", text=lambda e: f"{e['free_disk_gb']}{_shared_mark(e)}", right=True),
+    output.Column("LEAST", "disk_available_least", right=True),
+    output.Column("VMS", "running_vms", right=True),
+    output.Column("SEEN", text=lambda e: render.age(e["heartbeat_age_s"]), right=True),
+    output.Column("STATE", "state"),
+)
+NODE_FIELDS = (*(column.key for column in ComputeNode.__table__.columns), "state")
+SERVICE_COLUMNS = (
+    output.Column("HOST", "host", shrink=True),
+    output.Column("BINARY", "binary"),
+    output.Column("REPORTS", "report_count", right=True),
+    output.Column("SEEN", text=lambda e: render.age(e["heartbeat_age_s"]), right=True),
+    output.Column("STATE", "state"),
+    output.Column("DISABLED", text=lambda e: "yes" if e["disabled"] else "no"),
+)
 
 
 def nodes_list(conf: cfg.ConfigOpts, database: Database) -> None:
     nodes = database.compute_nodes(include_deleted=conf.category.all)
     services = {service.host: service for service in database.services()}
     now = database.now()
-    entries = [(node, services.get(node.host)) for node in nodes]
-    if conf.category.format == "json":
-        shown = [_node_json(conf, node, service, now) for node, service in entries]
-        print(json.dumps(shown, indent=2))
-        return
-    rows = [
-        (
-            node.host,
-            node.hypervisor_hostname,
-            f"{node.vcpus_used}/{node.vcpus}",
-            f"{(node.free_ram_mb or 0) * MiB / GiB:.1f}/{node.memory_mb * MiB / GiB:.0f}",
-            f"{node.free_disk_gb}{_shared_mark(node)}",
-            node.disk_available_least,
-            node.running_vms,
-            render.age(render.heartbeat_age(service, now)),
-            render.state(node, service, now, conf.service_down_time),
-        )
-        for node, service in entries
-    ]
-    header = ("HOST", "HYPERVISOR", "VCPUS", "RAM", "DISK", "LEAST", "VMS", "SEEN", "STATE")
-    print(render.table(header, rows, right=range(2, 8), shrink=(0, 1)))
-    print(LIST_LEGEND)
-    if any(_shared_mark(node) for node, _ in entries):
-        print(SHARED_LEGEND)
+    entries = [_node_json(conf, node, services.get(node.host), now) for node in nodes]
+    legend = LIST_LEGEND
+    if any(_shared_mark(entry) for entry in entries):
+        legend += "\n" + SHARED_LEGEND
+    output.show_list(
+        conf.category, NODE_COLUMNS, entries, (*NODE_FIELDS, "heartbeat_age_s"), legend
+    )
+
+
+def _ram_text(entry: dict) -> str:
+    free, total = (entry["free_ram_mb"] or 0) * MiB / GiB, entry["memory_mb"] * MiB / GiB
+    return f"{free:.1f}/{total:.0f}"
 
 
 def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -88,7 +105,7 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
     except last_audit.Unreadable as error:
         recorded, unreadable = None, str(error)
     pools = {}
-    if any(_shared_mark(node) for node in nodes):
+    if any(not node.storage_id.startswith(LOCAL_STORAGE) for node in nodes):
         pools = {pool["storage_id"]: pool for pool in database.storage_pools()}
     shown = []  # each node's JSON entry, and its last audit if this machine recorded it
     for node in nodes:
@@ -103,35 +120,22 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         if pool is not None:  # what every live host's disks may grow into there
             entry["storage_overcommit_bytes"] = int(pool["disk_overcommit_bytes"])
         shown.append((entry, audit))
-    if conf.category.format == "json":
-        print(json.dumps([entry for entry, _ in shown], indent=2))
-        return
-    print("\n\n".join(_node_text(entry, audit) for entry, audit in shown))
+    output.show_one(
+        conf.category,
+        [entry for entry, _ in shown],
+        lambda width: "\n\n".join(_node_text(entry, audit, width) for entry, audit in shown),
+        many=True,
+    )
 
 
 def services_list(conf: cfg.ConfigOpts, database: Database) -> None:
     now = database.now()
-    services = database.services()
-    if conf.category.format == "json":
-        print(json.dumps([_service_json(conf, service, now) for service in services], indent=2))
-        return
-    rows = [
-        (
-            entry["host"],
-            entry["binary"],
-            entry["report_count"],
-            render.age(entry["heartbeat_age_s"]),
-            entry["state"],
-            "yes" if entry["disabled"] else "no",
-        )
-        for entry in (_service_json(conf, service, now) for service in services)
-    ]
-    header = ("HOST", "BINARY", "REPORTS", "SEEN", "STATE", "DISABLED")
-    print(render.table(header, rows, right=(2, 3), shrink=(0,)))
+    entries = [_service_json(conf, service, now) for service in database.services()]
+    output.show_list(conf.category, SERVICE_COLUMNS, entries)
 
 
-def _shared_mark(node) -> str:
-    return "" if node.storage_id.startswith(LOCAL_STORAGE) else "*"
+def _shared_mark(entry: dict) -> str:
+    return "" if entry["storage_id"].startswith(LOCAL_STORAGE) else "*"
 
 
 def _node_json(conf, node, service, now) -> dict:
@@ -149,7 +153,7 @@ def _service_json(conf, service, now) -> dict:
     return entry
 
 
-def _node_text(entry: dict, recorded: last_audit.LastAudit | None) -> str:
+def _node_text(entry: dict, recorded: last_audit.LastAudit | None, max_width: int) -> str:
     entry = dict(entry)
     cpu_info = entry.pop("cpu_info")
     numa_topology = entry.pop("numa_topology", None)
@@ -157,18 +161,22 @@ def _node_text(entry: dict, recorded: last_audit.LastAudit | None) -> str:
     unreadable = entry.pop("last_audit_problem", None)
     devices = {key: entry.pop(key) for key in ("pci_stats", "mdev_capacity") if key in entry}
     entry["heartbeat_age"] = render.age(entry.pop("heartbeat_age_s"))
-    width = max(map(len, entry))
-    lines = [f"{name:<{width}}  {_value_text(value)}" for name, value in entry.items()]
+    name_width = max(map(len, entry))
+    lines = [f"{name:<{name_width}}  {_value_text(value)}" for name, value in entry.items()]
     lines.append("cpu_info")
     lines += ["  " + line for line in json.dumps(cpu_info, indent=2).splitlines()]
     lines.append("")
     lines += [render.numa_cells(numa_topology), ""]
-    lines += device_views.node_devices_text(devices)
+    lines += device_views.node_devices_text(devices, max_width)
     lines.append("")
     storage_overcommit = entry.get("storage_overcommit_bytes")
     if recorded is not None:
         lines += [flavor_views.flavors_line(recorded), ""]
-    lines += [f"disks: {unreadable}"] if unreadable else _disks_text(recorded, storage_overcommit)
+    lines += (
+        [f"disks: {unreadable}"]
+        if unreadable
+        else _disks_text(recorded, storage_overcommit, max_width)
+    )
     return "\n".join(lines)
 
 
@@ -179,7 +187,7 @@ def _value_text(value) -> str:
 
 
 def _disks_text(
-    recorded: last_audit.LastAudit | None, storage_overcommit: int | None
+    recorded: last_audit.LastAudit | None, storage_overcommit: int | None, width: int
 ) -> list[str]:
     if recorded is None:
         return ["disks: no breakdown recorded on this machine (run this on the host itself)"]
@@ -207,8 +215,10 @@ def _disks_text(
         )
         for disk in recorded.disks
     ]
-    header = ("DOMAIN", "DISK", "FORMAT", "VIRT_GB", "ALLOC_GB", "OVER_GB", "PATH")
-    lines.append(render.table(header, rows, right=(3, 4, 5), shrink=(0, 6), keep_end=(6,)))
+    header = ("DOMAIN", "DISK", "FORMAT", "VIRT_GIB", "ALLOC_GIB", "OVER_GIB", "PATH")
+    lines.append(
+        render.table(header, rows, right=(3, 4, 5), shrink=(0, 6), keep_end=(6,), width=width)
+    )
     return lines
 
 
@@ -216,8 +226,12 @@ def _add_commands(subparsers) -> None:
     db = subparsers.add_parser("db", help="database schema and old rows").add_subparsers(
         dest="action", required=True
     )
-    db.add_parser("sync", help="create or upgrade the schema").set_defaults(run=db_sync)
-    db.add_parser("version", help="print the schema revision").set_defaults(run=db_version)
+    db.add_parser("sync", help="create or upgrade the schema").set_defaults(
+        run=db_sync, needs_schema=False
+    )
+    db.add_parser("version", help="print the schema revision").set_defaults(
+        run=db_version, needs_schema=False
+    )
 
     nodes = subparsers.add_parser("nodes", help="compute_nodes rows").add_subparsers(
         dest="action", required=True
@@ -247,7 +261,8 @@ def _add_commands(subparsers) -> None:
         help="every PCI device of this host, offered or not, read from libvirt now, with "
         "why one is not offered ([pci] device_spec)",
     )
-    devices_listing.set_defaults(run=device_views.devices_list)
+    # it checks the schema itself: --all reads libvirt, not the database
+    devices_listing.set_defaults(run=device_views.devices_list, needs_schema=False)
 
     services = subparsers.add_parser("services", help="the trackers' heartbeats").add_subparsers(
         dest="action", required=True
@@ -255,19 +270,28 @@ def _add_commands(subparsers) -> None:
     services_listing = services.add_parser("list", help="one line per tracker daemon: up or down")
     services_listing.set_defaults(run=services_list)
     for parser in (listing, show, devices_listing, services_listing):
-        parser.add_argument("--format", choices=FORMATS, default="table")
+        output.add_options(parser)
     housekeeping.add_commands(db, nodes, services)
-    storage.add_commands(subparsers, FORMATS)
-    capacity.add_command(subparsers, FORMATS)
+    storage.add_commands(subparsers, output.add_options)
+    capacity.add_command(subparsers, output.FORMATS)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done; 1 it could not be done (an unknown host, no schema, a database
+    that does not answer); 2 the command line or the configuration is wrong."""
     category = cfg.SubCommandOpt("category", title="commands", handler=_add_commands)
     conf = load_config(argv, [category], description=__doc__)
     setup_logging(conf, default_level=logging.WARNING)
     database = open_database(conf)
     try:
+        if getattr(conf.category, "needs_schema", True):
+            require_schema(database)
         conf.category.run(conf, database)
+    except output.UsageError as error:
+        fail(error, status=2)
+    except BrokenPipeError:  # `| head` had what it wanted: no traceback, and no retry
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ResourceTrackerError as error:
         fail(error)
     finally:

@@ -11,7 +11,6 @@ from resource_tracker.audit.shape import PageUsage
 from resource_tracker.db.models import ComputeNode, Service
 from resource_tracker.units import GiB, KiB, MiB
 
-WIDTH = 80
 JSON_COLUMNS = (
     "cpu_info",
     "numa_topology",
@@ -30,17 +29,17 @@ def table(
     right: Iterable[int] = (),
     shrink: Iterable[int] = (),
     keep_end: Iterable[int] = (),
-    width: int = WIDTH,
+    width: int = 0,
 ) -> str:
     """Columns two spaces apart; `right` ones right-aligned; the `shrink` ones cut with an
-    ellipsis, widest first, until the table fits `width` (never below their heading); the
-    `keep_end` ones (paths) lose their start rather than their end."""
+    ellipsis, widest first, until the table fits `width` (never below their heading; 0: no
+    limit); the `keep_end` ones (paths) lose their start rather than their end."""
     cells = [tuple(header)] + [
         tuple("-" if cell is None else printable(str(cell)) for cell in row) for row in rows
     ]
     widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
     shrink, right, keep_end = list(shrink), set(right), set(keep_end)
-    while sum(widths) + 2 * (len(widths) - 1) > width:
+    while width and sum(widths) + 2 * (len(widths) - 1) > width:
         narrowable = [i for i in shrink if widths[i] > max(len(header[i]), 4)]
         if not narrowable:
             break

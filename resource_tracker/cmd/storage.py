@@ -3,12 +3,11 @@ storages hold."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from oslo_config import cfg
 
-from resource_tracker.cmd import fail, render
+from resource_tracker.cmd import fail, output, render
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import LOCAL_STORAGE
 from resource_tracker.virt import shared
@@ -49,12 +48,24 @@ def storage_show(conf: cfg.ConfigOpts, database: Database) -> None:
         "mount_point": mount.mount_point if mount else None,
         "problem": identity.problem,
     }
-    if conf.category.format == "json":
-        print(json.dumps(entry, indent=2))
-        return
+    output.show_one(conf.category, [entry], lambda _width: _fields_text(entry), many=False)
+
+
+def _fields_text(entry: dict) -> str:
     width = max(map(len, entry))
-    for name, value in entry.items():
-        print(f"{name:<{width}}  {'-' if value is None else value}")
+    return "\n".join(
+        f"{name:<{width}}  {'-' if value is None else value}" for name, value in entry.items()
+    )
+
+
+POOL_COLUMNS = (
+    output.Column("STORAGE", "storage_id", shrink=True),
+    output.Column("HOSTS", "hosts", right=True),
+    output.Column("SIZE", "local_gb", right=True),
+    output.Column("FREE", "free_gb", right=True),
+    output.Column("OVER", text=lambda pool: render.gib(pool["disk_overcommit_bytes"]), right=True),
+    output.Column("LEAST", "disk_available_least", right=True),
+)
 
 
 def storage_list(conf: cfg.ConfigOpts, database: Database) -> None:
@@ -62,38 +73,24 @@ def storage_list(conf: cfg.ConfigOpts, database: Database) -> None:
     pools = [dict(row) for row in database.storage_pools()]
     for pool in pools:
         pool["shared"] = not pool["storage_id"].startswith(LOCAL_STORAGE)
-    if conf.category.format == "json":
-        print(json.dumps(pools, indent=2, default=_json_value))
-        return
-    rows = [
-        (
-            pool["storage_id"],
-            pool["hosts"],
-            pool["local_gb"],
-            pool["free_gb"],
-            render.gib(pool["disk_overcommit_bytes"]),
-            pool["disk_available_least"],
-        )
-        for pool in pools
-    ]
-    header = ("STORAGE", "HOSTS", "SIZE", "FREE", "OVER", "LEAST")
-    print(render.table(header, rows, right=range(1, 6), shrink=(0,)))
-    print("SIZE, FREE and LEAST disk_available_least GB; OVER over-commit GiB, all hosts")
+    output.show_list(
+        conf.category,
+        POOL_COLUMNS,
+        pools,
+        legend="SIZE local_gb, FREE free_disk_gb, LEAST disk_available_least, OVER "
+        "over-commit (of all its hosts' disks): GiB",
+    )
 
 
-def _json_value(value):
-    return value.isoformat() + "Z" if hasattr(value, "isoformat") else int(value)
-
-
-def add_commands(subparsers, formats) -> None:
+def add_commands(subparsers, add_output_options) -> None:
     storage = subparsers.add_parser("storage", help="the storage instance disks live on")
     actions = storage.add_subparsers(dest="action", required=True)
     init = actions.add_parser("init", help="name a shared instances_path (writes a marker)")
     init.add_argument("--force", action="store_true", help="replace a marker copied here")
-    init.set_defaults(run=storage_init)
+    init.set_defaults(run=storage_init, needs_schema=False)
     show = actions.add_parser("show", help="which storage this host's instances_path is on")
-    show.set_defaults(run=storage_show)
+    show.set_defaults(run=storage_show, needs_schema=False)
     listing = actions.add_parser("list", help="one line per storage, each counted once")
     listing.set_defaults(run=storage_list)
     for parser in (show, listing):
-        parser.add_argument("--format", choices=formats, default="table")
+        add_output_options(parser)

@@ -156,7 +156,7 @@ class Database:
         if host is not None:
             query = query.where(ComputeNode.host == host)
         with self._errors(), Session(self.engine, expire_on_commit=False) as session:
-            return [(node, device) for node, device in session.execute(query).tuples()]
+            return [(node, device) for node, device in session.execute(query)]
 
     def services(self, host: str | None = None) -> list[Service]:
         """Live services rows (the trackers' heartbeats), of one host or all."""

@@ -139,7 +139,7 @@ def test_nodes_list_table_and_json(populated):
         "resource-tracker-manage", "--config-file", populated, "nodes", "list", "--format", "json"
     )
 
-    header, row, _legend = table.stdout.splitlines()
+    header, row = table.stdout.splitlines()
     assert header.split()[:3] == ["HOST", "HYPERVISOR", "VCPUS"]
     assert row.split()[0] == "compute-1" and "15/12" in row.split()
     (node,) = json.loads(as_json.stdout)

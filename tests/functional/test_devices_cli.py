@@ -95,7 +95,9 @@ def test_devices_list(audited):
         "type-VF",
     )
     assert vf["extra_info"]["parent_ifname"] == "ens1f0"
-    assert manage(audited, "devices", "list", "compute-9").stdout.splitlines()[1:] == []
+    unknown = manage(audited, "devices", "list", "compute-9")
+    assert (unknown.returncode, unknown.stdout) == (1, "")  # as nodes show says of it
+    assert unknown.stderr == "resource-tracker-manage: no compute node for host compute-9\n"
 
 
 def test_nodes_show_pools_and_vgpu_capacity(audited):
@@ -171,7 +173,8 @@ def test_devices_list_all_shows_every_device_and_why_one_is_not_offered(tmp_path
         "a0000000-0000-4000-8000-000000000004",
     )
     assert by_address["0000:81:10.2"]["parent_ifname"] == "ens1f0"
-    rows = {line.split()[0]: line for line in table.stdout.splitlines()[2:]}
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert table.stderr.startswith("every PCI device of compute-1 (libvirt at ")
     assert rows["0000:00:17.0"].endswith("no: no device_spec entry matches")
     assert rows["0000:d8:00.0"].split()[-1] == "yes"
 
