@@ -142,8 +142,8 @@ class AuditResult:
         values = self.values
         return (
             f"{self.host}: vCPUs {values.vcpus_used}/{values.vcpus} used, "
-            f"free RAM {values.free_ram_mb} MB, "
-            f"disk_available_least {values.disk_available_least} GB, "
+            f"free RAM {values.free_ram_mb} MiB, "
+            f"disk_available_least {values.disk_available_least} GiB, "
             f"{values.running_vms} VMs ({self.resources.running_vms} running), "
             f"audit {self.duration_s * 1000:.1f} ms, "
             f"row {'updated' if self.changed else 'unchanged'}"

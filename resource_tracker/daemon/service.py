@@ -46,6 +46,7 @@ with warnings.catch_warnings():
 
 from resource_tracker import timeouts
 from resource_tracker.audit.tracker import AuditResult, ResourceTracker
+from resource_tracker.daemon.audit_log import AuditLog
 from resource_tracker.daemon.metrics import HEALTHY_INTERVALS, Metrics
 from resource_tracker.daemon.schedule import Settings, next_start
 from resource_tracker.daemon.signals import SignalPipe
@@ -103,6 +104,7 @@ class Service:
     ):
         self._tracker = tracker
         self._settings = settings
+        self._audit_log = AuditLog()
         self._reload_settings = reload_settings
         self._signals = signals
         self._notifier = notifier or Notifier()
@@ -294,7 +296,7 @@ class Service:
             LOG.info("audit succeeded after %d failed attempt(s)", self._failures)
         self._failures, self._last_failure, self._schema_wait = 0, None, False
         summary = result.summary()
-        LOG.info("audit: %s", summary)
+        LOG.log(*self._audit_log.line(result, time.monotonic()))
         if self._metrics:
             self._metrics.audit_succeeded(result, self._settings.interval_s)
         self._notifier.notify(f"STATUS={summary}")

@@ -42,7 +42,7 @@ def test_once_prints_one_summary_line(config, db_url):
 
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(
-        r"compute-1: vCPUs 15/12 used, free RAM 16896 MB, disk_available_least -?\d+ GB, "
+        r"compute-1: vCPUs 15/12 used, free RAM 16896 MiB, disk_available_least -?\d+ GiB, "
         r"4 VMs \(3 running\), audit \d+\.\d ms, row updated\n",
         result.stdout,
     ), result.stdout

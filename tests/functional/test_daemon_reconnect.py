@@ -25,7 +25,7 @@ from tests.support.notify import NotifyListener
 from tests.support.paths import BIN
 from tests.support.waiting import wait_for
 
-AUDITED = r"INFO .*audit: compute-1: vCPUs"
+AUDITED = r"(INFO|DEBUG) .*audit: compute-1: vCPUs"  # an audit that changed nothing: DEBUG
 STATUS_NEEDS_OPERATOR = re.compile(r"STATUS=audit failed: database .*denied.*; needs an operator$")
 INTERVAL_S = 1
 
@@ -64,7 +64,7 @@ def write_config(tmp_path: Path, state: Path, host, database: str | None, port: 
     connection = f"[database]\nconnection = {database}\n" if database else ""
     path.write_text(
         f"[DEFAULT]\nhost = compute-1\nstate_path = {state}\n"
-        f"instances_path = {host.instances}\nperiodic_fuzzy_delay = 0\n"
+        f"instances_path = {host.instances}\nperiodic_fuzzy_delay = 0\ndebug = true\n"
         f"update_resources_interval = {INTERVAL_S}\n"
         f"[libvirt]\nconnection_uri = {host.uri}\n{connection}"
         f"[metrics]\nlisten = 127.0.0.1:{port}\n"

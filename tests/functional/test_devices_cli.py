@@ -116,8 +116,8 @@ def test_nodes_show_pools_and_vgpu_capacity(audited):
 
 def test_the_daemon_reports_devices_as_metrics_and_reads_them_once(tmp_path, sqlite_url):
     port = free_port()
-    extra = f"update_resources_interval = 1\n[metrics]\nlisten = {port}"
-    conf = write_config(tmp_path, sqlite_url, extra=extra)
+    extra = f"update_resources_interval = 1\ndebug = true\n[metrics]\nlisten = {port}"
+    conf = write_config(tmp_path, sqlite_url, extra=extra)  # debug: every audit's line
     run("resource-tracker-manage", "--config-file", conf, "db", "sync")
     daemon = Daemon(conf)
     try:

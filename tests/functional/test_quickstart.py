@@ -59,7 +59,7 @@ def test_first_command_audits_the_sample_host_into_sqlite(clone):
 
     assert result.returncode == 0, result.stderr
     # every domain holds its vCPUs and memory, the shut-off batch-01 too, and the reserve
-    assert "demo-host: vCPUs 16/16 used, free RAM 32256 MB" in result.stdout
+    assert "demo-host: vCPUs 16/16 used, free RAM 32256 MiB" in result.stdout
     assert "4 VMs (3 running)" in result.stdout
     assert re.search(r"^host\s+demo-host$", result.stdout, re.M)  # nodes show printed the row
     overcommit = sum(images.expected_overcommit(instances / disk) for disk in demo_disks)
