@@ -160,6 +160,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.interval = Gauge(
+            "resource_tracker_audit_interval_seconds",
+            "[DEFAULT] update_resources_interval: an audit starts this often (the alert rules "
+            "measure staleness and overruns in it)",
+            registry=self.registry,
+        )
         self._devices = DeviceCollector()
         self.registry.register(self._devices)
         self.device_xml_reads = Counter(
@@ -176,9 +182,11 @@ class Metrics:
         for _, reason in (*FAILURE_REASONS, (None, OTHER_FAILURE)):
             self.failed.labels(reason)
 
-    def expect_audit_by(self, deadline_monotonic: float) -> None:
+    def expect_audit_by(self, deadline_monotonic: float, interval_s: float | None = None) -> None:
         """Healthy until `deadline` even without a success (the first audit is not due yet)."""
         self._healthy_until = deadline_monotonic
+        if interval_s is not None:
+            self.interval.set(interval_s)
 
     def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
         figures = result.figures
@@ -187,6 +195,7 @@ class Metrics:
             self._devices.succeeded(result.devices)
             self.device_xml_reads.inc(figures.device_xml_reads)
         self.duration.observe(result.duration_s)
+        self.interval.set(interval_s)  # it may have changed on SIGHUP
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
 

@@ -136,7 +136,8 @@ class Service:
         self._due = time.monotonic() + delay
         if self._metrics:
             self._metrics.expect_audit_by(
-                self._due + HEALTHY_INTERVALS * self._settings.interval_s
+                self._due + HEALTHY_INTERVALS * self._settings.interval_s,
+                self._settings.interval_s,
             )
         LOG.info("started; first audit in %.1f s", delay)
         status = f"{self._waiting}; checked again" if self._waiting else "first audit"

@@ -289,3 +289,12 @@ def test_health_names_the_failure_and_fails_at_once_when_a_person_must_act(serve
     )
     metrics.audit_succeeded(audit_result(), interval_s=60)
     assert get(port, "/healthz") == (200, "ok\n")
+
+
+def test_the_interval_is_exported_from_start_up_and_follows_a_reload(served):
+    metrics, port = served
+    metrics.expect_audit_by(time.monotonic() + 60, interval_s=60)
+    at_start = samples(port)["resource_tracker_audit_interval_seconds"]
+    metrics.audit_succeeded(audit_result(), interval_s=15)  # after a SIGHUP set 15 s
+
+    assert (at_start, samples(port)["resource_tracker_audit_interval_seconds"]) == (60, 15)
