@@ -106,6 +106,9 @@ def usage_error(printed: str) -> str:
         message = f"give {what}" + (f": {choices[-1].replace(',', ', ')}" if choices else "")
     message = re.sub(r"^argument (?:category|action): ", "", message)
     message = re.sub(r"^argument ([-/\w]+): ", r"\1: ", message)
+    # "invalid size value: 'x'" names argparse's type function; say what was wanted
+    message = re.sub(r"invalid (int|float) value: ", "not a number: ", message)
+    message = re.sub(r"invalid ([\w ]+) value: ", r"not a \1: ", message)
     command = prog.partition(" ")[2]
     return f"{command + ': ' if command else ''}{message} (see {prog} --help)"
 

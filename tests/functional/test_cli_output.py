@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import io
 import json
 import os
+import pty
 import re
+import shlex
+import struct
 import subprocess
+import termios
 
 import pytest
 import yaml
@@ -21,7 +26,7 @@ import yaml
 from resource_tracker.cmd import manage
 from tests.functional.db.test_pci_devices import VF
 from tests.support.nodes import node
-from tests.support.paths import ROOT
+from tests.support.paths import BIN, ROOT
 
 FORMATS = ("table", "json", "yaml", "csv", "value")
 LONG_HOST = "compute-" + "x" * 70  # wider than any terminal's default
@@ -250,3 +255,43 @@ def test_bash_completion_knows_every_command_action_and_option():
     assert complete("nodes", "list", "-f", "y") == ["yaml"]
     assert complete("--config-file", "x.conf", "no") == ["nodes"]
     assert complete("nodes", "show", "compute-1", "--c") == ["--column"]
+
+
+def in_a_terminal(conf: str, columns: int, *args: str) -> str:
+    """What resource-tracker-manage writes to a terminal `columns` wide (a real pty)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    command = [os.path.join(BIN, "resource-tracker-manage"), "--config-file", conf, *args]
+    with subprocess.Popen(command, stdout=follower, stderr=subprocess.DEVNULL, env=env) as child:
+        os.close(follower)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            written += chunk
+        child.wait(timeout=60)
+    os.close(leader)
+    return written.decode().replace("\r\n", "\n")
+
+
+def test_a_table_in_a_terminal_is_as_wide_as_the_terminal(fleet):
+    shown = in_a_terminal(fleet, 70, "nodes", "list")
+
+    lines = shown.splitlines()
+    assert lines[0].split()[:2] == ["HOST", "HYPERVISOR"]
+    assert max(map(len, lines)) <= 70 and LONG_HOST not in shown
+    assert any(re.match(r"compute-x*…", line) for line in lines)  # cut, not wrapped
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(fleet):
+    command = [os.path.join(BIN, "resource-tracker-manage"), "--config-file", fleet]
+    pipeline = f"{shlex.join([*command, 'nodes', 'list', '-f', 'yaml'])} | head -c 1"
+
+    done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=60)
+
+    assert done.stdout == "-" and done.stderr == ""
