@@ -54,6 +54,13 @@ systemctl is-active --quiet resource-tracker && failed "the unit started at inst
 getent passwd resource-tracker >/dev/null || failed "no resource-tracker user"
 [ "$(stat -c '%U:%G %a' $conf)" = "root:resource-tracker 640" ] || failed "$conf: $(stat -c '%U:%G %a' $conf)"
 ok "installed disabled and stopped; user resource-tracker; $conf root:resource-tracker 0640"
+for file in /usr/share/bash-completion/completions/resource-tracker-manage \
+        /usr/share/doc/resource-tracker/examples/resource-tracker.rules.yml \
+        /usr/share/doc/resource-tracker/examples/resource-tracker.json \
+        /usr/share/man/man8/resource-tracker.8.gz /usr/share/man/man8/resource-tracker-manage.8.gz; do
+    [ -s "$file" ] || failed "$file is missing"
+done
+ok "bash completion, alert rules, dashboard and man pages installed"
 systemctl start mariadb || failed "MariaDB did not start"
 # libvirt's daemon as Debian 13 enables it: libvirtd's sockets (or the modular virtqemud's)
 systemctl start libvirtd.socket || systemctl start virtqemud.socket || failed "no libvirt daemon"
