@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 from oslo_config import cfg
 
 from resource_tracker.audit import capacity, last_audit
 from resource_tracker.cmd import fail, flavor_views, last_audit_file, render
 from resource_tracker.db.api import Database
-from resource_tracker.units import BY_PREFIX, GiB, MiB
-
-SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+from resource_tracker.units import GiB, MiB, parse_size
 
 
 def positive(text: str) -> int:
@@ -31,11 +28,7 @@ def size(default_unit: int, minimum: int = 0):
     `default_unit` bytes; gives bytes."""
 
     def parse(text: str) -> int:
-        match = SIZE.match(text)
-        if not match:
-            raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M)")
-        unit = BY_PREFIX.get(match.group(2).upper(), default_unit)
-        value = int(float(match.group(1)) * unit)
+        value = parse_size(text, default_unit)
         if value < minimum:
             raise ValueError(f"too small: {text!r}")
         return value
