@@ -1,0 +1,179 @@
+"""How many more guests of a flavor fit on one host, and what runs out first.
+
+Guests are placed one after another, each as Nova 34 would place the next one: placement's
+flat resources (host.py) with their max_unit, then the NUMA fit (numa.py) with the PCI
+requests checked for the cells it tries, then the devices taken (pci.py); after each guest
+its use is added, as the scheduler's HostState.consume_from_request and the resource
+tracker's claim add it. The first guest that does not fit names the limit; a flavor that
+would not fit even on the host emptied of guests says why it never can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from resource_tracker.audit.fitting import numa, pci
+from resource_tracker.audit.fitting.flavor import PAGES_SMALL, Request
+from resource_tracker.audit.fitting.host import Flat, HostState
+from resource_tracker.audit.fitting.numa import Placed
+
+MAX_GUESTS = 100_000  # a bound on the loop, far above any host's room
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    fits: int
+    limited_by: str
+    never: bool = False  # the limit holds on the host emptied of guests too
+
+
+def how_many(
+    state: HostState,
+    request: Request,
+    placements: list[list[Placed] | None] | None = None,
+    pack: bool = False,
+) -> Answer:
+    """How many guests of `request` fit on `state` (a working copy: it is used up)."""
+    never = never_fits(state, request)
+    if never:
+        return Answer(0, never, never=True)
+    fits = 0
+    while fits < MAX_GUESTS:
+        placed, why = place(state, request, pack)
+        if why:
+            return Answer(fits, why)
+        if placements is not None:
+            placements.append(placed)
+        fits += 1
+    return Answer(fits, f"stopped counting at {MAX_GUESTS}")
+
+
+def place(
+    state: HostState, request: Request, pack: bool = False
+) -> tuple[list[Placed] | None, str]:
+    """One guest placed on `state` (its use added): (its cells or None, ""), or (None, why)."""
+    short = _flat_short(state, request)
+    if short:
+        return None, short
+    placed: list[Placed] | None = None
+    if request.cells is not None:
+        why: dict[int, str] = {}
+        check = _pci_check(state, request) if request.pci else None
+        ratios = (state.cpu_ratio, state.ram_ratio)
+        placed = numa.fit(
+            state.cells, request, ratios, pci.free_by_cell(state.pools), check, why, pack
+        )
+        if placed is None:
+            return None, "; ".join(why[cell] for cell in sorted(why)) or "NUMA cells"
+    elif request.pci and not pci.supports(state.pools, request.pci, state.cells, None):
+        return None, _pci_names(request)
+    huge = _huge(state, placed)
+    if not huge and request.memory_mb > state.small_memory:
+        return None, "RAM outside huge page pools (free_ram_mb)"
+    if request.pci:
+        cells = [p.host_cell for p in placed] if placed else None
+        pci.apply(state.pools, request.pci, state.cells, cells)
+    if placed:
+        try:
+            numa.use(state.cells, placed, request)
+        except ValueError as error:
+            return None, str(error)
+    _take_flat(state, request, huge)
+    return placed, ""
+
+
+def never_fits(state: HostState, request: Request) -> str:
+    """Why `request` cannot fit even with no guest on the host; "" if it can."""
+    if request.cells is not None:
+        if not state.cells:
+            return "needs NUMA cells; the row has no numa_topology"
+        if len(request.cells) > len(state.cells):
+            return f"needs {len(request.cells)} NUMA nodes; host has {len(state.cells)}"
+    empty = _emptied(state)
+    no_devices = dataclasses.replace(request, pci=(), vgpus=0)
+    _placed, why = place(empty, no_devices)
+    return why
+
+
+def _flat_short(state: HostState, request: Request) -> str:
+    for name, inventory, amount in _flat(state, request):
+        if inventory is None:
+            return f"{name}: the host has none"
+        if amount > inventory.max_unit:
+            return f"{name}: needs {amount}; host has {inventory.max_unit} (max_unit)"
+        if amount > inventory.room:
+            return name
+    if request.vgpus and not any(free >= request.vgpus for free in state.vgpus):
+        return "vGPUs (VGPU)"
+    return ""
+
+
+def _flat(state: HostState, request: Request) -> list[tuple[str, Flat | None, int]]:
+    """(name, inventory, amount) of each flat resource the guest takes."""
+    if state.pcpu is None:  # legacy CPU sets: Nova's fallback asks VCPU for every vCPU
+        cpus = [
+            ("vCPUs (VCPU)", state.vcpu, request.vcpus + request.pcpus - request.emulator_isolate)
+        ]
+    else:
+        cpus = [("vCPUs (VCPU)", state.vcpu, request.vcpus)]
+        if request.pcpus:
+            cpus.append(("dedicated CPUs (PCPU)", state.pcpu, request.pcpus))
+    return [
+        *cpus,
+        ("RAM (MEMORY_MB)", state.memory, request.memory_mb),
+        ("disk (DISK_GB)", state.disk, request.disk_gb),
+    ]
+
+
+def _take_flat(state: HostState, request: Request, huge: bool) -> None:
+    for _name, inventory, amount in _flat(state, request):
+        if inventory is not None:
+            inventory.room -= amount
+    if not huge:
+        state.small_memory -= request.memory_mb
+    if request.vgpus:
+        index = next(i for i, free in enumerate(state.vgpus) if free >= request.vgpus)
+        state.vgpus[index] -= request.vgpus
+
+
+def _huge(state: HostState, placed: list[Placed] | None) -> bool:
+    """Whether the guest's memory is in huge pages (each cell's page larger than its
+    smallest), which the pools no domain used yet hold for it."""
+    if not placed:
+        return False
+    smallest = {c.id: min((p.size_kb for p in c.pages), default=0) for c in state.cells}
+    return all(
+        p.page_size is not None
+        and p.page_size != PAGES_SMALL
+        and p.page_size > smallest[p.host_cell]
+        for p in placed
+    )
+
+
+def _pci_check(state: HostState, request: Request) -> numa.PciCheck:
+    def check(chosen: Sequence[Placed]) -> bool:
+        cells = [placed.host_cell for placed in chosen]
+        return pci.supports(state.pools, request.pci, state.cells, cells)
+
+    return check
+
+
+def _pci_names(request: Request) -> str:
+    return "PCI devices (" + ", ".join(f"{r.alias}:{r.count}" for r in request.pci) + ")"
+
+
+def _emptied(state: HostState) -> HostState:
+    empty = state.copy()
+    for cell in empty.cells:
+        cell.cpu_usage = cell.memory_usage = 0
+        cell.pinned = set()
+        for pages in cell.pages:
+            pages.used = 0
+    for inventory in (empty.vcpu, empty.pcpu, empty.memory, empty.disk):
+        if inventory is not None:
+            inventory.room = inventory.capacity
+    pools_mb = sum(p.total * p.size_kb for c in empty.cells for p in c.pages[1:]) // 1024
+    empty.small_memory = empty.memory.capacity - pools_mb
+    return empty
