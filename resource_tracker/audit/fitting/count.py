@@ -36,14 +36,16 @@ def how_many(
     pack: bool = False,
 ) -> Answer:
     """How many guests of `request` fit on `state` (a working copy: it is used up)."""
-    never = never_fits(state, request)
+    never = _structural(state, request)
     if never:
         return Answer(0, never, never=True)
     fits = 0
     while fits < MAX_GUESTS:
         placed, why = place(state, request, pack)
         if why:
-            return Answer(fits, why)
+            if fits == 0:  # asked after, not before: Nova's order on the emptied host differs
+                never = never_fits(_emptied(state), request)  # nothing placed yet
+            return Answer(fits, never or why, never=bool(never))
         if placements is not None:
             placements.append(placed)
         fits += 1
@@ -84,21 +86,27 @@ def place(
     return placed, ""
 
 
-def never_fits(state: HostState, request: Request) -> str:
-    """Why `request` cannot fit even with no guest on the host; "" if it can."""
+def _structural(state: HostState, request: Request) -> str:
     if request.cells is not None:
         if not state.cells:
             return "needs NUMA cells; the row has no numa_topology"
         if len(request.cells) > len(state.cells):
             return f"needs {len(request.cells)} NUMA nodes; host has {len(state.cells)}"
-    empty = _emptied(state)
+    return ""
+
+
+def never_fits(empty: HostState, request: Request) -> str:
+    """Why `request` does not fit on `empty`, the host without guests (devices aside: the
+    row tells only the free ones); "" if it does."""
     no_devices = dataclasses.replace(request, pci=(), vgpus=0)
-    _placed, why = place(empty, no_devices)
+    _placed, why = place(empty.copy(), no_devices)
     return why
 
 
 def _flat_short(state: HostState, request: Request) -> str:
     for name, inventory, amount in _flat(state, request):
+        if amount == 0:
+            continue  # placement is not asked for it
         if inventory is None:
             return f"{name}: the host has none"
         if amount > inventory.max_unit:

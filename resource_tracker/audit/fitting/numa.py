@@ -7,7 +7,9 @@ its fit/no-fit cache, each guest cell checked for its page size (huge pages neve
 over-committed), its CPUs against the cell's sets and, for pinned guests, packed onto free
 thread siblings by the thread policy (_pack_instance_onto_cores), its shared CPUs and memory
 against the allocation ratios. Like Nova, a guest cell keeps what one attempt set on it (the
-page size chosen, its pinning) for the next attempt and the cache.
+page size chosen, its pinning, and its id, which becomes the host cell's) for the next
+attempt, and keys its fit and no-fit caches by that id: so, like Nova, a guest of several
+cells can be refused on a host of more cells where another assignment would fit.
 
 Which thread of a core is taken follows our sorted siblings (Nova iterates sets): threads of
 one core are alike, so what fits next does not change. Why a guest did not fit is collected
@@ -41,14 +43,14 @@ class Placed:
     dedicated: frozenset[int]
     memory_mb: int
     page_size: int | None
-    host_cell: int = -1
+    host_cell: int  # Nova's InstanceNUMACell.id: the guest cell's, then the last cell tried
     pinning: dict[int, int] = field(default_factory=dict)
     reserved: frozenset[int] = frozenset()
 
 
 def guest_cells(request: Request) -> list[Placed]:
     return [
-        Placed(c.id, c.shared, c.dedicated, c.memory_mb, request.page_size)
+        Placed(c.id, c.shared, c.dedicated, c.memory_mb, request.page_size, c.id)
         for c in request.cells or ()
     ]
 
@@ -80,7 +82,7 @@ def fit(
     for permutation in itertools.permutations(order, len(guest)):
         chosen: list[Placed] = []
         for cell, wanted in zip(permutation, guest, strict=True):
-            pair = (cell.id, wanted.guest_id)
+            pair = (cell.id, wanted.host_cell)  # as Nova keys its caches: see the doc
             if pair in refused:
                 break
             if pair in fitted:
