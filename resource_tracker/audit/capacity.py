@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from resource_tracker.audit.fitting import host as fitting_host
-from resource_tracker.audit.fitting.count import how_many
+from resource_tracker.audit.fitting.count import Answer, how_many
 from resource_tracker.audit.fitting.flavor import Request
 from resource_tracker.db.models import LOCAL_STORAGE
 
@@ -78,20 +78,21 @@ def _fit(node, state, free, request: Request, disk_rule: str) -> HostFit:
     by_rule = {
         rule: _times(fitting_host.disk_room_gb(node, rule), request.disk_gb) for rule in DISK_RULES
     }
-    answer = how_many(free.copy(), request)
-    without_disk = answer.fits
-    if request.disk_gb and not node.storage_id.startswith(LOCAL_STORAGE):
-        without_disk = how_many(free.copy(), dataclasses.replace(request, disk_gb=0)).fits
-    up = state == "up"
+    answer, without_disk = Answer(0, f"the tracker is {state}"), 0  # down: takes nothing
+    if state == "up":
+        answer = how_many(free.copy(), request)
+        without_disk = answer.fits
+        if request.disk_gb and not node.storage_id.startswith(LOCAL_STORAGE):
+            without_disk = how_many(free.copy(), dataclasses.replace(request, disk_gb=0)).fits
     return HostFit(
         host=node.host,
         hypervisor_hostname=node.hypervisor_hostname,
         state=state,
         storage_id=node.storage_id,
-        fits=answer.fits if up else 0,
-        limited_by=answer.limited_by if up else f"the tracker is {state}",
+        fits=answer.fits,
+        limited_by=answer.limited_by,
         never=answer.never,
-        fits_without_disk=without_disk if up else 0,
+        fits_without_disk=without_disk,
         by_disk=by_rule[disk_rule],
         by_disk_least=by_rule["least"],
         by_disk_placement=by_rule["placement"],

@@ -11,6 +11,7 @@ would not fit even on the host emptied of guests says why it never can.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from resource_tracker.audit.fitting.host import Flat, HostState
 from resource_tracker.audit.fitting.numa import Placed
 
 MAX_GUESTS = 100_000  # a bound on the loop, far above any host's room
+SMALL_MEMORY = "RAM outside huge page pools (free_ram_mb)"
+VGPUS = "vGPUs (VGPU)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,32 +32,30 @@ class Answer:
     never: bool = False  # the limit holds on the host emptied of guests too
 
 
-def how_many(
-    state: HostState,
-    request: Request,
-    placements: list[list[Placed] | None] | None = None,
-    pack: bool = False,
-) -> Answer:
+def how_many(state: HostState, request: Request) -> Answer:
     """How many guests of `request` fit on `state` (a working copy: it is used up)."""
     never = _structural(state, request)
     if never:
         return Answer(0, never, never=True)
-    fits = 0
+    if request.cells is None and not request.pci:
+        return _flat_only(state, request)
+    return how_many_by_placing(state, request)
+
+
+def how_many_by_placing(state: HostState, request: Request) -> Answer:
+    """how_many, one guest after another (what the proofs compare with)."""
+    fits, never = 0, ""
     while fits < MAX_GUESTS:
-        placed, why = place(state, request, pack)
+        _placed, why = place(state, request)
         if why:
             if fits == 0:  # asked after, not before: Nova's order on the emptied host differs
                 never = never_fits(_emptied(state), request)  # nothing placed yet
             return Answer(fits, never or why, never=bool(never))
-        if placements is not None:
-            placements.append(placed)
         fits += 1
     return Answer(fits, f"stopped counting at {MAX_GUESTS}")
 
 
-def place(
-    state: HostState, request: Request, pack: bool = False
-) -> tuple[list[Placed] | None, str]:
+def place(state: HostState, request: Request) -> tuple[list[Placed] | None, str]:
     """One guest placed on `state` (its use added): (its cells or None, ""), or (None, why)."""
     short = _flat_short(state, request)
     if short:
@@ -64,16 +65,14 @@ def place(
         why: dict[int, str] = {}
         check = _pci_check(state, request) if request.pci else None
         ratios = (state.cpu_ratio, state.ram_ratio)
-        placed = numa.fit(
-            state.cells, request, ratios, pci.free_by_cell(state.pools), check, why, pack
-        )
+        placed = numa.fit(state.cells, request, ratios, pci.free_by_cell(state.pools), check, why)
         if placed is None:
             return None, "; ".join(why[cell] for cell in sorted(why)) or "NUMA cells"
     elif request.pci and not pci.supports(state.pools, request.pci, state.cells, None):
         return None, _pci_names(request)
     huge = _huge(state, placed)
     if not huge and request.memory_mb > state.small_memory:
-        return None, "RAM outside huge page pools (free_ram_mb)"
+        return None, SMALL_MEMORY
     if request.pci:
         cells = [p.host_cell for p in placed] if placed else None
         pci.apply(state.pools, request.pci, state.cells, cells)
@@ -84,6 +83,24 @@ def place(
             return None, str(error)
     _take_flat(state, request, huge)
     return placed, ""
+
+
+def _flat_only(state: HostState, request: Request) -> Answer:
+    """A guest with no NUMA cells and no PCI device takes the same of each flat resource
+    every time: the count placing them one by one would reach, worked out at once."""
+    limits = [
+        (math.floor(inventory.room / amount), name)
+        for name, inventory, amount in _flat(state, request)
+        if amount and inventory is not None
+    ]
+    if request.vgpus:
+        limits.append((sum(max(0, free) // request.vgpus for free in state.vgpus), VGPUS))
+    limits.append((math.floor(state.small_memory / request.memory_mb), SMALL_MEMORY))
+    fits = min(count for count, _name in limits)
+    if fits < 1 or _flat_short(state, request):  # max_unit, or not even one
+        return how_many_by_placing(state, request)  # the loop says why
+    # the first to run out in the order the loop checks them names the limit
+    return Answer(fits, next(name for count, name in limits if count == fits))
 
 
 def _structural(state: HostState, request: Request) -> str:
@@ -114,7 +131,7 @@ def _flat_short(state: HostState, request: Request) -> str:
         if amount > inventory.room:
             return name
     if request.vgpus and not any(free >= request.vgpus for free in state.vgpus):
-        return "vGPUs (VGPU)"
+        return VGPUS
     return ""
 
 
@@ -151,7 +168,7 @@ def _huge(state: HostState, placed: list[Placed] | None) -> bool:
     smallest), which the pools no domain used yet hold for it."""
     if not placed:
         return False
-    smallest = {c.id: min((p.size_kb for p in c.pages), default=0) for c in state.cells}
+    smallest = {c.id: c.smallest_kb for c in state.cells}
     return all(
         p.page_size is not None
         and p.page_size != PAGES_SMALL
@@ -176,7 +193,7 @@ def _emptied(state: HostState) -> HostState:
     empty = state.copy()
     for cell in empty.cells:
         cell.cpu_usage = cell.memory_usage = 0
-        cell.pinned = set()
+        cell.set_pinned(set())
         for pages in cell.pages:
             pages.used = 0
     for inventory in (empty.vcpu, empty.pcpu, empty.memory, empty.disk):

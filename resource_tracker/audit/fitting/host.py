@@ -24,6 +24,7 @@ resources are placement's inventories as Nova 34's libvirt driver reports them, 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -106,10 +107,49 @@ class Cell:
     memory_usage: int
     pinned: set[int]
     pages: list[Pages]
+    free_pcpus: set[int] = dataclasses.field(init=False)  # pcpuset - pinned, kept by pin()
+    smallest_kb: int = dataclasses.field(init=False)  # the smallest page size, 0: none
+    cores: tuple[tuple[int, ...], ...] = dataclasses.field(init=False)  # siblings, sorted
+    threads_per_core: int = dataclasses.field(init=False)
 
-    @property
-    def free_pcpus(self) -> frozenset[int]:
-        return self.pcpuset - self.pinned
+    core_of: dict[int, int] = dataclasses.field(init=False)  # CPU: its index in cores
+    core_free: list[list[int]] = dataclasses.field(init=False)  # free threads of each core
+    cores_by_free: list[int] = dataclasses.field(init=False)  # how many cores have n free
+
+    def __post_init__(self) -> None:
+        self.smallest_kb = min((pages.size_kb for pages in self.pages), default=0)
+        self.cores = tuple(tuple(sorted(group)) for group in self.siblings)
+        self.threads_per_core = max((len(group) for group in self.siblings), default=0) or 1
+        self.core_of = {cpu: index for index, core in enumerate(self.cores) for cpu in core}
+        self.set_pinned(self.pinned)
+
+    def set_pinned(self, pinned: set[int]) -> None:
+        self.pinned = pinned
+        self.free_pcpus = set(self.pcpuset - pinned)
+        self.core_free = [[cpu for cpu in core if cpu in self.free_pcpus] for core in self.cores]
+        self.cores_by_free = [0] * (self.threads_per_core + 1)
+        for free in self.core_free:
+            self.cores_by_free[len(free)] += 1
+
+    def pin(self, cpus: set[int]) -> None:
+        self.pinned |= cpus
+        self.free_pcpus -= cpus
+        for index in {self.core_of[cpu] for cpu in cpus if cpu in self.core_of}:
+            self.cores_by_free[len(self.core_free[index])] -= 1
+            self.core_free[index] = [cpu for cpu in self.core_free[index] if cpu not in cpus]
+            self.cores_by_free[len(self.core_free[index])] += 1
+
+    def cores_with(self, threads: int) -> int:
+        """How many cores have at least `threads` free threads."""
+        return sum(self.cores_by_free[threads:])
+
+    def clone(self) -> Cell:
+        twin = copy.copy(self)
+        twin.pinned, twin.free_pcpus = set(self.pinned), set(self.free_pcpus)
+        twin.core_free = list(self.core_free)  # its lists are replaced, never changed
+        twin.cores_by_free = list(self.cores_by_free)
+        twin.pages = [Pages(p.size_kb, p.total, p.used, p.reserved) for p in self.pages]
+        return twin
 
     @property
     def avail_memory(self) -> int:
@@ -142,7 +182,17 @@ class HostState:
     ram_ratio: float = 1.0
 
     def copy(self) -> HostState:
-        return copy.deepcopy(self)
+        """A copy to use up; the sets that never change are shared (deepcopy is slow)."""
+        return dataclasses.replace(
+            self,
+            cells=[cell.clone() for cell in self.cells],
+            pools=[dict(pool) for pool in self.pools],
+            vcpu=dataclasses.replace(self.vcpu),
+            pcpu=None if self.pcpu is None else dataclasses.replace(self.pcpu),
+            memory=dataclasses.replace(self.memory),
+            disk=dataclasses.replace(self.disk),
+            vgpus=list(self.vgpus),
+        )
 
 
 def read(row: NodeRow, disk_rule: str = "least") -> HostState:

@@ -19,8 +19,7 @@ per host cell, in words, for `limited by`.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from resource_tracker.audit.fitting.flavor import (
@@ -118,8 +117,7 @@ def _fit_cell(
             return _pages_reason(cell, wanted.page_size)
         wanted.page_size = size
     elif cell.pages:
-        smallest = min(p.size_kb for p in cell.pages)
-        if not _can_fit(cell, smallest, memory_kb, use_free=request.pinned):
+        if not _can_fit(cell, cell.smallest_kb, memory_kb, use_free=request.pinned):
             return f"cell {cell.id} memory"
     elif wanted.memory_mb > (cell.avail_memory if request.pinned else cell.memory_mb):
         return f"cell {cell.id} memory"  # no pages known: only pinned guests take free memory
@@ -181,42 +179,40 @@ def page_label(size_kb: int) -> str:
 
 
 def _pack(cell: Cell, wanted: Placed, thread_policy: str | None, reserve: int) -> bool:
-    """Nova's _pack_instance_onto_cores; on success `wanted` holds its pinning."""
-    threads_per_core = max((len(s) for s in cell.siblings), default=0) or 1
-    free = cell.free_pcpus
-    sibling_sets: dict[int, list[list[int]]] = defaultdict(list)
-    for group in cell.siblings:
-        free_group = sorted(group & free)
-        for threads in range(1, len(free_group) + 1):
-            sibling_sets[threads].append(free_group)
+    """Nova's _pack_instance_onto_cores; on success `wanted` holds its pinning. Nova's
+    sibling_sets[n], the free threads of each core with at least n free, is _groups(n),
+    walked lazily: a guest takes the first few."""
+    threads_per_core = cell.threads_per_core
+    most = max((n for n, count in enumerate(cell.cores_by_free) if count), default=0)
     cores = wanted.dedicated
     pinning: list[tuple[int, int]] | None = None
     reserved: set[int] | None = None
     if thread_policy == "isolate":
-        if threads_per_core not in sibling_sets:
+        if threads_per_core > most or not most:
             return False
         if threads_per_core != 1 and cell.pcpuset != cell.cpuset:
             return False  # Nova: hyperthreads and new-style CPU sets (bug #1889633)
-        pinning = _pinning(1, sibling_sets[threads_per_core], cores)
-        reserved = _reserved(sibling_sets[1], pinning, reserve, isolate=True)
+        groups = cell.cores_with(threads_per_core)
+        pinning = _pinning(1, _groups(cell, threads_per_core), groups, cores)
+        reserved = _reserved(_groups(cell, 1), pinning, reserve, isolate=True)
         if not pinning or (reserve and not reserved):
             pinning, reserved = None, None
     else:
         if thread_policy == "require" and threads_per_core <= 1:
             return False
         threads = 1
-        for threads, groups in sorted(sibling_sets.items(), reverse=True):
+        for threads in range(most, 0, -1):
             if thread_policy == "require" and threads <= 1:
                 continue
-            pinning = _pinning(threads, groups, cores)
-            reserved = _reserved(sibling_sets[1], pinning, reserve)
+            pinning = _pinning(threads, _groups(cell, threads), cell.cores_with(threads), cores)
+            reserved = _reserved(_groups(cell, 1), pinning, reserve)
             if pinning is None or (reserve and not reserved):
                 continue
             break
         if thread_policy != "require" and not pinning:
-            singles = [[cpu] for cpu in itertools.chain(*sibling_sets[1])]
-            pinning = _pinning(threads, singles, cores)
-            reserved = _reserved(singles, pinning, reserve)
+            singles = [[cpu] for cpu in itertools.chain(*_groups(cell, 1))]
+            pinning = _pinning(threads, iter(singles), len(singles), cores)
+            reserved = _reserved(iter(singles), pinning, reserve)
     if pinning is None or (reserve and not reserved):
         return False
     wanted.pinning = dict(pinning)
@@ -225,25 +221,29 @@ def _pack(cell: Cell, wanted: Placed, thread_policy: str | None, reserve: int) -
     return True
 
 
-def _pinning(threads: int, groups: list[list[int]], cores: frozenset[int]):
-    if threads * len(groups) < len(cores):
+def _groups(cell: Cell, threads: int) -> Iterator[list[int]]:
+    return (free for free in cell.core_free if len(free) >= threads)
+
+
+def _pinning(threads: int, groups: Iterator[list[int]], count: int, cores: frozenset[int]):
+    """Nova's _get_pinning over `count` groups."""
+    if threads * count < len(cores):
         return None
-    usable = itertools.chain(*(group[:threads] for group in groups))
+    usable = itertools.chain.from_iterable(group[:threads] for group in groups)
     return list(zip(sorted(cores), usable, strict=False))
 
 
-def _reserved(groups: list[list[int]], pinning, reserve: int, isolate: bool = False):
-    if not pinning:
+def _reserved(groups: Iterator[list[int]], pinning, reserve: int, isolate: bool = False):
+    """Nova's _get_reserved: the emulator's CPUs, the first free ones off the pinning (off
+    the pinned cores for `isolate`)."""
+    if not pinning or not reserve:
         return None
-    usable = [list(group) for group in groups]
-    if reserve:
-        pinned = {cpu for _vcpu, cpu in pinning}
-        if isolate:
-            usable = [group for group in usable if not pinned & set(group)]
-        else:
-            usable = [[cpu for cpu in group if cpu not in pinned] for group in usable]
-        return set(list(itertools.chain(*usable))[:reserve]) or None
-    return None
+    pinned = {cpu for _vcpu, cpu in pinning}
+    if isolate:
+        usable = (cpu for group in groups if not pinned.intersection(group) for cpu in group)
+    else:
+        usable = (cpu for group in groups for cpu in group if cpu not in pinned)
+    return set(itertools.islice(usable, reserve)) or None
 
 
 def use(cells: Sequence[Cell], placed: Sequence[Placed], request: Request) -> None:
@@ -252,7 +252,7 @@ def use(cells: Sequence[Cell], placed: Sequence[Placed], request: Request) -> No
     by_id = {cell.id: cell for cell in cells}
     for wanted in placed:
         cell = by_id[wanted.host_cell]
-        size = wanted.page_size or min((p.size_kb for p in cell.pages), default=0)
+        size = wanted.page_size or cell.smallest_kb
         pages = cell.pages_of(size)
         if pages is not None:
             pages.used = max(0, int(pages.used + wanted.memory_mb * 1024 / size))
@@ -265,4 +265,4 @@ def use(cells: Sequence[Cell], placed: Sequence[Placed], request: Request) -> No
             cpus = set().union(*(group for group in cell.siblings if group & cpus))
         if cpus - cell.pcpuset or cpus & cell.pinned:
             raise ValueError(f"cell {cell.id}: Nova's claim would fail pinning {sorted(cpus)}")
-        cell.pinned |= cpus
+        cell.pin(cpus)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.devices import Pool
 from resource_tracker.audit.fitting import host
-from resource_tracker.audit.fitting.count import how_many
+from resource_tracker.audit.fitting.count import how_many, how_many_by_placing
 from resource_tracker.audit.fitting.flavor import Flavor, parse_aliases, request
 from resource_tracker.audit.shape import CellUsage, PageUsage
 from resource_tracker.units import KiB, MiB
@@ -195,3 +198,33 @@ def test_a_dedicated_flavor_on_a_host_without_cpu_sets_takes_vcpus():
     answer = fits(node, vcpus=2, ram_mb=512, **{"hw:cpu_policy": "dedicated"})
 
     assert answer.fits == 4 and answer.limited_by == "cell 0 dedicated CPUs"
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.integers(1, 64), st.integers(0, 80), st.floats(0.5, 16), st.integers(1024, 10**6),
+    st.integers(0, 10**6), st.integers(0, 4096), st.integers(0, 2000), st.integers(-50, 2000),
+    st.lists(st.integers(0, 9), max_size=3), st.integers(1, 8), st.integers(1, 65536),
+    st.integers(0, 200), st.integers(0, 2),
+)  # fmt: skip
+def test_guests_without_cells_or_devices_are_counted_at_once_as_one_by_one(
+    vcpus, vcpus_used, cpu_ratio, memory_mb, memory_used, unused_pools, local_gb, least,
+    vgpus, flavor_vcpus, ram_mb, disk_gb, vgpu,
+):  # fmt: skip
+    mdevs = json.dumps([
+        {"parent": f"p{n}", "type": "t", "name": None, "device_api": None,
+         "available_instances": free, "existing": 0, "used": 0, "orphaned": []}
+        for n, free in enumerate(vgpus)
+    ])  # fmt: skip
+    node = row(
+        vcpus=vcpus, vcpus_used=vcpus_used, cpu_allocation_ratio=cpu_ratio, memory_mb=memory_mb,
+        memory_mb_used=memory_used, free_ram_mb=memory_mb - memory_used - unused_pools,
+        local_gb=local_gb, disk_available_least=least, mdev_capacity=mdevs,
+    )  # fmt: skip
+    specs = (("resources:VGPU", str(vgpu)),) if vgpu else ()
+    wanted = request(Flavor(flavor_vcpus, ram_mb, root_gb=disk_gb, extra_specs=specs))
+
+    at_once = how_many(host.read(node), wanted)
+    one_by_one = how_many_by_placing(host.read(node), wanted)
+
+    assert at_once == one_by_one
