@@ -10,6 +10,7 @@ live_migratable; devices are taken from the first matching pools in order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ def _filter(
     cells: Sequence[Cell],
     guest_cells: Sequence[int] | None,
 ) -> list[Pool] | None:
-    specs = [dict(spec) for spec in request.specs]
+    specs = _specs(request.specs)
     chosen = [pool for pool in pools if any(_matches(pool, spec) for spec in specs)]
     if _count(chosen) < request.count:
         return None
@@ -76,7 +77,7 @@ def _filter(
     if _count(chosen) < request.count:
         return None
     for key, value in (("dev_type", "type-PF"), ("dev_type", "vdpa")):
-        if all(spec.get(key) != value for spec in specs):
+        if all(spec.get(key) != value.lower() for spec in specs):  # specs: lower case
             chosen = [pool for pool in chosen if pool.get(key) != value]
     if _count(chosen) < request.count:
         return None
@@ -115,11 +116,15 @@ def _by_numa(
     return sorted(pools, key=lambda pool: pool["numa_node"] not in allowed)
 
 
+@functools.cache
+def _specs(specs: tuple[tuple[tuple[str, str], ...], ...]) -> tuple[dict[str, str], ...]:
+    """An alias's specs as dicts, their values lower case (matched case-insensitively)."""
+    return tuple({key: value.lower() for key, value in spec} for spec in specs)
+
+
 def _matches(pool: Pool, spec: dict[str, str]) -> bool:
     for key, value in spec.items():
         have = pool.get(key)
-        if isinstance(value, str):
-            value = value.lower()
         if isinstance(have, str):
             have = have.lower()
         if have != value:

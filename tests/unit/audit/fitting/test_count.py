@@ -228,3 +228,15 @@ def test_guests_without_cells_or_devices_are_counted_at_once_as_one_by_one(
     one_by_one = how_many_by_placing(host.read(node), wanted)
 
     assert at_once == one_by_one
+
+
+def test_a_pf_is_taken_only_by_an_alias_that_asks_for_one():
+    pools = [Pool("8086", "1572", None, (("dev_type", "type-PF"),), 2)]
+    node = row([cell(0, shared=range(8))], pools)
+    pf = '{"name": "pf", "vendor_id": "8086", "product_id": "1572", "device_type": "type-PF"}'
+    any_kind = '{"name": "pf", "vendor_id": "8086", "product_id": "1572"}'
+
+    asked = fits(node, ram_mb=512, aliases=[pf], **{"pci_passthrough:alias": "pf:1"})
+    not_asked = fits(node, ram_mb=512, aliases=[any_kind], **{"pci_passthrough:alias": "pf:1"})
+
+    assert (asked.fits, not_asked.fits) == (2, 0)
