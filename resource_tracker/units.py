@@ -7,6 +7,8 @@ conversion is a multiplication or a floor division by one of these.
 
 from __future__ import annotations
 
+import re
+
 KiB = 2**10
 MiB = 2**20
 GiB = 2**30
@@ -14,3 +16,15 @@ TiB = 2**40
 
 # A binary size by the letter of its prefix, as in 2M, 1G, 512MiB (uppercase).
 BY_PREFIX = {"K": KiB, "M": MiB, "G": GiB, "T": TiB}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str, default_unit: int) -> int:
+    """Bytes of '16G', '512MiB', '1.5T' (binary), or of a bare number of `default_unit`
+    bytes; ValueError saying what is wrong."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M)")
+    unit = BY_PREFIX.get(match.group(2).upper(), default_unit)
+    return int(float(match.group(1)) * unit)

@@ -1,32 +1,39 @@
-"""How many more VMs of one size fit, per host and in the fleet, from the compute_nodes rows.
+"""How many more guests of a flavor fit, per host and in the fleet, from the compute_nodes rows.
 
-Per host, as a scheduler honouring the row would place them (Nova placement's arithmetic;
-vcpus_used and memory_mb_used hold the reserve, as Nova's do, so it is taken out once):
-- vCPUs: (vcpus - reserved_host_cpus) * cpu_allocation_ratio - (vcpus_used - reserved_host_cpus)
-- RAM:   (memory_mb - reserved_host_memory_mb) * ram_allocation_ratio
-         - (memory_mb_used - reserved_host_memory_mb)
-- disk:  disk_available_least + local_gb * (disk_allocation_ratio - 1) - the disk reserve in
-         whole GB: each new VM may grow its disk to full size, as the thin disks already
-         there may (that is what disk_available_least subtracts).
-Only hosts whose tracker is up count; a row without ratios counts them as 1.
+Per host, as Nova 34 would place them one after another (audit/fitting/): placement's
+inventories with their reserves, allocation ratios and max_unit, the NUMA cells, dedicated
+CPUs, huge pages, PCI devices and vGPUs of the row, and what runs out first. Only hosts
+whose tracker is up take guests; a row whose JSON columns do not parse takes none (unknown
+is never optimistic).
 
-Hosts that share a storage draw on one disk: in the fleet's total, what fits by vCPUs and RAM
-on the hosts of one storage is capped once by what fits on that storage, whose room is the
-least any of its up hosts reports.
+Disk, DISK_GB of root + ephemeral + swap, is counted by one of two rules (docs/capacity.md):
+"least" (the default), against disk_available_least + local_gb * (disk_allocation_ratio - 1)
+- the reserve, since each new guest's thin disks may grow to full size as those already
+there may; or "placement", against (local_gb - reserve) * ratio - (local_gb_used - reserve).
+Both counts are given per host.
+
+Hosts that share a storage draw on one disk: in the fleet's total, what fits without the
+disk on the hosts of one storage is capped once by what fits on that storage, whose room is
+the least any of its up hosts reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from resource_tracker.audit.fitting import host as fitting_host
+from resource_tracker.audit.fitting.count import Answer, how_many
+from resource_tracker.audit.fitting.flavor import Request
 from resource_tracker.db.models import LOCAL_STORAGE
-from resource_tracker.units import GiB, MiB
+
+DISK_RULES = fitting_host.DISK_RULES
 
 
-class NodeRow(Protocol):
+class NodeRow(fitting_host.NodeRow, Protocol):
     """What capacity reads of a compute_nodes row (db.models.ComputeNode is one)."""
 
     @property
@@ -35,38 +42,6 @@ class NodeRow(Protocol):
     def hypervisor_hostname(self) -> str: ...
     @property
     def storage_id(self) -> str: ...
-    @property
-    def vcpus(self) -> int: ...
-    @property
-    def vcpus_used(self) -> int: ...
-    @property
-    def reserved_host_cpus(self) -> int | None: ...
-    @property
-    def cpu_allocation_ratio(self) -> float | None: ...
-    @property
-    def memory_mb(self) -> int: ...
-    @property
-    def memory_mb_used(self) -> int: ...
-    @property
-    def reserved_host_memory_mb(self) -> int | None: ...
-    @property
-    def ram_allocation_ratio(self) -> float | None: ...
-    @property
-    def local_gb(self) -> int: ...
-    @property
-    def disk_available_least(self) -> int | None: ...
-    @property
-    def reserved_host_disk_mb(self) -> int | None: ...
-    @property
-    def disk_allocation_ratio(self) -> float | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Flavor:
-    vcpus: int
-    ram_mb: int
-    disk_gb: int
-    name: str | None = None  # a Nova flavor's, where the sizes are its
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,66 +50,77 @@ class HostFit:
     hypervisor_hostname: str
     state: str
     storage_id: str
-    by_vcpus: int
-    by_ram: int
-    by_disk: int | None  # None: the flavor has no disk
+    fits: int  # 0 unless up
+    limited_by: str
+    never: bool  # the limit holds on the host emptied of guests too
+    fits_without_disk: int  # for the fleet's count of a shared storage
+    by_disk: int | None  # by DISK_GB alone, by the chosen rule; None: the flavor has no disk
+    by_disk_least: int | None
+    by_disk_placement: int | None
 
     @property
     def shared(self) -> bool:
         return not self.storage_id.startswith(LOCAL_STORAGE)
 
-    @property
-    def by_compute(self) -> int:
-        return min(self.by_vcpus, self.by_ram) if self.state == "up" else 0
 
-    @property
-    def fits(self) -> int:
-        if self.by_disk is None:
-            return self.by_compute
-        return min(self.by_compute, self.by_disk)
+def host_fits(
+    node: NodeRow, state: str, requests: Sequence[Request], disk_rule: str = "least"
+) -> list[HostFit]:
+    """What fits of each request on one compute node whose tracker is in `state`."""
+    try:
+        free = fitting_host.read(node, disk_rule)
+    except (ValueError, KeyError, TypeError) as error:
+        return [_none(node, state, f"the row's JSON does not read: {error!r}") for _ in requests]
+    return [_fit(node, state, free, request, disk_rule) for request in requests]
 
 
-def host_fit(node: NodeRow, state: str, flavor: Flavor) -> HostFit:
-    """What fits on one compute node (a compute_nodes row) whose tracker is in `state`."""
-    reserved_cpus, reserved_mb = node.reserved_host_cpus or 0, node.reserved_host_memory_mb or 0
-    vcpus = (node.vcpus - reserved_cpus) * _ratio(node.cpu_allocation_ratio)
-    ram = (node.memory_mb - reserved_mb) * _ratio(node.ram_allocation_ratio)
+def _fit(node, state, free, request: Request, disk_rule: str) -> HostFit:
+    by_rule = {
+        rule: _times(fitting_host.disk_room_gb(node, rule), request.disk_gb) for rule in DISK_RULES
+    }
+    answer, without_disk = Answer(0, f"the tracker is {state}"), 0  # down: takes nothing
+    if state == "up":
+        answer = how_many(free.copy(), request)
+        without_disk = answer.fits
+        if request.disk_gb and not node.storage_id.startswith(LOCAL_STORAGE):
+            without_disk = how_many(free.copy(), dataclasses.replace(request, disk_gb=0)).fits
     return HostFit(
         host=node.host,
         hypervisor_hostname=node.hypervisor_hostname,
         state=state,
         storage_id=node.storage_id,
-        by_vcpus=_times(vcpus - (node.vcpus_used - reserved_cpus), flavor.vcpus),
-        by_ram=_times(ram - (node.memory_mb_used - reserved_mb), flavor.ram_mb),
-        by_disk=_times(disk_room_gb(node), flavor.disk_gb) if flavor.disk_gb else None,
+        fits=answer.fits,
+        limited_by=answer.limited_by,
+        never=answer.never,
+        fits_without_disk=without_disk,
+        by_disk=by_rule[disk_rule],
+        by_disk_least=by_rule["least"],
+        by_disk_placement=by_rule["placement"],
     )
 
 
-def disk_room_gb(node: NodeRow) -> float:
-    reserve_gb = math.ceil((node.reserved_host_disk_mb or 0) * MiB / GiB)
-    overcommit = node.local_gb * (_ratio(node.disk_allocation_ratio) - 1)
-    return (node.disk_available_least or 0) + overcommit - reserve_gb
+def _none(node: NodeRow, state: str, why: str) -> HostFit:
+    return HostFit(
+        node.host, node.hypervisor_hostname, state, node.storage_id, 0, why, False, 0, 0, 0, 0
+    )
 
 
 def fleet_fit(fits: Iterable[HostFit]) -> int:
-    """How many fit in the fleet: each storage's disk counted once for the hosts on it."""
+    """How many fit in the fleet: each shared storage's disk counted once for its hosts."""
     by_storage: dict[str, list[HostFit]] = {}
     for fit in fits:
         by_storage.setdefault(fit.storage_id, []).append(fit)
     total = 0
-    for hosts in by_storage.values():
-        compute = sum(fit.by_compute for fit in hosts)
+    for storage, hosts in by_storage.items():
+        if storage.startswith(LOCAL_STORAGE):
+            total += sum(fit.fits for fit in hosts)
+            continue
+        compute = sum(fit.fits_without_disk for fit in hosts)
         disks = [fit.by_disk for fit in hosts if fit.state == "up" and fit.by_disk is not None]
         total += min(compute, min(disks)) if disks else compute
     return total
 
 
-def _times(room: float, need: int) -> int:
-    """How many times `need` fits in `room`: never negative."""
-    if need <= 0:
-        raise ValueError("a VM needs at least 1 vCPU and some RAM")
-    return max(0, math.floor(room / need))
-
-
-def _ratio(ratio: float | None) -> float:
-    return 1.0 if ratio is None else ratio
+def _times(room: float, need: int) -> int | None:
+    """How many times `need` fits in `room`, never negative; None for no need."""
+    return max(0, math.floor(room / need)) if need > 0 else None

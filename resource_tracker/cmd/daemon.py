@@ -11,6 +11,7 @@ from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
 from resource_tracker import version
+from resource_tracker.audit.fitting import flavor as fitting_flavor
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
     check_config,
@@ -24,6 +25,7 @@ from resource_tracker.cmd import (
     within,
 )
 from resource_tracker.cmd.host_shape import check_host, shape_policy, start_warnings
+from resource_tracker.conf import capacity as capacity_conf
 from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
@@ -110,7 +112,7 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         driver = libvirt_driver(conf)
         tracker = resource_tracker(conf, driver, database)
         check_host(tracker, start_warnings(conf), daemon=True)
-        metrics = serve_metrics(conf.metrics.listen) if conf.metrics.listen else None
+        metrics = serve_metrics(conf) if conf.metrics.listen else None
         # after the checks that stop start-up, whose one line stays the only one
         files = ", ".join(rt_conf.config_files(conf)) or "none (defaults)"
         LOG.info("resource-tracker %s starting; config files: %s", version(), files)
@@ -240,8 +242,14 @@ def prepare_schema(database: Database) -> None:
         )
 
 
-def serve_metrics(listen: str) -> Metrics:
-    metrics = Metrics()
+def serve_metrics(conf: cfg.ConfigOpts) -> Metrics:
+    listen = conf.metrics.listen
+    aliases = pci_conf.aliases(conf)
+    flavors = [
+        (flavor.label(), fitting_flavor.request(flavor, aliases))
+        for flavor in capacity_conf.flavors(conf)
+    ]  # checked at start-up: they read
+    metrics = Metrics(flavors)
     try:
         server = metrics.serve(listen)
     except OSError as error:

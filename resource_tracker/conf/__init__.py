@@ -15,6 +15,7 @@ import os
 from oslo_config import cfg
 
 from resource_tracker import version
+from resource_tracker.conf import capacity as _capacity
 from resource_tracker.conf import compute as _compute
 from resource_tracker.conf import database as _database
 from resource_tracker.conf import libvirt as _libvirt
@@ -108,6 +109,7 @@ def _check_values(conf: cfg.ConfigOpts) -> None:
     _database.check(conf)
     _pci.check(conf)
     _neutron.check(conf)
+    _capacity.check(conf)
 
 
 def _nova_hint(path: str) -> str:

@@ -76,6 +76,7 @@ SHARED = (
         "device_spec",
         "as ours; also read under Nova's older name `[DEFAULT] pci_passthrough_whitelist`",
     ),
+    Shared(pci.GROUP, "alias"),
     Shared(neutron.GROUP, "physnets"),
     Shared(PHYSNET, "numa_nodes"),
     Shared(neutron.TUNNEL_GROUP, "numa_nodes"),
@@ -96,6 +97,7 @@ NOT_SHARED = {
     ("database", "connection"): "Nova's `[database]` is Nova's own database",
     ("database", "db_max_retries"): "Nova's `[database]` is Nova's own database",
     ("metrics", "listen"): "ours only",
+    ("capacity", "flavors_file"): "ours only",
 }
 
 

@@ -1,6 +1,16 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import compute, database, default, libvirt, metrics, neutron, nova, pci
+from resource_tracker.conf import (
+    capacity,
+    compute,
+    database,
+    default,
+    libvirt,
+    metrics,
+    neutron,
+    nova,
+    pci,
+)
 
 
 def list_opts():
@@ -13,4 +23,5 @@ def list_opts():
         (pci.GROUP, pci.opts),
         (neutron.GROUP, neutron.opts),
         (neutron.TUNNEL_GROUP, neutron.tunnel_opts),
+        (capacity.GROUP, capacity.opts),
     ]

@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from resource_tracker.audit import device_spec
+from resource_tracker.audit.fitting import flavor
 from resource_tracker.exception import ConfigError
 
 GROUP = "pci"
@@ -22,6 +23,15 @@ opts = [
         "pools; none are offered by default. devname is not supported: use address. A "
         "malformed entry stops start-up naming it. Needs a restart to change.",
     ),
+    cfg.MultiStrOpt(
+        "alias",
+        default=[],
+        help="PCI aliases that flavors name in pci_passthrough:alias, as Nova's option of the "
+        "same name: JSON objects with name, vendor_id, product_id, and optionally device_type "
+        '("type-PCI", "type-PF", "type-VF") and numa_policy (required, legacy, preferred, '
+        "socket). Used only to answer how many guests of a flavor fit ([capacity]). A "
+        "malformed alias stops start-up naming it.",
+    ),
 ]
 
 
@@ -37,5 +47,14 @@ def specs(conf: cfg.ConfigOpts) -> tuple[device_spec.DeviceSpec, ...]:
         raise ConfigError(str(error)) from None
 
 
+def aliases(conf: cfg.ConfigOpts) -> flavor.Aliases:
+    """The parsed aliases by name; ConfigError naming the option and the alias."""
+    try:
+        return flavor.parse_aliases(conf.pci.alias, f"[{GROUP}] alias")
+    except flavor.FlavorError as error:
+        raise ConfigError(str(error)) from None
+
+
 def check(conf: cfg.ConfigOpts) -> None:
     specs(conf)
+    aliases(conf)

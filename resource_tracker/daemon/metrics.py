@@ -26,6 +26,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
@@ -39,10 +40,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker import version
+from resource_tracker.audit.fitting.flavor import Request
 from resource_tracker.audit.shape import HostShape
 from resource_tracker.audit.tracker import AuditResult, HostFigures
 from resource_tracker.conf.metrics import LISTEN_PATTERN
 from resource_tracker.daemon.device_metrics import DeviceCollector
+from resource_tracker.daemon.flavor_metrics import FlavorFitCollector
 from resource_tracker.exception import (
     DatabaseUnavailable,
     HypervisorUnavailable,
@@ -139,7 +142,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class Metrics:
-    def __init__(self):
+    def __init__(self, flavors: Sequence[tuple[str, Request]] = ()):
         self.registry = CollectorRegistry()
         self._exposition = make_wsgi_app(self.registry)
         self._healthy_until = float("inf")
@@ -168,6 +171,8 @@ class Metrics:
         )
         self._devices = DeviceCollector()
         self.registry.register(self._devices)
+        self._flavor_fit = FlavorFitCollector(flavors)
+        self.registry.register(self._flavor_fit)
         self.device_xml_reads = Counter(
             "resource_tracker_node_device_xml_reads",
             "Node device XML read from libvirt (none while no device changes)",
@@ -194,6 +199,7 @@ class Metrics:
         if result.devices is not None:
             self._devices.succeeded(result.devices)
             self.device_xml_reads.inc(figures.device_xml_reads)
+        self._flavor_fit.succeeded(result.values)
         self.duration.observe(result.duration_s)
         self.interval.set(interval_s)  # it may have changed on SIGHUP
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s

@@ -201,10 +201,10 @@ def test_capacity_per_host_and_fleet_counts_the_shared_disk_once(fleet):
     report = json.loads(as_json.stdout)
     hosts = {entry["hypervisor_hostname"]: entry for entry in report["hosts"]}
     assert set(hosts) == {"nfs-1", "nfs-2", "up-hv", "down-hv", "new-hv"}  # old-hv is deleted
-    # tests/support/nodes.py: 64 CPUs x 4 - 20 used; (262143 - 512) MB x 1.5 - 40960 used;
-    # disk_available_least + 999 GB x 0.1 (ratio 1.1)
+    # tests/support/nodes.py: 64 CPUs x 4 - 20 used: 59; (262143 - 512) MB x 1.5 - 40960 used
+    # (its free_ram_mb leaves out 512 more): 42; disk_available_least + 999 GB x 0.1 (1.1): 18
     up = hosts["up-hv"]
-    assert (up["by_vcpus"], up["by_ram"], up["by_disk"], up["fits"]) == (59, 42, 18, 18)
+    assert (up["by_disk"], up["fits"], up["limited_by"]) == (18, 18, "disk (DISK_GB)")
     assert hosts["down-hv"]["fits"] == 0 and hosts["down-hv"]["state"] == "down"
     assert (hosts["nfs-1"]["by_disk"], hosts["nfs-2"]["by_disk"]) == (9, 4)
     assert hosts["nfs-1"]["shared_storage"] and not up["shared_storage"]
@@ -212,9 +212,10 @@ def test_capacity_per_host_and_fleet_counts_the_shared_disk_once(fleet):
     assert report["fleet"] == 18 + 18 + 4
     assert report["flavor"] == {"vcpus": 4, "ram_mb": 8192, "disk_gb": 40}
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["HOST", "STATE", "BY_VCPUS", "BY_RAM", "BY_DISK", "FITS"]
+    assert lines[0].split() == ["HOST", "STATE", "FITS", "BY_DISK", "LIMITED_BY"]
     assert lines[-1].startswith("fleet: 40 more VMs of 4 vCPUs, 8192 MiB RAM, 40 GiB disk")
-    assert "shared storage" in lines[-1]
+    legend = result.stderr.splitlines()[-1]
+    assert "shared storage" in legend and "disk_available_least" in legend
 
 
 def test_capacity_refuses_a_size_it_cannot_read(fleet):

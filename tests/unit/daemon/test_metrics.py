@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from resource_tracker.audit import device_spec
 from resource_tracker.audit.devices import device_use
+from resource_tracker.audit.fitting.flavor import Flavor, request
 from resource_tracker.audit.shape import ShapePolicy
 from resource_tracker.audit.tracker import (
     AuditResult,
@@ -228,7 +229,7 @@ def documented_metric_names() -> set[str]:
 
 
 def test_the_metrics_reference_names_every_metric_exported_and_no_other():
-    metrics = Metrics()
+    metrics = Metrics([("m1.small", request(Flavor(1, 512)))])  # a flavor: flavor_fit too
     metrics.audit_succeeded(audit_result(), interval_s=60)
     metrics.audit_failed(DatabaseUnavailable("gone"))
 
