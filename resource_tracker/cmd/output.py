@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import yaml  # type: ignore[import-untyped]  # oslo.config requires PyYAML; no stubs here
+import yaml
 
 from resource_tracker.cmd import render
 from resource_tracker.exception import ResourceTrackerError
