@@ -280,6 +280,7 @@ class HostResources:
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
     nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
+    domain_xml_reads: int = 0  # domain XML this audit read
 
     @property
     def disk_overcommit_bytes(self) -> int:

@@ -107,6 +107,7 @@ class HostFigures:
     disk_overcommit_bytes: int
     running_vms: int
     device_xml_reads: int = 0  # node device XML this audit read
+    domain_xml_reads: int = 0
     # every domain, running or not, by the flavor its Nova metadata names ("": none)
     domains_by_flavor: tuple[tuple[str, int], ...] = ()
 
@@ -135,6 +136,7 @@ class AuditResult:
             disk_overcommit_bytes=resources.disk_overcommit_bytes,
             running_vms=resources.running_vms,
             device_xml_reads=resources.devices.xml_reads if resources.devices else 0,
+            domain_xml_reads=resources.domain_xml_reads,
             domains_by_flavor=_domains_by_flavor(resources),
         )
 

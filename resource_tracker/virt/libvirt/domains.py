@@ -151,9 +151,14 @@ class _Read:
 class DomainLister:
     """Lists the host's domains at every audit, fetching only the XML that may have changed."""
 
-    def __init__(self, use_events: bool = True, refresh_audits: int = REFRESH_AUDITS):
+    def __init__(
+        self,
+        use_events: bool = True,
+        refresh_audits: int = REFRESH_AUDITS,
+        on_event: events.OnEvent | None = None,
+    ):
         self._feed = events.Feed(
-            events.DOMAIN, EVENTS, use_events, "every audit reads every domain's XML"
+            events.DOMAIN, EVENTS, use_events, "every audit reads every domain's XML", on_event
         )
         self._refresh_audits = refresh_audits
         self._read: collections.OrderedDict[bytes, _Read] = collections.OrderedDict()
