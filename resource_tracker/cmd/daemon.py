@@ -13,6 +13,7 @@ from resource_tracker import conf as rt_conf
 from resource_tracker import version
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
+    FULL_READ_EVERY,
     check_config,
     fail,
     instances,
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
-    with open_database(conf) as database:
+    with open_database(conf, FULL_READ_EVERY) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events
         doorbell = Doorbell()
