@@ -175,7 +175,7 @@ def compute_node_values(
         hypervisor_hostname=resources.hypervisor_hostname,
         hypervisor_type=resources.hypervisor_type,
         hypervisor_version=resources.hypervisor_version,
-        cpu_info=nova_format.dumps(resources.cpu_info.as_dict()),
+        cpu_info=nova_format.CPU_INFO(resources.cpu_info),
         vcpus=shape.vcpus,
         vcpus_used=policy.reserved_host_cpus + resources.vcpus_held,
         memory_mb=memory_mb,
@@ -191,7 +191,7 @@ def compute_node_values(
         numa_topology=nova_format.numa_topology(
             shape.cells, per_cell(networks or NetworkAffinity(), (c.id for c in shape.cells))
         ),
-        supported_instances=nova_format.supported_instances(topology.guests)
+        supported_instances=nova_format.SUPPORTED_INSTANCES(topology.guests)
         if topology is not None
         else None,
         stats=nova_format.stats(
