@@ -43,6 +43,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The loop resolves no names on the hub (the database and libvirt are reached from threads):
+# without green DNS eventlet does not load dnspython, 11 MiB of the daemon's memory.
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
