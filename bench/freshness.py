@@ -99,7 +99,8 @@ def _fresh(run: daemon_run.Run, change, shows, timeout_s: float = 30) -> float:
 
 
 def _changes(rw, libvirtd, run, cycles: int, tag: str) -> dict[str, list[float]]:
-    run.daemon.wait_for_log(r"audit: ", timeout_s=60)
+    domains = rw.numOfDomains() + rw.numOfDefinedDomains()
+    _fresh(run, lambda: None, lambda r: r.get("num_instances") == domains, timeout_s=120)
     times: dict[str, list[float]] = {}
     for cycle in range(cycles):
         name = f"fresh-{tag}{cycle}"
