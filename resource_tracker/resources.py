@@ -341,6 +341,7 @@ class Reconciled:
 
     changed: bool
     disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    read: bool = True  # False: the heartbeat alone (nothing changed since the last commit)
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -121,6 +121,7 @@ class AuditResult:
     duration_s: float
     shape: HostShape | None = None
     devices: DeviceUse | None = None
+    rows_read: bool = True  # False: the database got the heartbeat alone
 
     @property
     def figures(self) -> HostFigures:
@@ -313,6 +314,7 @@ class ResourceTracker:
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
             devices=measurement.devices,
+            rows_read=reconciled.read,
         )
 
     def waiting_on(self, writing: bool) -> str | None:

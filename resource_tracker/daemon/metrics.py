@@ -180,6 +180,15 @@ class Metrics:
         )
         for trigger in ("period", "event"):
             self.audits.labels(trigger)
+        self.reconciles = Counter(
+            "resource_tracker_database_reconciles",
+            "Successful audits' database work: `heartbeat` alone (nothing changed since the "
+            "last commit) or `full` (the rows read, what differed written)",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in ("heartbeat", "full"):
+            self.reconciles.labels(kind)
         self.events = Counter(
             "resource_tracker_libvirt_events",
             "libvirt events received, by kind (each calls for an audit soon)",
@@ -210,6 +219,7 @@ class Metrics:
     ) -> None:
         figures = result.figures
         self.audits.labels(trigger).inc()
+        self.reconciles.labels("full" if result.rows_read else "heartbeat").inc()
         self.domain_xml_reads.inc(figures.domain_xml_reads)
         self._host.succeeded(figures, time.time(), result.shape)
         if result.devices is not None:

@@ -35,7 +35,7 @@ from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.exception import DatabaseUnavailable
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
-UNCHANGED = Reconciled(False, {})
+UNCHANGED = Reconciled(False, {}, read=False)
 
 
 class Database:
