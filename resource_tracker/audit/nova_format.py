@@ -35,14 +35,15 @@ records it was made from, for the CLI that shows it: the reading beside the writ
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from resource_tracker.audit.devices import DeviceState, MdevCapacity, Pool
 from resource_tracker.audit.networks import CellNetworks
 from resource_tracker.audit.shape import CellUsage, PageUsage
 from resource_tracker.resources import (
     TYPE_VF,
+    CpuInfo,
     GuestType,
     NovaDomain,
     PciDevice,
@@ -92,6 +93,27 @@ VM_STATES = {
 
 def dumps(value) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+T = TypeVar("T")
+
+
+class PerObject(Generic[T]):
+    """The JSON built for the last object given, built again only for another object: the
+    driver hands the same cpu_info and guest records until it reconnects."""
+
+    def __init__(self, build: Callable[[T], str]):
+        self._build = build
+        self._last: tuple[T, str] | None = None
+        self.builds = 0
+
+    def __call__(self, value: T) -> str:
+        last = self._last  # one read: another thread may replace it
+        if last is not None and last[0] is value:
+            return last[1]
+        text = self._build(value)
+        self._last, self.builds = (value, text), self.builds + 1
+        return text
 
 
 def nova_object(name: str, version: str, data: dict) -> dict:
@@ -163,6 +185,10 @@ def supported_instances(guests: Iterable[GuestType]) -> str:
         if arch in ARCHITECTURES and hv_type in HYPERVISOR_TYPES and vm_mode in VM_MODES:
             kinds[(arch, hv_type, vm_mode)] = None
     return json.dumps([list(kind) for kind in kinds])
+
+
+CPU_INFO: PerObject[CpuInfo] = PerObject(lambda cpu_info: dumps(cpu_info.as_dict()))
+SUPPORTED_INSTANCES: PerObject[tuple[GuestType, ...]] = PerObject(supported_instances)
 
 
 def stats(

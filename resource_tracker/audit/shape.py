@@ -176,11 +176,16 @@ def host_shape(
     )
 
 
+NONE_HELD: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
+
+
 def held_cpus(
     placement: Placement, pcpus: frozenset[int], siblings: Mapping[int, frozenset[int]]
 ) -> tuple[frozenset[int], frozenset[int]]:
     """(the domain's dedicated vCPUs, the host CPUs it pins): see the module's doc."""
     pins = placement.vcpu_pins
+    if not pins and not placement.emulator_pins:  # most domains: nothing pinned
+        return NONE_HELD
     singles = Counter(min(cpus) for _vcpu, cpus in pins if len(cpus) == 1)
     dedicated = {
         vcpu: cpu

@@ -107,6 +107,7 @@ class HostFigures:
     disk_overcommit_bytes: int
     running_vms: int
     device_xml_reads: int = 0  # node device XML this audit read
+    domain_xml_reads: int = 0
     # every domain, running or not, by the flavor its Nova metadata names ("": none)
     domains_by_flavor: tuple[tuple[str, int], ...] = ()
 
@@ -120,6 +121,7 @@ class AuditResult:
     duration_s: float
     shape: HostShape | None = None
     devices: DeviceUse | None = None
+    rows_read: bool = True  # False: the database got the heartbeat alone
 
     @property
     def figures(self) -> HostFigures:
@@ -135,6 +137,7 @@ class AuditResult:
             disk_overcommit_bytes=resources.disk_overcommit_bytes,
             running_vms=resources.running_vms,
             device_xml_reads=resources.devices.xml_reads if resources.devices else 0,
+            domain_xml_reads=resources.domain_xml_reads,
             domains_by_flavor=_domains_by_flavor(resources),
         )
 
@@ -173,7 +176,7 @@ def compute_node_values(
         hypervisor_hostname=resources.hypervisor_hostname,
         hypervisor_type=resources.hypervisor_type,
         hypervisor_version=resources.hypervisor_version,
-        cpu_info=nova_format.dumps(resources.cpu_info.as_dict()),
+        cpu_info=nova_format.CPU_INFO(resources.cpu_info),
         vcpus=shape.vcpus,
         vcpus_used=policy.reserved_host_cpus + resources.vcpus_held,
         memory_mb=memory_mb,
@@ -189,7 +192,7 @@ def compute_node_values(
         numa_topology=nova_format.numa_topology(
             shape.cells, per_cell(networks or NetworkAffinity(), (c.id for c in shape.cells))
         ),
-        supported_instances=nova_format.supported_instances(topology.guests)
+        supported_instances=nova_format.SUPPORTED_INSTANCES(topology.guests)
         if topology is not None
         else None,
         stats=nova_format.stats(
@@ -311,6 +314,7 @@ class ResourceTracker:
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
             devices=measurement.devices,
+            rows_read=reconciled.read,
         )
 
     def waiting_on(self, writing: bool) -> str | None:

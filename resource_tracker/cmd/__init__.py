@@ -119,13 +119,20 @@ def fail(error: object, status: int = 1) -> NoReturn:
     raise SystemExit(status)
 
 
-def open_database(conf: cfg.ConfigOpts) -> Database:
+# The daemon's reconcile of an unchanged host is the heartbeat alone, but for every tenth,
+# which reads the rows: a row changed by hand is put back within 10 audits.
+FULL_READ_EVERY = 10
+
+
+def open_database(conf: cfg.ConfigOpts, full_read_every: int = 1) -> Database:
     """The [database] options as a Database (connections are opened when first used)."""
     from resource_tracker.db.api import Database
     from resource_tracker.db.retry import RetryPolicy
 
     return Database(
-        conf.database.connection, retry=RetryPolicy(attempts=conf.database.db_max_retries + 1)
+        conf.database.connection,
+        retry=RetryPolicy(attempts=conf.database.db_max_retries + 1),
+        full_read_every=full_read_every,
     )
 
 

@@ -14,6 +14,7 @@ from resource_tracker import version
 from resource_tracker.audit.fitting import flavor as fitting_flavor
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
+    FULL_READ_EVERY,
     check_config,
     fail,
     instances,
@@ -29,6 +30,7 @@ from resource_tracker.conf import capacity as capacity_conf
 from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf.opts import list_opts
+from resource_tracker.daemon.doorbell import Doorbell
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.daemon.schedule import Settings
 from resource_tracker.daemon.signals import SignalPipe
@@ -47,6 +49,7 @@ from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
+from resource_tracker.virt.libvirt.events import OnEvent
 
 LOG = logging.getLogger(__name__)
 
@@ -77,6 +80,7 @@ cli_opts = [
 # Options a running daemon applies on SIGHUP; any other change needs a restart.
 RELOADABLE = {
     "update_resources_interval",
+    "update_resources_on_events",
     "periodic_fuzzy_delay",
     "debug",
     *(field.name for field in dataclasses.fields(HostPolicy)),
@@ -106,10 +110,11 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
-    with open_database(conf) as database:
+    with open_database(conf, FULL_READ_EVERY) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events
-        driver = libvirt_driver(conf)
+        doorbell = Doorbell()
+        driver = libvirt_driver(conf, doorbell.ring)
         tracker = resource_tracker(conf, driver, database)
         check_host(tracker, start_warnings(conf), daemon=True)
         metrics = serve_metrics(conf) if conf.metrics.listen else None
@@ -125,7 +130,7 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         )
 
         return Service(
-            tracker, loop_settings(conf), reload, signals, Notifier(), metrics, waiting
+            tracker, loop_settings(conf), reload, signals, Notifier(), metrics, waiting, doorbell
         ).run()
 
 
@@ -181,10 +186,14 @@ def resource_tracker(
     )
 
 
-def libvirt_driver(conf: cfg.ConfigOpts) -> LibvirtDriver:
+def libvirt_driver(conf: cfg.ConfigOpts, on_event: OnEvent | None = None) -> LibvirtDriver:
+    """`on_event`: told of each libvirt event (in libvirt's event thread)."""
     connection = LibvirtConnection(conf.libvirt.connection_uri)
-    domains = DomainLister(refresh_audits=conf.libvirt.domain_cache_refresh_audits)
-    return LibvirtDriver(connection, local_storage(conf), devices=DeviceLister(), domains=domains)
+    domains = DomainLister(
+        refresh_audits=conf.libvirt.domain_cache_refresh_audits, on_event=on_event
+    )
+    devices = DeviceLister(on_event=on_event)
+    return LibvirtDriver(connection, local_storage(conf), devices=devices, domains=domains)
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:
@@ -208,6 +217,7 @@ def loop_settings(conf: cfg.ConfigOpts) -> Settings:
         fuzzy_delay_s=conf.periodic_fuzzy_delay,
         policy=host_policy(conf),
         debug=conf.debug,
+        on_events=conf.update_resources_on_events,
     )
 
 

@@ -97,6 +97,16 @@ opts = [
         max=DAY_S,
         help="Seconds between the starts of two audits of this host." + ON_SIGHUP,
     ),
+    cfg.BoolOpt(
+        "update_resources_on_events",
+        default=True,
+        help="Also audit soon after libvirt's domain and node device events (a VM defined, "
+        "started, stopped, undefined, a disk attached, a device added): 0.5 s after the last "
+        "event, at most one audit a second, so the row follows the host within about two "
+        "seconds instead of a period. The periodic audits go on; a file disk that grows "
+        "sends no event and is seen at the next one. No effect where libvirt sends no "
+        "events." + ON_SIGHUP,
+    ),
     cfg.IntOpt(
         "service_down_time",
         default=180,

@@ -87,6 +87,7 @@ NOT_SHARED = {
     ("DEFAULT", "state_path"): "ours holds our own database and last audit; Nova's only "
     "resolves `$state_path` in nova.conf",
     ("DEFAULT", "update_resources_interval"): "Nova's 0 means its periodic task's default",
+    ("DEFAULT", "update_resources_on_events"): "ours only",
     ("DEFAULT", "service_down_time"): "Nova's is its scheduler's; ours is how "
     "resource-tracker-manage shows our daemons",
     ("DEFAULT", "periodic_fuzzy_delay"): "our loop's start, not nova-compute's",

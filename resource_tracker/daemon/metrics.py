@@ -178,6 +178,40 @@ class Metrics:
             "Node device XML read from libvirt (none while no device changes)",
             registry=self.registry,
         )
+        self.domain_xml_reads = Counter(
+            "resource_tracker_domain_xml_reads",
+            "Domain XML read from libvirt (on events, and a slow round robin)",
+            registry=self.registry,
+        )
+        self.audits = Counter(
+            "resource_tracker_audits",
+            "Audits that succeeded, by what started them: the period or libvirt's events",
+            ["trigger"],
+            registry=self.registry,
+        )
+        for trigger in ("period", "event"):
+            self.audits.labels(trigger)
+        self.reconciles = Counter(
+            "resource_tracker_database_reconciles",
+            "Successful audits' database work: `heartbeat` alone (nothing changed since the "
+            "last commit) or `full` (the rows read, what differed written)",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in ("heartbeat", "full"):
+            self.reconciles.labels(kind)
+        self.events = Counter(
+            "resource_tracker_libvirt_events",
+            "libvirt events received, by kind (each calls for an audit soon)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.staleness = Histogram(
+            "resource_tracker_event_staleness_seconds",
+            "Time from a libvirt event to the end of the audit that wrote what it changed",
+            buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60),
+            registry=self.registry,
+        )
         self.failed = Counter(
             "resource_tracker_audits_failed",
             "Audits that failed, by what was unavailable",
@@ -193,8 +227,13 @@ class Metrics:
         if interval_s is not None:
             self.interval.set(interval_s)
 
-    def audit_succeeded(self, result: AuditResult, interval_s: float) -> None:
+    def audit_succeeded(
+        self, result: AuditResult, interval_s: float, trigger: str = "period"
+    ) -> None:
         figures = result.figures
+        self.audits.labels(trigger).inc()
+        self.reconciles.labels("full" if result.rows_read else "heartbeat").inc()
+        self.domain_xml_reads.inc(figures.domain_xml_reads)
         self._host.succeeded(figures, time.time(), result.shape)
         if result.devices is not None:
             self._devices.succeeded(result.devices)
@@ -204,6 +243,10 @@ class Metrics:
         self.interval.set(interval_s)  # it may have changed on SIGHUP
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
+
+    def events_received(self, kinds: tuple[tuple[str, int], ...]) -> None:
+        for kind, count in kinds:
+            self.events.labels(kind).inc(count)
 
     def audit_failed(self, error: Exception, message: str | None = None) -> None:
         """Count the failure; `message`, its one line, is what a 503 from /healthz says."""

@@ -12,6 +12,10 @@ pool under a deadline while the hub stays free for signals, timers and the watch
   fails naming the call and the dependency, the thread is left to finish on its own, and
   that half is not started again until it has (audits meanwhile fail at once), so stuck
   threads never pile up.
+- With a Doorbell, libvirt's events (a domain started, defined, a disk attached, a node
+  device added, ...) call for an audit soon, besides the periodic ones: debounced, at most
+  one in flight and one a second under a storm (schedule.event_audit_due); not while
+  audits fail (the backoff holds). An event audit starts the period afresh.
 - A failed audit is logged once per kind of failure, not once per period, and retried with
   exponential backoff: the next period, then twice that, up to max(interval, 5 minutes).
 - SIGTERM or SIGINT: an audit still measuring is abandoned (nothing was written yet); one
@@ -28,6 +32,7 @@ pool under a deadline while the hub stays free for signals, timers and the watch
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
@@ -39,6 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The loop resolves no names on the hub (the database and libvirt are reached from threads):
+# without green DNS eventlet does not load dnspython, 11 MiB of the daemon's memory.
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
@@ -47,15 +55,40 @@ with warnings.catch_warnings():
 from resource_tracker import timeouts
 from resource_tracker.audit.tracker import AuditResult, ResourceTracker
 from resource_tracker.daemon.audit_log import AuditLog
+from resource_tracker.daemon.doorbell import Doorbell, Rung
 from resource_tracker.daemon.metrics import HEALTHY_INTERVALS, Metrics
-from resource_tracker.daemon.schedule import Settings, next_start
+from resource_tracker.daemon.schedule import Pending, Settings, event_audit_due, next_start
 from resource_tracker.daemon.signals import SignalPipe
 from resource_tracker.daemon.systemd import Notifier
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 
 LOG = logging.getLogger(__name__)
 
+# eventlet's pool starts 20 threads; each half of the audit needs one, and an abandoned call
+# keeps its thread (its half starts no other until it returns): 4 is room to spare, and
+# fewer threads touch fewer malloc arenas (RSS).
+POOL_THREADS = 4
+tpool.set_num_threads(POOL_THREADS)
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, None elsewhere (musl has none)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+# An audit at 1,000 domains frees megabytes that glibc keeps in its heaps: handing them
+# back after each audit kept the daemon's RSS 9 MiB lower, for well under a millisecond.
+_MALLOC_TRIM = _libc_trim()
+
+
+def _give_back_memory() -> None:
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class _Abandoned(Exception):
@@ -88,7 +121,12 @@ class SignalArrived:
     signum: int
 
 
-Message = CallDone | SignalArrived  # what the loop's inbox carries
+@dataclass(frozen=True, slots=True)
+class EventsArrived:
+    rung: Rung
+
+
+Message = CallDone | SignalArrived | EventsArrived  # what the loop's inbox carries
 
 
 class Service:
@@ -101,6 +139,7 @@ class Service:
         notifier: Notifier | None = None,
         metrics: Metrics | None = None,
         waiting: SchemaNotCurrent | None = None,
+        doorbell: Doorbell | None = None,
     ):
         self._tracker = tracker
         self._settings = settings
@@ -126,12 +165,18 @@ class Service:
         self._last_start = 0.0
         self._last_end = 0.0
         self._due = 0.0
+        self._doorbell = doorbell
+        self._pending: Pending | None = None  # events no audit started since
+        self._trigger = "period"  # of the audit about to run or running
 
     def run(self) -> int:
         """Audit until stopped; return the exit status."""
         if self._signals is not None:
             self._signals.catch(*STOP_SIGNALS)
             eventlet.spawn_n(self._read_signals, self._signals)
+        listening = None
+        if self._doorbell is not None:
+            listening = eventlet.spawn(self._read_events, self._doorbell)
         delay = random.uniform(0, self._settings.fuzzy_delay_s)
         self._due = time.monotonic() + delay
         if self._metrics:
@@ -145,9 +190,12 @@ class Service:
         self._ping_if_due()
         while self._idle():
             self._last_start = time.monotonic()
-            self._audit()
+            covered, self._pending = self._pending, None
+            self._audit(covered)
             self._last_end = time.monotonic()
             self._schedule()
+        if listening is not None:
+            listening.kill()
         return self._stopped()
 
     def stop(self) -> None:
@@ -161,15 +209,27 @@ class Service:
         )
 
     def _idle(self) -> bool:
-        """Handle signals until the next audit is due; False once the service is stopping."""
+        """Handle signals and events until the next audit is due; False once the service is
+        stopping."""
         while not self._stopping:
-            remaining = self._due - time.monotonic()
+            due, self._trigger = self._due, "period"
+            after_events = self._event_audit_due()
+            if after_events is not None and after_events < due:
+                due, self._trigger = after_events, "event"
+            remaining = due - time.monotonic()
             if remaining <= 0:
                 return True
             self._handle(self._receive(remaining))
         return False
 
-    def _audit(self) -> None:
+    def _event_audit_due(self) -> float | None:
+        if not self._settings.on_events or self._failures or self._schema_wait:
+            return None
+        if not self._last_end:  # the first audit, at its fuzzy delay, reads everything
+            return None
+        return event_audit_due(self._pending, self._last_start)
+
+    def _audit(self, covered: Pending | None = None) -> None:
         try:
             policy = self._settings.policy
             measurement = self._run(self._measuring, self._tracker.measure, policy)
@@ -179,7 +239,7 @@ class Service:
         except Exception as error:
             self._failed(error)
         else:
-            self._succeeded(result)
+            self._succeeded(result, covered)
 
     def _run(self, half: _Half, function: Callable, *args):
         """Run `function` in the thread pool, handling signals meanwhile; return its result.
@@ -273,6 +333,10 @@ class Service:
             self._returned_late(message)
         elif isinstance(message, SignalArrived):
             self._signalled(message.signum)
+        elif isinstance(message, EventsArrived):
+            self._pending = message.rung.pending.merged(self._pending)
+            if self._metrics:
+                self._metrics.events_received(message.rung.kinds)
 
     def _returned_late(self, done: CallDone) -> None:
         half = done.half
@@ -292,14 +356,17 @@ class Service:
             self._stopping = True
             self._notifier.notify("STOPPING=1")
 
-    def _succeeded(self, result: AuditResult) -> None:
+    def _succeeded(self, result: AuditResult, covered: Pending | None = None) -> None:
         if self._failures:
             LOG.info("audit succeeded after %d failed attempt(s)", self._failures)
         self._failures, self._last_failure, self._schema_wait = 0, None, False
         summary = result.summary()
         LOG.log(*self._audit_log.line(result, time.monotonic()))
+        _give_back_memory()
         if self._metrics:
-            self._metrics.audit_succeeded(result, self._settings.interval_s)
+            self._metrics.audit_succeeded(result, self._settings.interval_s, self._trigger)
+            if covered is not None:
+                self._metrics.staleness.observe(time.monotonic() - covered.first_s)
         self._notifier.notify(f"STATUS={summary}")
 
     def _failed(self, error: Exception) -> None:
@@ -344,6 +411,13 @@ class Service:
             hubs.trampoline(signals.read_fd, read=True)
             for signum in signals.received():
                 self._inbox.put(SignalArrived(signum))
+
+    def _read_events(self, doorbell: Doorbell) -> None:
+        while True:
+            hubs.trampoline(doorbell.read_fd, read=True)
+            rung = doorbell.take()
+            if rung is not None:
+                self._inbox.put(EventsArrived(rung))
 
     def _stopped(self) -> int:
         LOG.info("stopped")

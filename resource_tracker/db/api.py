@@ -7,6 +7,12 @@ comes back reconnects (stale pooled connections are pinged out; a connection tha
 way a fresh one cures is replaced, errors.py). Every error reaching the caller is
 DatabaseUnavailable or SchemaNotCurrent, one line, with the URL's password masked, saying
 (`needs_operator`) when only a person can cure it.
+
+With `full_read_every` above 1 (the daemon's), a reconcile whose values (and devices)
+equal those this Database committed last for the host, off shared storage, is the
+heartbeat alone: no SELECT, no compute_nodes or pci_devices statement. Every
+`full_read_every`-th reconcile reads the rows anyway, so a row changed behind the daemon's
+back (by hand, or `nodes delete --force`) is put back within that many audits.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.exception import DatabaseUnavailable
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
+UNCHANGED = Reconciled(False, {}, read=False)
+
 
 class Database:
     def __init__(
@@ -36,13 +44,19 @@ class Database:
         url: str,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[Exception], None] | None = None,
+        full_read_every: int = 1,
     ):
         self.url = url
+        self.full_read_every = full_read_every
         self.engine = db_engine.make_engine(url)
         self.retry = retry or RetryPolicy()
         self._on_retry = on_retry
         self._lock = threading.Lock()
         self.retries = 0
+        self._committed: dict[str, tuple] = {}  # host: what its last reconcile committed
+        self._beats_since_read = 0
+        self.full_reconciles = 0  # reconciles that read (and wrote what differed)
+        self.heartbeats_only = 0  # reconciles that found nothing to read
 
     @property
     def masked_url(self) -> str:
@@ -111,14 +125,36 @@ class Database:
         not know, whether it started while the database was down or the schema moved on
         while it ran."""
 
+        committed = (
+            tuple(reported),
+            None if devices is None else tuple((k, tuple(v)) for k, v in devices.items()),
+        )
+        beat_only = (
+            shared is None
+            and self._committed.get(host) == committed
+            and self._beats_since_read < self.full_read_every - 1
+        )
+
         def work(connection: Connection) -> Reconciled:
             guard = reconcile.Guard(
                 schema.at_head(), lambda: schema.check(connection, self.masked_url)
             )
+            if beat_only:
+                reconcile.beat(connection, host, guard)
+                return UNCHANGED
             return reconcile.reconcile_host(connection, host, reported, guard, shared, devices)
 
+        self._committed.pop(host, None)  # until this one commits
         with self._errors():
-            return in_transaction(self.engine, work, self.retry, self._count_retry)
+            result = in_transaction(self.engine, work, self.retry, self._count_retry)
+        self._committed[host] = committed
+        if beat_only:
+            self._beats_since_read += 1
+            self.heartbeats_only += 1
+        else:
+            self._beats_since_read = 0
+            self.full_reconciles += 1
+        return result
 
     def plan_compute_nodes(
         self,

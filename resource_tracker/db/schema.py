@@ -20,10 +20,8 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
     Connection,
@@ -42,6 +40,14 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from resource_tracker.exception import ResourceTrackerError, SchemaBehind, SchemaNotCurrent
+
+if TYPE_CHECKING:  # alembic (10 MiB) is imported only where migrations are read or run
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+# The newest migration's revision, so a daemon checks the schema without loading alembic;
+# tests/unit/db/test_schema_head.py holds it to the migrations.
+HEAD = "0008"
 
 SCRIPT_LOCATION = "resource_tracker.db:migrations"
 FIRST_REVISION = "0001"
@@ -63,15 +69,22 @@ def not_the_writers(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
     return config
 
 
-@functools.cache
 def head() -> str:
-    """The newest revision this program knows (read once: its own migration files)."""
+    """The newest revision this program knows."""
+    return HEAD
+
+
+@functools.cache
+def scripts_head() -> str:
+    """The newest revision of the package's migration files, as alembic reads them."""
     revision = _scripts().get_current_head()
     assert revision is not None, "the package's migrations are missing"
     return revision
@@ -127,6 +140,8 @@ def record_writers(connection: Connection, revision: str | None) -> None:
 
 def sync(engine: Engine, masked_url: str) -> tuple[str | None, str]:
     """Create or upgrade the schema to head; return the revisions before and after."""
+    from alembic import command
+
     with engine.connect() as connection, tables_kept_linked(connection):
         before = current(connection)
         config = alembic_config(connection)
@@ -173,6 +188,8 @@ def at_head() -> ColumnElement[bool]:
 
 
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 

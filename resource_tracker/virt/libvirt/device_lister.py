@@ -45,9 +45,9 @@ EVENTS = (libvirt.VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE, libvirt.VIR_NODE_DEVICE_EV
 class DeviceLister:
     """The host's devices at every audit, reading only the XML that may have changed."""
 
-    def __init__(self, use_events: bool = True):
+    def __init__(self, use_events: bool = True, on_event: events.OnEvent | None = None):
         self._feed = events.Feed(
-            events.NODE_DEVICE, EVENTS, use_events, "every audit reads every device"
+            events.NODE_DEVICE, EVENTS, use_events, "every audit reads every device", on_event
         )
         self._read_all_once = False  # on this connection
         self._xml: dict[str, str] = {}  # name: the XML last read, of the devices kept

@@ -117,7 +117,9 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             memory_total = host.memory_total_bytes(conn, info)
             identity, topology = self._host_facts(conn, info)
+            reads = self._domains.xml_reads
             domains = self._domains.list(conn, activity)
+            reads = self._domains.xml_reads - reads
             host_devices = self._devices.list(conn, activity)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
@@ -153,6 +155,7 @@ class LibvirtDriver(ComputeDriver):
             nova_domains=tuple(
                 NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
             ),
+            domain_xml_reads=reads,
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:

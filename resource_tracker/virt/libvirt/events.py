@@ -8,12 +8,14 @@ no events leave it off.
 
 A Subscription marks, in a ChangeLog, the object each event is about (a domain's UUID, a
 node device's name); the audit asks the log what changed since it last read an object.
-Callbacks run in the loop's thread, so they only mark.
+Callbacks run in the loop's thread, so they only mark, and tell an OnEvent callable the
+event's kind (the daemon then schedules an audit soon).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -51,6 +53,8 @@ def _run() -> None:
             LOG.warning("libvirt event loop: %s", error.get_error_message())
             time.sleep(1)
 
+
+OnEvent = Callable[[str], None]  # called in the event thread with the event's kind
 
 K = TypeVar("K", bound=Hashable)  # the key of an object events name: a domain's UUID, ...
 
@@ -96,13 +100,29 @@ class Kind(Generic[K]):
     register: str
     deregister: str
     key: Callable[[Any], K]  # Any: libvirt's objects are untyped
+    id_prefix: str  # of the names of libvirt's event IDs of this family
+
+    def event_name(self, event_id: int) -> str:
+        """The kind of one event, for metrics: 'domain_lifecycle', 'node_device_update'."""
+        for name, value in vars(libvirt).items():
+            if name.startswith(self.id_prefix) and value == event_id and not name.endswith("LAST"):
+                return f"{self.name.replace(' ', '_')}_{name[len(self.id_prefix) :].lower()}"
+        return f"{self.name.replace(' ', '_')}_{event_id}"
 
 
 DOMAIN: Kind[bytes] = Kind(
-    "domain", "domainEventRegisterAny", "domainEventDeregisterAny", lambda d: d.UUID()
+    "domain",
+    "domainEventRegisterAny",
+    "domainEventDeregisterAny",
+    lambda d: d.UUID(),
+    "VIR_DOMAIN_EVENT_ID_",
 )
 NODE_DEVICE: Kind[str] = Kind(
-    "node device", "nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny", lambda d: d.name()
+    "node device",
+    "nodeDeviceEventRegisterAny",
+    "nodeDeviceEventDeregisterAny",
+    lambda d: d.name(),
+    "VIR_NODE_DEVICE_EVENT_ID_",
 )
 
 
@@ -121,13 +141,16 @@ class Subscription(Generic[K]):
         kind: Kind[K],
         event_ids: Iterable[int],
         changes: ChangeLog[K],
+        on_event: OnEvent | None = None,
     ):
         self._conn, self._kind, self._changes = conn, kind, changes
+        self._on_event_kind = on_event
         self._callback_ids: list[int] = []
         register = getattr(conn, kind.register)
         try:
             for event_id in event_ids:
-                self._callback_ids.append(register(None, event_id, self._on_event, None))
+                callback = functools.partial(self._on_event, kind.event_name(event_id))
+                self._callback_ids.append(register(None, event_id, callback, None))
         except libvirt.libvirtError:
             self.cancel()
             raise
@@ -139,8 +162,10 @@ class Subscription(Generic[K]):
                 deregister(callback_id)
         self._callback_ids = []
 
-    def _on_event(self, _conn, obj, *_details_and_opaque) -> None:
+    def _on_event(self, name: str, _conn, obj, *_details_and_opaque) -> None:
         self._changes.mark(self._kind.key(obj))
+        if self._on_event_kind is not None:
+            self._on_event_kind(name)
 
 
 class Feed(Generic[K]):
@@ -154,8 +179,16 @@ class Feed(Generic[K]):
     then reads everything every audit. Call disconnect(conn) before conn is closed.
     """
 
-    def __init__(self, kind: Kind[K], event_ids: Iterable[int], use_events: bool, without: str):
+    def __init__(
+        self,
+        kind: Kind[K],
+        event_ids: Iterable[int],
+        use_events: bool,
+        without: str,
+        on_event: OnEvent | None = None,
+    ):
         self._kind, self._event_ids, self._use_events = kind, tuple(event_ids), use_events
+        self._on_event = on_event
         self._without = without  # what the caller does without events, for the log
         self._conn: libvirt.virConnect | None = None
         self._subscription: Subscription[K] | None = None
@@ -171,7 +204,9 @@ class Feed(Generic[K]):
             return True
         changes: ChangeLog[K] = ChangeLog()
         try:
-            self._subscription = Subscription(conn, self._kind, self._event_ids, changes)
+            self._subscription = Subscription(
+                conn, self._kind, self._event_ids, changes, self._on_event
+            )
         except libvirt.libvirtError as error:
             LOG.info("no %s events from libvirt (%s): %s", self._kind.name,
                      error.get_error_message(), self._without)  # fmt: skip

@@ -199,3 +199,49 @@ def test_an_unwritable_directory_warns_once(tmp_path, caplog):
 
     (warning,) = caplog.records
     assert "cannot record the last audit" in warning.getMessage()
+
+
+def test_an_unchanged_audit_rewrites_nothing_but_moves_the_time(tmp_path):
+    path = tmp_path / "last-audit.json"
+    record = LastAuditFile(str(path))
+    record.write("compute-1", RESOURCES)
+    written = json.loads(path.read_text())
+    with open(path, "w") as file:  # the same inode, as if written in 2020
+        json.dump({**written, "audited_at": "2020-01-01T00:00:00+00:00"}, file)
+    os.utime(path, (0, datetime(2020, 1, 1).timestamp()))
+    inode = os.stat(path).st_ino
+    same = dataclasses.replace(RESOURCES, disks=tuple(map(dataclasses.replace, RESOURCES.disks)))
+
+    record.write("compute-1", same)
+    touched = record.read("compute-1")
+
+    assert (record.writes, record.touches) == (1, 1)
+    assert os.stat(path).st_ino == inode  # not replaced
+    assert touched.audited_at.year > 2020 and touched.disks == RESOURCES.disks
+
+
+def test_a_changed_disk_or_free_space_is_written(tmp_path):
+    record = LastAuditFile(str(tmp_path / "last-audit.json"))
+    record.write("compute-1", RESOURCES)
+    grown = DiskUsage("vm", "vda", "/i/vm/disk", "qcow2", 30, 12, 18)
+
+    record.write("compute-1", dataclasses.replace(RESOURCES, disks=(grown,)))
+    record.write(
+        "compute-1",
+        dataclasses.replace(RESOURCES, disks=(grown,), storage=LocalStorage(100, 58, 42)),
+    )
+
+    assert (record.writes, record.touches) == (3, 0)
+    assert record.read("compute-1").disks == (grown,)
+    assert record.read("compute-1").free_bytes == 58
+
+
+def test_a_file_removed_behind_its_back_is_written_again(tmp_path):
+    path = tmp_path / "last-audit.json"
+    record = LastAuditFile(str(path))
+    record.write("compute-1", RESOURCES)
+    path.unlink()
+
+    record.write("compute-1", RESOURCES)
+
+    assert record.writes == 2 and record.read("compute-1").disks == RESOURCES.disks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from resource_tracker.audit import device_spec
+from resource_tracker.audit import device_spec, nova_format
 from resource_tracker.audit.devices import device_use
 from resource_tracker.audit.tracker import HostPolicy, compute_node_values
 from resource_tracker.resources import (
@@ -136,3 +136,17 @@ def test_no_devices_reported_leaves_the_device_columns_unknown():
     assert device_use(RESOURCES, ()) is None
     values = compute_node_values(RESOURCES, HostPolicy())
     assert (values.pci_stats, values.mdev_capacity) == (None, None)
+
+
+def test_cpu_info_json_is_built_once_for_the_same_record_and_again_for_another():
+    compute_node_values(RESOURCES, HostPolicy())
+    builds = nova_format.CPU_INFO.builds
+
+    again = [compute_node_values(RESOURCES, HostPolicy()).cpu_info for _ in range(3)]
+    same_builds = nova_format.CPU_INFO.builds
+    other = dataclasses.replace(RESOURCES.cpu_info, model="Skylake")
+    changed = compute_node_values(dataclasses.replace(RESOURCES, cpu_info=other), HostPolicy())
+
+    assert same_builds == builds
+    assert nova_format.CPU_INFO.builds == builds + 1
+    assert len(set(again)) == 1 and json.loads(changed.cpu_info)["model"] == "Skylake"

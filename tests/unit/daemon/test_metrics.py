@@ -299,3 +299,20 @@ def test_the_interval_is_exported_from_start_up_and_follows_a_reload(served):
     metrics.audit_succeeded(audit_result(), interval_s=15)  # after a SIGHUP set 15 s
 
     assert (at_start, samples(port)["resource_tracker_audit_interval_seconds"]) == (60, 15)
+
+
+def test_audits_are_counted_by_trigger_and_by_their_database_work():
+    metrics = Metrics()
+
+    metrics.audit_succeeded(audit_result(), interval_s=60)
+    beat_only = dataclasses.replace(audit_result(), changed=False, rows_read=False)
+    metrics.audit_succeeded(beat_only, interval_s=60, trigger="event")
+    metrics.audit_succeeded(beat_only, interval_s=60, trigger="event")
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert value("resource_tracker_audits_total", trigger="period") == 1
+    assert value("resource_tracker_audits_total", trigger="event") == 2
+    assert value("resource_tracker_database_reconciles_total", kind="full") == 1
+    assert value("resource_tracker_database_reconciles_total", kind="heartbeat") == 2

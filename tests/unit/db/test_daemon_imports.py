@@ -1,0 +1,27 @@
+"""What the daemon loads: the schema's head without alembic, no MySQL driver for SQLite,
+no green DNS (memory at 1,000 domains, issue 21)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from resource_tracker.db import schema
+
+
+def test_the_head_the_daemon_checks_is_the_newest_migration():
+    assert schema.scripts_head() == schema.HEAD
+
+
+def test_the_daemon_and_its_loop_load_neither_alembic_nor_pymysql_nor_dnspython():
+    code = (
+        "import sys, resource_tracker.cmd.daemon, resource_tracker.daemon.service;"
+        "from resource_tracker.db.api import Database;"
+        "d = Database('sqlite://'); d.sync_schema() if False else None;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'pymysql', 'dns'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert loaded.stdout.strip() == "[]", loaded.stderr
