@@ -335,11 +335,13 @@ class ComputeNodeValues:
 
 @dataclass(frozen=True, slots=True)
 class Reconciled:
-    """What a reconcile did: whether any row changed, and the disk_available_least it gave
-    each row on shared storage (by hypervisor_hostname), worked out in the transaction."""
+    """What a reconcile did: whether any row changed, the disk_available_least it gave each
+    row on shared storage (by hypervisor_hostname), worked out in the transaction, and each
+    written row's uuid (its resource provider's in Placement)."""
 
     changed: bool
     disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    uuids: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

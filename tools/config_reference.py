@@ -33,7 +33,7 @@ def reference() -> str:
             meaning = " ".join(opt.help.split()).replace("|", "\\|")
             low, high = getattr(opt.type, "min", None), getattr(opt.type, "max", None)
             bounds = f"{low} to {high}" if low is not None and high is not None else ""
-            lines.append(f"| `{opt.name}` | {shown} | {bounds} | {meaning} |")
+            lines.append(f"| `{opt.dest}` | {shown} | {bounds} | {meaning} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -35,13 +35,20 @@ from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.networks import NetworkAffinity, per_cell
+from resource_tracker.audit.provider import ProviderPolicy, provider_report
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
+from resource_tracker.placement.records import ProviderReport, SyncOutcome
 from resource_tracker.resources import (
     ComputeNodeValues,
     HostResources,
     PciDeviceValues,
     Reconciled,
+)
+from resource_tracker.timeouts import (
+    CALL_DEADLINE_S,
+    PLACEMENT_BUDGET_S,
+    PLACEMENT_MARGIN_S,
 )
 from resource_tracker.units import GiB, MiB
 from resource_tracker.virt.driver import Activity, ComputeDriver
@@ -92,6 +99,12 @@ class NodeStore(Protocol):
         rows on `shared` storage."""
 
 
+class ProviderReporter(Protocol):
+    def sync(self, report: ProviderReport, deadline: float) -> SyncOutcome:
+        """Bring the provider in Placement to `report` by `deadline` (time.monotonic());
+        never raises for Placement's faults: the outcome says what happened."""
+
+
 @dataclass(frozen=True, slots=True)
 class HostFigures:
     """The figures of one audit that the metrics report: base units, before the table's
@@ -120,6 +133,7 @@ class AuditResult:
     duration_s: float
     shape: HostShape | None = None
     devices: DeviceUse | None = None
+    placement: SyncOutcome | None = None  # None: not reported to Placement
 
     @property
     def figures(self) -> HostFigures:
@@ -246,6 +260,8 @@ class ResourceTracker:
         shape_policy: ShapePolicy | None = None,
         device_specs: Sequence[DeviceSpec] = (),
         networks: NetworkAffinity | None = None,
+        placement: ProviderReporter | None = None,
+        provider_policy: ProviderPolicy | None = None,
     ):
         self.host = host
         self._driver = driver
@@ -257,6 +273,8 @@ class ResourceTracker:
         self._problems: tuple[str, ...] = ()
         self._writing = Activity()
         self._writing_to_database = False
+        self._placement = placement
+        self._provider_policy = provider_policy or ProviderPolicy()
 
     def audit(self, policy: HostPolicy) -> AuditResult:
         return self.record(self.measure(policy))
@@ -283,7 +301,9 @@ class ResourceTracker:
         return host_shape(topology, (), self.shape_policy, online_count).problems
 
     def record(self, measurement: Measurement) -> AuditResult:
-        """Write a measurement in one transaction."""
+        """Write a measurement in one transaction, then (if configured) report the provider
+        to Placement, within what remains of the half's deadline."""
+        started = time.monotonic()
         # the driver reports one node per host: every other row of this host is gone
         values, shared, use = measurement.values, measurement.shared, measurement.devices
         rows = None
@@ -298,6 +318,7 @@ class ResourceTracker:
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
+            placed = self._report(measurement, reconciled, started)
         finally:
             self._writing.clear()
         least = reconciled.disk_available_least.get(values.hypervisor_hostname)
@@ -311,7 +332,22 @@ class ResourceTracker:
             duration_s=time.perf_counter() - measurement.started,
             shape=measurement.shape,
             devices=measurement.devices,
+            placement=placed,
         )
+
+    def _report(
+        self, measurement: Measurement, reconciled: Reconciled, started: float
+    ) -> SyncOutcome | None:
+        """The row is committed: Placement's faults cost the report only."""
+        values = measurement.values
+        uuid = reconciled.uuids.get(values.hypervisor_hostname)
+        if self._placement is None or uuid is None:
+            return None
+        self._writing.note("Placement, reporting provider", values.hypervisor_hostname)
+        report = provider_report(uuid, measurement.resources, values, self._provider_policy)
+        now = time.monotonic()
+        deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)
+        return self._placement.sync(report, deadline)
 
     def waiting_on(self, writing: bool) -> str | None:
         """What the measurement (or, if `writing`, the write) in progress is waiting on."""

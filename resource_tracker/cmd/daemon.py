@@ -11,6 +11,7 @@ from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
 from resource_tracker import version
+from resource_tracker.audit.provider import ProviderPolicy
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
     check_config,
@@ -26,6 +27,7 @@ from resource_tracker.cmd import (
 from resource_tracker.cmd.host_shape import check_host, shape_policy, start_warnings
 from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
+from resource_tracker.conf import placement as placement_conf
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.daemon.schedule import Settings
@@ -38,7 +40,9 @@ from resource_tracker.exception import (
     ResourceTrackerError,
     SchemaNotCurrent,
 )
-from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
+from resource_tracker.placement.client import PlacementClient
+from resource_tracker.placement.sync import ProviderSync
+from resource_tracker.timeouts import CALL_DEADLINE_S, PLACEMENT_CALL_S, START_CHECK_S
 from resource_tracker.virt.disk import Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -176,6 +180,30 @@ def resource_tracker(
         shape_policy(conf),
         pci_conf.specs(conf),
         neutron_conf.affinity(conf),
+        placement_sync(conf),
+        ProviderPolicy(explicit_ratios(conf)),
+    )
+
+
+def placement_sync(conf: cfg.ConfigOpts) -> ProviderSync | None:
+    """The reporter of the host's provider, when [placement] report is on."""
+    if not placement_conf.enabled(conf):
+        return None
+    client = PlacementClient(placement_conf.adapter(conf), PLACEMENT_CALL_S)
+    return ProviderSync(client, conf.placement.refresh_audits)
+
+
+def explicit_ratios(conf: cfg.ConfigOpts) -> frozenset[str]:
+    """The resource classes whose allocation ratio a config file or the command line sets
+    (else ours is the initial ratio, and an operator's ratio in Placement is kept)."""
+    return frozenset(
+        resource_class
+        for resource_class, name in (
+            ("VCPU", "cpu_allocation_ratio"),
+            ("MEMORY_MB", "ram_allocation_ratio"),
+            ("DISK_GB", "disk_allocation_ratio"),
+        )
+        if rt_conf.set_explicitly(conf, name)
     )
 
 

@@ -1,6 +1,16 @@
 """The option list that oslo-config-generator turns into the sample config."""
 
-from resource_tracker.conf import compute, database, default, libvirt, metrics, neutron, nova, pci
+from resource_tracker.conf import (
+    compute,
+    database,
+    default,
+    libvirt,
+    metrics,
+    neutron,
+    nova,
+    pci,
+    placement,
+)
 
 
 def list_opts():
@@ -13,4 +23,6 @@ def list_opts():
         (pci.GROUP, pci.opts),
         (neutron.GROUP, neutron.opts),
         (neutron.TUNNEL_GROUP, neutron.tunnel_opts),
+        # the auth plugin's own options are registered once auth_type names it
+        (placement.GROUP, placement.opts),
     ]

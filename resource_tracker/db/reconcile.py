@@ -89,17 +89,19 @@ def reconcile_host(
     }
     live, deleted = _stored_rows(connection, host, wanted)
     changed = False
+    uuids = {}
     for hypervisor_hostname, columns in wanted.items():
         row = live.get(hypervisor_hostname)
         if row is not None:
-            node_id = row["id"]
+            node_id, uuids[hypervisor_hostname] = row["id"], row["uuid"]
             changed |= update_if_changed(connection, nodes, row, columns)
         elif hypervisor_hostname in deleted:
             node_id = deleted[hypervisor_hostname]["id"]
+            uuids[hypervisor_hostname] = deleted[hypervisor_hostname]["uuid"]
             _revive(connection, deleted[hypervisor_hostname], columns)
             changed = True
         else:
-            node_id = _insert(connection, host, columns)
+            node_id, uuids[hypervisor_hostname] = _insert(connection, host, columns)
             changed = True
         if devices is not None and hypervisor_hostname in devices:
             changed |= reconcile_devices(connection, node_id, devices[hypervisor_hostname])
@@ -112,7 +114,7 @@ def reconcile_host(
         for name, columns in wanted.items()
         if shared is not None and columns["storage_id"] == shared.storage_id
     }
-    return Reconciled(changed, least)
+    return Reconciled(changed, least, uuids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,7 @@ def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
     expect(result, 1, f"revival of row {row['id']}", nodes)
 
 
-def _insert(connection: Connection, host: str, columns: Mapping) -> int:
+def _insert(connection: Connection, host: str, columns: Mapping) -> tuple[int, str]:
     new = {
         **columns,
         "uuid": str(uuid.uuid4()),
@@ -231,13 +233,16 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> int:
         "deleted": 0,
         "created_at": utc_now(),
     }
-    return upsert(
+    node_id = upsert(
         connection,
         nodes,
         new,
         key=("host", "hypervisor_hostname", "deleted"),
         update={**columns, "updated_at": utc_now()},
     )
+    # an upsert that met a row inserted meanwhile kept that row's uuid
+    stored = connection.execute(select(nodes.c.uuid).where(nodes.c.id == node_id)).scalar_one()
+    return node_id, stored
 
 
 def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:

@@ -1,0 +1,214 @@
+"""The host's provider in a real Placement service (tests/support/placement.py): what it
+holds after an audit, write-on-change, the ratio rule, generation conflicts, and faults that
+cost the report but never the row."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from resource_tracker.cmd import daemon, load_config, open_database
+from resource_tracker.placement.client import PlacementClient
+from resource_tracker.placement.sync import ProviderSync
+from tests.support import placement as placement_support
+from tests.support.placement_api import PlacementApi
+
+CPU_FEATURE = {"sse4.2": "HW_CPU_X86_SSE42", "avx2": "HW_CPU_X86_AVX2", "aes": "HW_CPU_X86_AESNI"}
+
+
+@pytest.fixture
+def api(placement_server):
+    placement = PlacementApi(placement_server.url)
+    placement.wipe()  # every test starts from an empty Placement; the server is shared
+    return placement
+
+
+class Host:
+    """A tracker of the mixed test host, built as the daemon builds it."""
+
+    def __init__(self, config, sqlite_url, url: str, extra: str = "", placement: str = ""):
+        path = config(extra=extra)
+        with open(path, "a") as conf_file:
+            conf_file.write(placement or placement_support.config(url))
+        self.conf = load_config(["--config-file", path])
+        self.database = open_database(self.conf)
+        daemon.prepare_schema(self.database)
+        self.driver = daemon.libvirt_driver(self.conf)
+        self.tracker = daemon.resource_tracker(self.conf, self.driver, self.database)
+        self.sqlite_path = sqlite_url.removeprefix("sqlite:///")
+
+    def audit(self):
+        return self.tracker.audit(daemon.host_policy(self.conf))
+
+    def row(self) -> dict:
+        with closing(sqlite3.connect(self.sqlite_path)) as connection:
+            connection.row_factory = sqlite3.Row
+            node = connection.execute("SELECT * FROM compute_nodes WHERE deleted = 0").fetchone()
+            beats = connection.execute("SELECT report_count FROM services").fetchone()[0]
+        return dict(node) | {"report_count": beats}
+
+    def close(self):
+        self.driver.close()
+        self.database.dispose()
+
+
+@pytest.fixture
+def make_host(config, sqlite_url, placement_server):
+    made = []
+
+    def make(**kwargs) -> Host:
+        host = Host(config, sqlite_url, placement_server.url, **kwargs)
+        made.append(host)
+        return host
+
+    yield make
+    for host in made:
+        host.close()
+
+
+def provider(api: PlacementApi, uuid: str) -> dict:
+    base = f"/resource_providers/{uuid}"
+    return {
+        "provider": api.get(base),
+        "inventories": api.get(f"{base}/inventories")["inventories"],
+        "traits": set(api.get(f"{base}/traits")["traits"]),
+    }
+
+
+def test_the_provider_tree_is_read_back_from_placement(api, make_host):
+    host = make_host(extra="reserved_host_disk_mb = 500\nreserved_host_cpus = 1")
+    result = host.audit()
+    row = host.row()
+    assert result.placement is not None and result.placement.failure is None
+    found = provider(api, row["uuid"])
+    values = result.values
+
+    assert found["provider"]["name"] == row["hypervisor_hostname"]
+    inventories = found["inventories"]
+    assert set(inventories) == {"VCPU", "MEMORY_MB", "DISK_GB"}  # no dedicated CPUs: no PCPU
+    assert inventories["VCPU"] == {
+        "total": values.vcpus,
+        "reserved": 1,
+        "min_unit": 1,
+        "max_unit": values.vcpus,
+        "step_size": 1,
+        "allocation_ratio": 4.0,
+    }
+    assert inventories["MEMORY_MB"]["total"] == row["memory_mb"]
+    assert inventories["MEMORY_MB"]["reserved"] == 512
+    assert inventories["DISK_GB"]["total"] == row["local_gb"]
+    assert inventories["DISK_GB"]["reserved"] == 1  # 500 MB, rounded up to whole GB
+    traits = found["traits"]
+    features = set(result.resources.cpu_info.features)
+    for feature, trait in CPU_FEATURE.items():
+        assert (trait in traits) == (feature in features)
+    assert {"COMPUTE_NODE", f"HW_ARCH_{result.resources.cpu_info.arch.upper()}"} <= traits
+
+    candidates = api.get("/allocation_candidates", resources="VCPU:2,MEMORY_MB:1024", limit="5")
+    assert row["uuid"] in candidates["provider_summaries"]
+    too_big = api.get("/allocation_candidates", resources=f"VCPU:{values.vcpus * 4}")
+    assert row["uuid"] not in too_big["provider_summaries"]
+
+
+def test_an_idle_host_sends_nothing_but_a_generation_check(api, make_host):
+    host = make_host(placement=placement_support.config(api.url) + "refresh_audits = 3\n")
+    first = host.audit().placement
+    counts = [host.audit().placement.requests for _ in range(6)]
+    assert first.requests >= 4 and first.wrote  # read, create, write inventories and traits
+    assert counts == [0, 0, 1, 0, 0, 1]
+
+
+def test_a_ratio_set_in_placement_is_kept_unless_ours_is_configured(api, make_host):
+    host = make_host(placement=placement_support.config(api.url) + "refresh_audits = 2\n")
+    host.audit()
+    uuid = host.row()["uuid"]
+    base = f"/resource_providers/{uuid}"
+    inventory = api.get(f"{base}/inventories")
+    inventory["inventories"]["VCPU"]["allocation_ratio"] = 8.0
+    assert api.put(f"{base}/inventories", inventory).status_code == 200
+    assert api.add_traits(uuid, "CUSTOM_X").status_code == 200
+    host.audit()  # the generation check: someone else changed it; nothing of ours to write
+    kept = provider(api, uuid)
+    assert kept["inventories"]["VCPU"]["allocation_ratio"] == 8.0
+    assert "CUSTOM_X" in kept["traits"] and "COMPUTE_NODE" in kept["traits"]
+    host.close()
+
+    explicit = make_host(extra="cpu_allocation_ratio = 2.0")
+    explicit.audit()
+    assert provider(api, uuid)["inventories"]["VCPU"]["allocation_ratio"] == 2.0
+
+
+def test_a_second_writer_causes_a_retry_that_converges(api, make_host):
+    host = make_host()
+    host.audit()
+    uuid = host.row()["uuid"]
+    assert api.add_traits(uuid, "CUSTOM_OTHER_WRITER").status_code == 200  # generation moves
+    host.conf.set_override("reserved_host_memory_mb", 2048)
+
+    outcome = host.audit().placement
+
+    assert outcome.conflicts == 1 and outcome.failure is None and outcome.wrote
+    found = provider(api, uuid)
+    assert found["inventories"]["MEMORY_MB"]["reserved"] == 2048
+    assert "CUSTOM_OTHER_WRITER" in found["traits"]
+
+
+@pytest.fixture
+def front(placement_server):
+    faulty = placement_support.FaultyPlacement(placement_server.url)
+    faulty.start()
+    yield faulty
+    faulty.stop()
+
+
+def quick_sync(host: Host, call_s: float) -> None:
+    """The host's reporter with a shorter per-request limit, so a stall costs a second."""
+    sync = ProviderSync(PlacementClient(daemon.placement_conf.adapter(host.conf), call_s))
+    host.tracker._placement = sync
+
+
+@pytest.mark.parametrize("fault", ["stopped", "500", "stall"])
+def test_placement_faults_cost_the_report_never_the_row(api, make_host, front, fault, caplog):
+    host = make_host(placement=placement_support.config(front.url))
+    quick_sync(host, call_s=1.0)
+    assert host.audit().placement.failure is None
+    if fault == "stopped":
+        front.stop()
+    else:
+        front.mode = fault
+    caplog.set_level(logging.INFO, logger="resource_tracker.placement")
+    host.conf.set_override("reserved_host_memory_mb", 1024)  # a change to report
+    counts, kinds = [], []
+    for _ in range(3):
+        before = host.row()["report_count"]
+        result = host.audit()
+        counts.append(host.row()["report_count"] - before)
+        kinds.append(result.placement.failure)
+    assert counts == [1, 1, 1]  # the heartbeat and the row, every audit
+    assert host.row()["memory_mb_used"] == 1024 + result.resources.memory_held_bytes // 2**20
+    expected = {"stopped": "unreachable", "500": "server error", "stall": "timeout"}[fault]
+    assert kinds == [expected] * 3
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and expected in warnings[0].getMessage()
+
+    if fault == "stopped":
+        front.start()
+    front.mode = "forward"
+    recovered = host.audit().placement
+    assert recovered.failure is None and recovered.wrote
+    uuid = host.row()["uuid"]
+    assert provider(api, uuid)["inventories"]["MEMORY_MB"]["reserved"] == 1024
+    assert any("in step again" in r.getMessage() for r in caplog.records)
+
+
+def test_wrong_credentials_are_said_once(api, make_host, caplog):
+    host = make_host(placement=placement_support.config(api.url, token="not-admin"))
+    caplog.set_level(logging.WARNING, logger="resource_tracker.placement")
+    kinds = [host.audit().placement.failure for _ in range(3)]
+    assert kinds == ["credentials refused"] * 3
+    assert host.row()["report_count"] == 3
+    assert len(caplog.records) == 1
+    assert api.get("/resource_providers")["resource_providers"] == []
