@@ -49,10 +49,13 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
     StorageUnavailable,
 )
+from resource_tracker.placement.client import KINDS
+from resource_tracker.placement.sync import CONFLICT, UNEXPECTED
 
 LOG = logging.getLogger(__name__)
 
 HEALTHY_INTERVALS = 3
+PLACEMENT_FAULTS = (*KINDS, CONFLICT, UNEXPECTED)
 DEFAULT_ADDRESS = "127.0.0.1"
 WORKERS = 4
 CONNECTION_TIMEOUT_S = 10.0
@@ -175,6 +178,24 @@ class Metrics:
         )
         for _, reason in (*FAILURE_REASONS, (None, OTHER_FAILURE)):
             self.failed.labels(reason)
+        self.placement_requests = Counter(
+            "resource_tracker_placement_requests",
+            "Requests sent to Placement (none while the host's provider is unchanged)",
+            registry=self.registry,
+        )
+        self.placement_failed = Counter(
+            "resource_tracker_placement_reports_failed",
+            "Audits whose report to Placement failed, by kind of fault (the row was written)",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in PLACEMENT_FAULTS:
+            self.placement_failed.labels(kind)
+        self.placement_conflicts = Counter(
+            "resource_tracker_placement_generation_conflicts",
+            "Writes to Placement retried because another writer changed the provider",
+            registry=self.registry,
+        )
 
     def expect_audit_by(self, deadline_monotonic: float) -> None:
         """Healthy until `deadline` even without a success (the first audit is not due yet)."""
@@ -187,6 +208,11 @@ class Metrics:
             self._devices.succeeded(result.devices)
             self.device_xml_reads.inc(figures.device_xml_reads)
         self.duration.observe(result.duration_s)
+        if result.placement is not None:
+            self.placement_requests.inc(result.placement.requests)
+            self.placement_conflicts.inc(result.placement.conflicts)
+            if result.placement.failure is not None:
+                self.placement_failed.labels(result.placement.failure).inc()
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
 

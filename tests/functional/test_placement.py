@@ -11,6 +11,7 @@ from contextlib import closing
 import pytest
 
 from resource_tracker.cmd import daemon, load_config, open_database
+from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
 from resource_tracker.placement.sync import ProviderSync
 from tests.support import placement as placement_support
@@ -207,8 +208,17 @@ def test_placement_faults_cost_the_report_never_the_row(api, make_host, front, f
 def test_wrong_credentials_are_said_once(api, make_host, caplog):
     host = make_host(placement=placement_support.config(api.url, token="not-admin"))
     caplog.set_level(logging.WARNING, logger="resource_tracker.placement")
-    kinds = [host.audit().placement.failure for _ in range(3)]
+    metrics = Metrics()
+    results = [host.audit() for _ in range(3)]
+    for result in results:
+        metrics.audit_succeeded(result, 60)
+    kinds = [result.placement.failure for result in results]
     assert kinds == ["credentials refused"] * 3
+    failed = metrics.registry.get_sample_value(
+        "resource_tracker_placement_reports_failed_total", {"kind": "credentials refused"}
+    )
+    assert failed == 3
+    assert metrics.registry.get_sample_value("resource_tracker_placement_requests_total") == 3
     assert host.row()["report_count"] == 3
     assert len(caplog.records) == 1
     assert api.get("/resource_providers")["resource_providers"] == []
