@@ -1,11 +1,13 @@
 """Cost of reporting to Placement: ours (write on change) against a naive sync that reads
 the generation and PUTs inventories and traits every audit, side by side against one real
 Placement 16.0.0 (tests/support/placement.py; its venv is cached). Then --hosts providers
-registering at once from --threads threads: time to converge and conflicts retried.
+registering at once from --threads threads: time to converge and conflicts retried
+(Placement on SQLite answers concurrent writers with HTTP 500, "database is locked": more
+than one thread needs a Placement on MariaDB, which this bench does not start).
 From the repository root:
 
     .venv/bin/python -m bench.placement                   # 20 audits, 100 hosts
-    .venv/bin/python -m bench.placement --audits 50 --hosts 1000 --threads 16
+    .venv/bin/python -m bench.placement --audits 50 --hosts 1000
 """
 
 from __future__ import annotations
