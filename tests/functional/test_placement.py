@@ -14,6 +14,7 @@ from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
 from resource_tracker.placement.sync import ProviderSync
+from tests.functional.test_cli import assert_one_line_error, run
 from tests.support import placement as placement_support
 from tests.support.placement_api import PlacementApi
 
@@ -222,3 +223,61 @@ def test_wrong_credentials_are_said_once(api, make_host, caplog):
     assert host.row()["report_count"] == 3
     assert len(caplog.records) == 1
     assert api.get("/resource_providers")["resource_providers"] == []
+
+
+def test_the_daemon_once_reports_the_row_as_its_provider(api, config):
+    path = config()
+    with open(path, "a") as conf_file:
+        conf_file.write(placement_support.config(api.url))
+
+    result = run("resource-tracker", "--config-file", path, "--once")
+
+    assert result.returncode == 0, result.stderr
+    providers = api.get("/resource_providers")["resource_providers"]
+    assert len(providers) == 1
+    found = provider(api, providers[0]["uuid"])
+    assert {"VCPU", "MEMORY_MB"} <= set(found["inventories"])
+
+
+@pytest.mark.parametrize(
+    "section, fragments",
+    [
+        ("report = true\n", ["[placement] report = true needs auth_type"]),
+        ("report = true\nauth_type = nonesuch\n", ["[placement] auth_type = nonesuch"]),
+        ("auth_type = admin_token\nendpiont = http://x\n", ["unknown option [placement]"]),
+        ("report = true\nauth_section = keystone\n", ["auth_section is not supported"]),
+    ],
+)
+def test_placement_options_that_cannot_be_used_stop_start_up(config, section, fragments):
+    path = config()
+    with open(path, "a") as conf_file:
+        conf_file.write("[placement]\n" + section)
+
+    result = run("resource-tracker", "--config-file", path, "--once")
+
+    assert result.returncode == 2
+    assert_one_line_error(result, *fragments)
+
+
+def test_nova_confs_placement_section_and_ratio_are_used(api, make_host, tmp_path):
+    """nova.conf's [placement] reaches the service; its cpu_allocation_ratio, set there, is
+    explicit, so it wins over a ratio an operator set in Placement."""
+    first = make_host()
+    first.audit()
+    uuid = first.row()["uuid"]
+    inventory = api.get(f"/resource_providers/{uuid}/inventories")
+    inventory["inventories"]["VCPU"]["allocation_ratio"] = 8.0
+    assert api.put(f"/resource_providers/{uuid}/inventories", inventory).status_code == 200
+    first.close()
+    nova_conf = tmp_path / "nova.conf"
+    nova_conf.write_text(
+        "[DEFAULT]\ncpu_allocation_ratio = 3.0\n"
+        f"[placement]\nauth_type = admin_token\nendpoint = {api.url}\ntoken = admin\n"
+    )
+
+    host = make_host(
+        extra=f"nova_config_file = {nova_conf}", placement="[placement]\nreport = true\n"
+    )
+    assert host.audit().placement.failure is None
+
+    assert provider(api, uuid)["inventories"]["VCPU"]["allocation_ratio"] == 3.0
