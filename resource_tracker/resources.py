@@ -235,6 +235,17 @@ class NovaDomain:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestSize:
+    """What one domain, active or not, is defined with: its uuid (Nova's instance uuid, the
+    consumer of its allocations in Placement), vCPUs and memory."""
+
+    uuid: str
+    name: str
+    vcpus: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class LocalStorage:
     """The storage that instance disks live on, in bytes.
 
@@ -280,6 +291,7 @@ class HostResources:
     devices: HostDevices | None = None  # None: not read (a driver without devices)
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
     nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
+    guests: tuple[GuestSize, ...] = ()  # every domain's size, by its uuid
 
     @property
     def disk_overcommit_bytes(self) -> int:

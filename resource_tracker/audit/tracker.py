@@ -33,6 +33,7 @@ from typing import Protocol
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.audit.devices import DeviceUse, device_use
+from resource_tracker.audit.drift import Drift, DriftWatch
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.networks import NetworkAffinity, per_cell
 from resource_tracker.audit.provider import ProviderPolicy, provider_report
@@ -100,9 +101,12 @@ class NodeStore(Protocol):
 
 
 class ProviderReporter(Protocol):
-    def sync(self, report: ProviderReport, deadline: float) -> SyncOutcome:
-        """Bring the provider in Placement to `report` by `deadline` (time.monotonic());
-        never raises for Placement's faults: the outcome says what happened."""
+    def sync(
+        self, report: ProviderReport, deadline: float, allocations: bool = False
+    ) -> SyncOutcome:
+        """Bring the provider in Placement to `report` by `deadline` (time.monotonic()), and
+        read its allocations if asked; never raises for Placement's faults: the outcome
+        says what happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,7 @@ class AuditResult:
     shape: HostShape | None = None
     devices: DeviceUse | None = None
     placement: SyncOutcome | None = None  # None: not reported to Placement
+    drift: tuple[Drift, ...] | None = None  # None: not known (not compared this audit)
 
     @property
     def figures(self) -> HostFigures:
@@ -275,6 +280,7 @@ class ResourceTracker:
         self._writing_to_database = False
         self._placement = placement
         self._provider_policy = provider_policy or ProviderPolicy()
+        self._drift = DriftWatch()
 
     def audit(self, policy: HostPolicy) -> AuditResult:
         return self.record(self.measure(policy))
@@ -318,7 +324,7 @@ class ResourceTracker:
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
-            placed = self._report(measurement, reconciled, started)
+            placed, drifted = self._report(measurement, reconciled, started)
         finally:
             self._writing.clear()
         least = reconciled.disk_available_least.get(values.hypervisor_hostname)
@@ -333,21 +339,24 @@ class ResourceTracker:
             shape=measurement.shape,
             devices=measurement.devices,
             placement=placed,
+            drift=drifted,
         )
 
     def _report(
         self, measurement: Measurement, reconciled: Reconciled, started: float
-    ) -> SyncOutcome | None:
+    ) -> tuple[SyncOutcome | None, tuple[Drift, ...] | None]:
         """The row is committed: Placement's faults cost the report only."""
         values = measurement.values
         uuid = reconciled.uuids.get(values.hypervisor_hostname)
         if self._placement is None or uuid is None:
-            return None
+            return None, None
         self._writing.note("Placement, reporting provider", values.hypervisor_hostname)
         report = provider_report(uuid, measurement.resources, values, self._provider_policy)
         now = time.monotonic()
         deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)
-        return self._placement.sync(report, deadline)
+        guests = measurement.resources.guests
+        outcome = self._placement.sync(report, deadline, self._drift.due(guests))
+        return outcome, self._drift.compared(outcome.allocations, guests)
 
     def waiting_on(self, writing: bool) -> str | None:
         """What the measurement (or, if `writing`, the write) in progress is waiting on."""

@@ -17,6 +17,7 @@ from resource_tracker.cmd import (
     last_audit_file,
     load_config,
     open_database,
+    placement_views,
     render,
     setup_logging,
     storage,
@@ -259,6 +260,7 @@ def _add_commands(subparsers) -> None:
     housekeeping.add_commands(db, nodes, services)
     storage.add_commands(subparsers, FORMATS)
     capacity.add_command(subparsers, FORMATS)
+    placement_views.add_command(subparsers, FORMATS)
 
 
 def main(argv: list[str] | None = None) -> int:

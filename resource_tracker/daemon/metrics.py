@@ -39,6 +39,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker import version
+from resource_tracker.audit.drift import counts as drift_counts
 from resource_tracker.audit.shape import HostShape
 from resource_tracker.audit.tracker import AuditResult, HostFigures
 from resource_tracker.conf.metrics import LISTEN_PATTERN
@@ -50,12 +51,12 @@ from resource_tracker.exception import (
     StorageUnavailable,
 )
 from resource_tracker.placement.client import KINDS
-from resource_tracker.placement.sync import CONFLICT, UNEXPECTED
+from resource_tracker.placement.sync import CONFLICT
 
 LOG = logging.getLogger(__name__)
 
 HEALTHY_INTERVALS = 3
-PLACEMENT_FAULTS = (*KINDS, CONFLICT, UNEXPECTED)
+PLACEMENT_FAULTS = (*KINDS, CONFLICT)
 DEFAULT_ADDRESS = "127.0.0.1"
 WORKERS = 4
 CONNECTION_TIMEOUT_S = 10.0
@@ -191,6 +192,13 @@ class Metrics:
         )
         for kind in PLACEMENT_FAULTS:
             self.placement_failed.labels(kind)
+        self.placement_drift = Gauge(
+            "resource_tracker_placement_drift",
+            "Allocations in Placement that differ from the host's domains, by kind, as last "
+            "compared (docs/placement.md)",
+            ["kind"],
+            registry=self.registry,
+        )
         self.placement_conflicts = Counter(
             "resource_tracker_placement_generation_conflicts",
             "Writes to Placement retried because another writer changed the provider",
@@ -213,6 +221,9 @@ class Metrics:
             self.placement_conflicts.inc(result.placement.conflicts)
             if result.placement.failure is not None:
                 self.placement_failed.labels(result.placement.failure).inc()
+        if result.drift is not None:
+            for kind, count in drift_counts(result.drift).items():
+                self.placement_drift.labels(kind).set(count)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
 

@@ -20,7 +20,8 @@ CREDENTIALS = "credentials refused"
 SERVER_ERROR = "server error"
 REFUSED = "request refused"
 DEADLINE = "deadline"
-KINDS = (UNREACHABLE, TIMEOUT, CREDENTIALS, SERVER_ERROR, REFUSED, DEADLINE)
+UNEXPECTED = "unexpected answer"
+KINDS = (UNREACHABLE, TIMEOUT, CREDENTIALS, SERVER_ERROR, REFUSED, DEADLINE, UNEXPECTED)
 
 
 class PlacementFailure(Exception):

@@ -51,11 +51,32 @@ class ProviderReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Allocation:
+    """What one consumer (an instance, by its uuid) holds of the provider, by class."""
+
+    consumer: str
+    resources: tuple[tuple[str, int], ...]  # sorted by resource class
+
+    def amount(self, *resource_classes: str) -> int:
+        return sum(amount for rc, amount in self.resources if rc in resource_classes)
+
+
+def allocations_from(body: dict) -> tuple[Allocation, ...]:
+    """The allocations of GET /resource_providers/{uuid}/allocations, by consumer."""
+    return tuple(
+        Allocation(consumer, tuple(sorted(held["resources"].items())))
+        for consumer, held in sorted(body["allocations"].items())
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SyncOutcome:
     """What one report to Placement did: requests sent, whether it wrote, generation
-    conflicts retried, and the kind of failure that ended it (None: in sync)."""
+    conflicts retried, the kind of failure that ended it (None: in sync), and the
+    provider's allocations when they were asked for and read."""
 
     requests: int = 0
     wrote: bool = False
     conflicts: int = 0
     failure: str | None = None
+    allocations: tuple[Allocation, ...] | None = None

@@ -20,19 +20,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from resource_tracker.placement.client import (
+    UNEXPECTED,
     Answer,
     PlacementClient,
     PlacementFailure,
     refused,
 )
-from resource_tracker.placement.records import ProviderReport, SyncOutcome
+from resource_tracker.placement.records import (
+    Allocation,
+    ProviderReport,
+    SyncOutcome,
+    allocations_from,
+)
 
 LOG = logging.getLogger(__name__)
 
 MAX_TRIES = 4  # as Nova's _update_to_placement retries a conflict
 CONCURRENT_UPDATE = "placement.concurrent_update"
 CONFLICT = "generation conflicts"
-UNEXPECTED = "unexpected answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +61,22 @@ class ProviderSync:
         self._last: ProviderReport | None = None
         self._since_read = 0
         self._failing: str | None = None
-        self._conflicts, self._wrote = 0, False
+        self._conflicts, self._wrote, self._reread = 0, False, False
 
-    def sync(self, report: ProviderReport, deadline: float) -> SyncOutcome:
-        """Bring the provider to `report`; never raises for Placement's faults."""
+    def sync(
+        self, report: ProviderReport, deadline: float, allocations: bool = False
+    ) -> SyncOutcome:
+        """Bring the provider to `report` (and read its allocations if asked); never raises
+        for Placement's faults."""
         before = self._client.requests
-        self._conflicts, self._wrote = 0, False
+        self._conflicts, self._wrote, self._reread = 0, False, False
+        read: tuple[Allocation, ...] | None = None
         try:
             try:
                 self._sync(report, deadline)
+                # a provider read afresh has changed under us: allocations may have too
+                if allocations or self._reread:
+                    read = self._allocations(report, deadline)
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise PlacementFailure(
                     UNEXPECTED, f"an answer not understood: {error!r}"
@@ -77,10 +89,20 @@ class ProviderSync:
         if self._failing is not None:
             LOG.info("Placement: provider %s in step again", report.name)
             self._failing = None
-        return self._outcome(before)
+        return self._outcome(before, allocations=read)
 
-    def _outcome(self, before: int, failure: str | None = None) -> SyncOutcome:
-        return SyncOutcome(self._client.requests - before, self._wrote, self._conflicts, failure)
+    def _outcome(
+        self,
+        before: int,
+        failure: str | None = None,
+        allocations: tuple[Allocation, ...] | None = None,
+    ) -> SyncOutcome:
+        requests = self._client.requests - before
+        return SyncOutcome(requests, self._wrote, self._conflicts, failure, allocations)
+
+    def _allocations(self, report: ProviderReport, deadline: float) -> tuple[Allocation, ...]:
+        answer = self._get(f"/resource_providers/{report.uuid}/allocations", deadline)
+        return allocations_from(answer.body)
 
     def _sync(self, report: ProviderReport, deadline: float) -> None:
         self._since_read += 1
@@ -120,7 +142,7 @@ class ProviderSync:
             self._known = None  # someone else changed it: read it all again
 
     def _read(self, report: ProviderReport, deadline: float) -> Known:
-        self._since_read = 0
+        self._since_read, self._reread = 0, True
         base = f"/resource_providers/{report.uuid}"
         inventories = self._get(f"{base}/inventories", deadline, missing_ok=True)
         if inventories is None:

@@ -4,19 +4,23 @@ cost the report but never the row."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from contextlib import closing
 
 import pytest
 
+from resource_tracker.audit.drift import ORPHAN, OVER, UNALLOCATED
 from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
 from resource_tracker.placement.sync import ProviderSync
 from tests.functional.test_cli import assert_one_line_error, run
+from tests.support import hosts
 from tests.support import placement as placement_support
-from tests.support.placement_api import PlacementApi
+from tests.support.libvirtd import domain_xml
+from tests.support.placement_api import PlacementApi, allocate
 
 CPU_FEATURE = {"sse4.2": "HW_CPU_X86_SSE42", "avx2": "HW_CPU_X86_AVX2", "aes": "HW_CPU_X86_AESNI"}
 
@@ -31,8 +35,10 @@ def api(placement_server):
 class Host:
     """A tracker of the mixed test host, built as the daemon builds it."""
 
-    def __init__(self, config, sqlite_url, url: str, extra: str = "", placement: str = ""):
-        path = config(extra=extra)
+    def __init__(
+        self, config, sqlite_url, url: str, extra: str = "", placement: str = "", uri=None
+    ):
+        self.path = path = config(extra=extra, **({"uri": uri} if uri else {}))
         with open(path, "a") as conf_file:
             conf_file.write(placement or placement_support.config(url))
         self.conf = load_config(["--config-file", path])
@@ -193,7 +199,11 @@ def test_placement_faults_cost_the_report_never_the_row(api, make_host, front, f
     assert host.row()["memory_mb_used"] == 1024 + result.resources.memory_held_bytes // 2**20
     expected = {"stopped": "unreachable", "500": "server error", "stall": "timeout"}[fault]
     assert kinds == [expected] * 3
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name.startswith("resource_tracker.placement")
+    ]
     assert len(warnings) == 1 and expected in warnings[0].getMessage()
 
     if fault == "stopped":
@@ -221,7 +231,7 @@ def test_wrong_credentials_are_said_once(api, make_host, caplog):
     assert failed == 3
     assert metrics.registry.get_sample_value("resource_tracker_placement_requests_total") == 3
     assert host.row()["report_count"] == 3
-    assert len(caplog.records) == 1
+    assert len([r for r in caplog.records if r.name.startswith("resource_tracker.placement")]) == 1
     assert api.get("/resource_providers")["resource_providers"] == []
 
 
@@ -281,3 +291,67 @@ def test_nova_confs_placement_section_and_ratio_are_used(api, make_host, tmp_pat
     assert host.audit().placement.failure is None
 
     assert provider(api, uuid)["inventories"]["VCPU"]["allocation_ratio"] == 3.0
+
+
+GUESTS = [  # uuid, vCPUs, MiB: the test driver makes up a uuid per connection where none is set
+    ("11111111-0000-4000-8000-000000000001", 2, 1024),
+    ("11111111-0000-4000-8000-000000000002", 4, 2048),
+    ("11111111-0000-4000-8000-000000000003", 1, 512),
+]
+
+
+def test_drift_between_allocations_and_domains_is_seen_said_once_and_shown(
+    api, make_host, caplog, tmp_path
+):
+    domains = [
+        domain_xml(f"vm-{n}", vcpus=cpus, memory_mib=mib, virt_type="test",
+                   extra=f"<uuid>{uuid}</uuid>")
+        for n, (uuid, cpus, mib) in enumerate(GUESTS)
+    ]  # fmt: skip
+    host = make_host(
+        placement=placement_support.config(api.url) + "refresh_audits = 2\n",
+        uri=hosts.write(tmp_path, domains, name="guests.xml"),
+    )
+    first = host.audit()
+    guests = sorted(first.resources.guests, key=lambda guest: guest.uuid)
+    assert len(guests) >= 2
+    assert {(d.kind, d.consumer) for d in first.drift} == {(UNALLOCATED, g.uuid) for g in guests}
+    uuid = host.row()["uuid"]
+    fits, small = guests[0], guests[1]
+    orphan = "0f0f0f0f-0000-4000-8000-00000000beef"
+    allocate(api, fits.uuid, uuid, VCPU=fits.vcpus, MEMORY_MB=fits.memory_bytes // 2**20)
+    allocate(api, small.uuid, uuid, VCPU=max(1, small.vcpus - 1), MEMORY_MB=1)
+    allocate(api, orphan, uuid, VCPU=1, MEMORY_MB=64)
+    caplog.set_level(logging.INFO, logger="resource_tracker.audit.drift")
+    caplog.clear()
+
+    host.audit()  # not yet: the generation is read every 2 audits
+    second = host.audit()  # the generation moved: provider and allocations read again
+
+    found = {(d.kind, d.consumer) for d in second.drift}
+    expected = {(ORPHAN, orphan), (OVER, small.uuid)} | {(UNALLOCATED, g.uuid) for g in guests[2:]}
+    assert found == expected
+    appeared = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    ended = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert sorted(appeared) == sorted(
+        [f"Placement drift: {d.line()}" for d in second.drift if d.kind != UNALLOCATED]
+    )
+    assert len(ended) == 2  # fits and small are no longer without allocation
+    third = host.audit()
+    assert third.drift is None and third.placement.requests == 0  # nothing changed, not asked
+    assert len(caplog.records) == len(appeared) + len(ended)
+
+    shown = run(
+        "resource-tracker-manage", "--config-file", host.path, "placement", "show",
+        "--format", "json",
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["uuid"] == uuid and view["changes"] == []
+    assert {(d["kind"], d["consumer"]) for d in view["drift"]} == expected
+    assert set(view["allocations"]) == {fits.uuid, small.uuid, orphan}
+    text = run("resource-tracker-manage", "--config-file", host.path, "placement", "show")
+    assert (
+        f"orphan allocation {orphan}" in text.stdout
+        and "differences from this audit: none" in text.stdout
+    )

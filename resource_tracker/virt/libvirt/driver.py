@@ -36,6 +36,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    GuestSize,
     HostDevices,
     HostDevUse,
     HostResources,
@@ -153,6 +154,7 @@ class LibvirtDriver(ComputeDriver):
             nova_domains=tuple(
                 NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
             ),
+            guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:
