@@ -349,11 +349,13 @@ class ComputeNodeValues:
 class Reconciled:
     """What a reconcile did: whether any row changed, the disk_available_least it gave each
     row on shared storage (by hypervisor_hostname), worked out in the transaction, and each
-    written row's uuid (its resource provider's in Placement)."""
+    written row's uuid (its resource provider's in Placement); on shared storage, what the
+    disks of every live host on it may still grow into (None: not on shared storage)."""
 
     changed: bool
     disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
     uuids: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    shared_overcommit_bytes: int | None = None
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -15,6 +15,7 @@ and COMPUTE_ARCH_<arch> for the architectures guests can have, and COMPUTE_NODE.
 
 from __future__ import annotations
 
+import uuid as uuid_module
 from dataclasses import dataclass
 
 import os_traits
@@ -26,8 +27,13 @@ from resource_tracker.placement.records import (
     VCPU,
     Inventory,
     ProviderReport,
+    ProviderTree,
 )
 from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.units import GiB
+
+# the namespace of the uuids of sharing providers, from the storage_id (uuid5)
+STORAGE_NAMESPACE = uuid_module.UUID("5b9f1d8e-6c1a-4f7e-9a53-2f0e6d4c8b71")
 
 # libvirt's CPU feature names (its cpu_map) and the traits Nova 34 reports for them
 # (nova/virt/libvirt/utils.py CPU_TRAITS_MAPPING)
@@ -89,19 +95,58 @@ class ProviderPolicy:
     explicit_ratios: frozenset[str] = frozenset()
 
 
-def provider_report(
+def provider_tree(
     uuid: str,
     resources: HostResources,
     values: ComputeNodeValues,
     policy: ProviderPolicy,
+    shared_overcommit_bytes: int | None = None,
+) -> ProviderTree:
+    """The root provider; on shared storage (`values.storage_id`) without DISK_GB, in the
+    aggregate of the storage's sharing provider, which holds the disk once for every host."""
+    local = inventories(values)
+    if values.storage_id is None:
+        root = ProviderReport(
+            uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
+            policy.explicit_ratios,
+        )  # fmt: skip
+        return ProviderTree(root)
+    shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
+    root = ProviderReport(
+        uuid,
+        values.hypervisor_hostname,
+        tuple(inventory for inventory in local if inventory.resource_class != DISK_GB),
+        traits(resources),
+        owned_traits(resources),
+        policy.explicit_ratios,
+        aggregates=frozenset({shared.uuid}),
+    )
+    return ProviderTree(root, shared)
+
+
+def sharing_provider(
+    values: ComputeNodeValues, policy: ProviderPolicy, overcommit_bytes: int
 ) -> ProviderReport:
+    """The storage `values.storage_id` names, as one provider every host on it reports
+    alike: its uuid (and its aggregate's, Nova's convention) derived from the storage id;
+    DISK_GB the file system's size, with what the thin disks of every host on it may still
+    grow into reserved (as disk_available_least counts it), whole GB rounded up."""
+    storage_id = values.storage_id or ""
+    uuid = str(uuid_module.uuid5(STORAGE_NAMESPACE, storage_id))
+    total = values.local_gb
+    disk = Inventory(
+        DISK_GB, total, min(total, -(-overcommit_bytes // GiB)), 1, total, 1,
+        float(values.disk_allocation_ratio),
+    )  # fmt: skip
+    shares = frozenset({os_traits.MISC_SHARES_VIA_AGGREGATE})
     return ProviderReport(
-        uuid=uuid,
-        name=values.hypervisor_hostname,
-        inventories=inventories(values),
-        traits=traits(resources),
-        owned_traits=owned_traits(resources),
-        explicit_ratios=policy.explicit_ratios,
+        uuid,
+        f"shared storage {storage_id}",
+        (disk,) if total > 0 else (),
+        shares,
+        shares,
+        policy.explicit_ratios & {DISK_GB},
+        aggregates=frozenset({uuid}),
     )
 
 

@@ -36,10 +36,10 @@ from resource_tracker.audit.devices import DeviceUse, device_use
 from resource_tracker.audit.drift import Drift, DriftWatch
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.networks import NetworkAffinity, per_cell
-from resource_tracker.audit.provider import ProviderPolicy, provider_report
+from resource_tracker.audit.provider import ProviderPolicy, provider_tree
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
-from resource_tracker.placement.records import ProviderReport, SyncOutcome
+from resource_tracker.placement.records import ProviderTree, SyncOutcome
 from resource_tracker.resources import (
     ComputeNodeValues,
     HostResources,
@@ -101,12 +101,10 @@ class NodeStore(Protocol):
 
 
 class ProviderReporter(Protocol):
-    def sync(
-        self, report: ProviderReport, deadline: float, allocations: bool = False
-    ) -> SyncOutcome:
-        """Bring the provider in Placement to `report` by `deadline` (time.monotonic()), and
-        read its allocations if asked; never raises for Placement's faults: the outcome
-        says what happened."""
+    def sync(self, tree: ProviderTree, deadline: float, allocations: bool = False) -> SyncOutcome:
+        """Bring the host's providers in Placement to `tree` by `deadline`
+        (time.monotonic()), and read the root's allocations if asked; never raises for
+        Placement's faults: the outcome says what happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,11 +349,17 @@ class ResourceTracker:
         if self._placement is None or uuid is None:
             return None, None
         self._writing.note("Placement, reporting provider", values.hypervisor_hostname)
-        report = provider_report(uuid, measurement.resources, values, self._provider_policy)
+        tree = provider_tree(
+            uuid,
+            measurement.resources,
+            values,
+            self._provider_policy,
+            reconciled.shared_overcommit_bytes,
+        )
         now = time.monotonic()
         deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)
         guests = measurement.resources.guests
-        outcome = self._placement.sync(report, deadline, self._drift.due(guests))
+        outcome = self._placement.sync(tree, deadline, self._drift.due(guests))
         return outcome, self._drift.compared(outcome.allocations, guests)
 
     def waiting_on(self, writing: bool) -> str | None:

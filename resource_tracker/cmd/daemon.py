@@ -41,7 +41,7 @@ from resource_tracker.exception import (
     SchemaNotCurrent,
 )
 from resource_tracker.placement.client import PlacementClient
-from resource_tracker.placement.sync import ProviderSync
+from resource_tracker.placement.tree import TreeSync
 from resource_tracker.timeouts import CALL_DEADLINE_S, PLACEMENT_CALL_S, START_CHECK_S
 from resource_tracker.virt.disk import Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
@@ -185,12 +185,12 @@ def resource_tracker(
     )
 
 
-def placement_sync(conf: cfg.ConfigOpts) -> ProviderSync | None:
+def placement_sync(conf: cfg.ConfigOpts) -> TreeSync | None:
     """The reporter of the host's provider, when [placement] report is on."""
     if not placement_conf.enabled(conf):
         return None
     client = PlacementClient(placement_conf.adapter(conf), PLACEMENT_CALL_S)
-    return ProviderSync(client, conf.placement.refresh_audits)
+    return TreeSync(client, conf.placement.refresh_audits)
 
 
 def explicit_ratios(conf: cfg.ConfigOpts) -> frozenset[str]:

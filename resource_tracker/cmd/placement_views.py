@@ -9,7 +9,7 @@ import time
 from oslo_config import cfg
 
 from resource_tracker.audit.drift import Drift, drift
-from resource_tracker.audit.provider import ProviderPolicy, provider_report
+from resource_tracker.audit.provider import ProviderPolicy, provider_tree
 from resource_tracker.cmd import fail
 from resource_tracker.conf import placement as placement_conf
 from resource_tracker.db.api import Database
@@ -50,7 +50,8 @@ def show_provider(conf: cfg.ConfigOpts, database: Database) -> None:
     except PlacementFailure as failure:
         fail(f"Placement ({failure.kind}): {failure}")
     policy = ProviderPolicy(daemon.explicit_ratios(conf))
-    report = provider_report(node.uuid, measurement.resources, measurement.values, policy)
+    resources, values = measurement.resources, measurement.values
+    report = provider_tree(node.uuid, resources, values, policy).root
     if view is None:
         fail(f"Placement has no provider {node.uuid} ({node.hypervisor_hostname}) yet")
     changes = _changes(view, report)

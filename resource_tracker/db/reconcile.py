@@ -67,6 +67,9 @@ class LeastOnSharedStorage(Protocol):
     @property
     def storage_id(self) -> str: ...
 
+    @property
+    def overcommit_bytes(self) -> int: ...
+
     def disk_available_least(self, others_overcommit_bytes: int) -> int: ...
 
 
@@ -83,9 +86,10 @@ def reconcile_host(
     `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
     keeps its rows as they are."""
     service_id = beat(connection, host, guard)
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
     wanted = {
         name: columns | {"service_id": service_id}
-        for name, columns in _wanted(connection, host, reported, shared).items()
+        for name, columns in _wanted(host, reported, shared, others).items()
     }
     live, deleted = _stored_rows(connection, host, wanted)
     changed = False
@@ -114,7 +118,8 @@ def reconcile_host(
         for name, columns in wanted.items()
         if shared is not None and columns["storage_id"] == shared.storage_id
     }
-    return Reconciled(changed, least, uuids)
+    every = others + shared.overcommit_bytes if shared is not None else None
+    return Reconciled(changed, least, uuids, every)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +138,8 @@ def plan_host(
     shared: LeastOnSharedStorage | None = None,
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
-    wanted = _wanted(connection, host, reported, shared)
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
+    wanted = _wanted(host, reported, shared, others)
     live, deleted = _stored_rows(connection, host, wanted)
     plans = []
     for name, columns in wanted.items():
@@ -172,10 +178,9 @@ def beat(connection: Connection, host: str, guard: Guard) -> int:
     return upsert(connection, services, new, key=("host", "binary", "deleted"), update=bump)
 
 
-def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
+def _wanted(host, reported, shared, others: int) -> dict[str, dict[str, Any]]:
     """The columns of each reported node, by name: its storage named, and on shared storage
     its disk_available_least counting what every other live host's disks may grow into."""
-    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
     wanted = {}
     for values in reported:
         columns = dataclasses.asdict(values)

@@ -48,6 +48,20 @@ class ProviderReport:
     traits: frozenset[str]
     owned_traits: frozenset[str]
     explicit_ratios: frozenset[str] = frozenset()
+    aggregates: frozenset[str] = frozenset()  # it is put in these (others' are kept)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTree:
+    """What the host reports: its root provider and, when its instance storage is shared
+    with other hosts, that storage's sharing provider (one for every host on it)."""
+
+    root: ProviderReport
+    shared: ProviderReport | None = None
+
+    @property
+    def providers(self) -> tuple[ProviderReport, ...]:
+        return (self.root,) if self.shared is None else (self.root, self.shared)
 
 
 @dataclass(frozen=True, slots=True)

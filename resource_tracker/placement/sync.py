@@ -15,6 +15,7 @@ and catches up.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ class Known:
     generation: int
     inventories: dict[str, dict[str, Any]]
     traits: frozenset[str]
+    aggregates: frozenset[str] = frozenset()  # read only for a provider put in some
 
 
 class Conflict(Exception):
@@ -111,9 +113,9 @@ class ProviderSync:
         if self._known is not None and self._since_read >= self._refresh_audits:
             self._check_generation(report, deadline)
         for _try in range(MAX_TRIES):
-            if self._known is None:
-                self._known = self._read(report, deadline)
             try:
+                if self._known is None:
+                    self._known = self._read(report, deadline)
                 self._write(report, deadline)
                 return
             except Conflict:
@@ -148,15 +150,23 @@ class ProviderSync:
         if inventories is None:
             return self._create(report, deadline)
         traits = self._get(f"{base}/traits", deadline)
+        aggregates: frozenset[str] = frozenset()
+        if report.aggregates:
+            aggregates = frozenset(self._get(f"{base}/aggregates", deadline).body["aggregates"])
         return Known(
             inventories.body["resource_provider_generation"],
             dict(inventories.body["inventories"]),
             frozenset(traits.body["traits"]),
+            aggregates,
         )
 
     def _create(self, report: ProviderReport, deadline: float) -> Known:
         body = {"uuid": report.uuid, "name": report.name}
         answer = self._client.request("POST", "/resource_providers", deadline, body)
+        if answer.status == 409 and self._get(
+            f"/resource_providers/{report.uuid}", deadline, missing_ok=True
+        ):
+            raise Conflict()  # another host made it meanwhile (a sharing provider): read it
         if answer.status != 200:
             raise refused("POST", "/resource_providers", answer)
         LOG.info("Placement: created resource provider %s (%s)", report.name, report.uuid)
@@ -170,14 +180,26 @@ class ProviderSync:
         if inventories != {rc: _fields(inv) for rc, inv in known.inventories.items()}:
             body = {"resource_provider_generation": known.generation, "inventories": inventories}
             answer = self._put(f"/resource_providers/{report.uuid}/inventories", body, deadline)
-            known = Known(answer.body["resource_provider_generation"], inventories, known.traits)
+            generation = answer.body["resource_provider_generation"]
+            known = dataclasses.replace(known, generation=generation, inventories=inventories)
             self._known, self._wrote = known, True
         traits = wanted_traits(report, known.traits)
         if traits != known.traits:
             body = {"resource_provider_generation": known.generation, "traits": sorted(traits)}
             answer = self._put(f"/resource_providers/{report.uuid}/traits", body, deadline)
             generation = answer.body["resource_provider_generation"]
-            self._known, self._wrote = Known(generation, known.inventories, traits), True
+            known = dataclasses.replace(known, generation=generation, traits=traits)
+            self._known, self._wrote = known, True
+        aggregates = known.aggregates | report.aggregates
+        if aggregates != known.aggregates:
+            body = {
+                "resource_provider_generation": known.generation,
+                "aggregates": sorted(aggregates),
+            }
+            answer = self._put(f"/resource_providers/{report.uuid}/aggregates", body, deadline)
+            generation = answer.body["resource_provider_generation"]
+            known = dataclasses.replace(known, generation=generation, aggregates=aggregates)
+            self._known, self._wrote = known, True
 
     def _get(self, path: str, deadline: float, missing_ok: bool = False) -> Any:
         answer = self._client.request("GET", path, deadline)

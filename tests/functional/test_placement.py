@@ -15,7 +15,7 @@ from resource_tracker.audit.drift import ORPHAN, OVER, UNALLOCATED
 from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
-from resource_tracker.placement.sync import ProviderSync
+from resource_tracker.placement.tree import TreeSync
 from tests.functional.test_cli import assert_one_line_error, run
 from tests.support import hosts
 from tests.support import placement as placement_support
@@ -174,7 +174,7 @@ def front(placement_server):
 
 def quick_sync(host: Host, call_s: float) -> None:
     """The host's reporter with a shorter per-request limit, so a stall costs a second."""
-    sync = ProviderSync(PlacementClient(daemon.placement_conf.adapter(host.conf), call_s))
+    sync = TreeSync(PlacementClient(daemon.placement_conf.adapter(host.conf), call_s))
     host.tracker._placement = sync
 
 
