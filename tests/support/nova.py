@@ -35,13 +35,18 @@ def python() -> str:
 
 def run(script: str, payload: Any) -> Any:
     """Run `script` with Nova importable, `payload` as JSON on its stdin; its JSON stdout."""
+    return run_with(script, payload, {})
+
+
+def run_with(script: str, payload: Any, env: dict[str, str]) -> Any:
+    """run(), with more environment variables (PYTHONPATH, say)."""
     result = subprocess.run(
         [python(), "-c", script],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home())},
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home()), **env},
     )
     if result.returncode != 0:
         raise AssertionError(f"nova script failed:\n{result.stderr[-4000:]}")
