@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import os_traits
 
+from resource_tracker.audit.devices import DeviceUse
+from resource_tracker.audit.vgpus import vgpu_children
 from resource_tracker.placement.records import (
     DISK_GB,
     MEMORY_MB,
@@ -93,6 +95,7 @@ class ProviderPolicy:
     or nova.conf); the others' ratios are initial ones, and Placement's are kept."""
 
     explicit_ratios: frozenset[str] = frozenset()
+    enabled_mdev_types: tuple[str, ...] = ()  # [devices] enabled_mdev_types
 
 
 def provider_tree(
@@ -101,16 +104,18 @@ def provider_tree(
     values: ComputeNodeValues,
     policy: ProviderPolicy,
     shared_overcommit_bytes: int | None = None,
+    devices: DeviceUse | None = None,
 ) -> ProviderTree:
-    """The root provider; on shared storage (`values.storage_id`) without DISK_GB, in the
-    aggregate of the storage's sharing provider, which holds the disk once for every host."""
+    """The root provider and its vGPU children; on shared storage (`values.storage_id`) the
+    root without DISK_GB, in the aggregate of the storage's sharing provider, which holds the
+    disk once for every host."""
     local = inventories(values)
     if values.storage_id is None:
         root = ProviderReport(
             uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
             policy.explicit_ratios,
         )  # fmt: skip
-        return ProviderTree(root)
+        return ProviderTree(root, children=_children(root, devices, policy))
     shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
     root = ProviderReport(
         uuid,
@@ -121,7 +126,15 @@ def provider_tree(
         policy.explicit_ratios,
         aggregates=frozenset({shared.uuid}),
     )
-    return ProviderTree(root, shared)
+    return ProviderTree(root, shared, _children(root, devices, policy))
+
+
+def _children(
+    root: ProviderReport, devices: DeviceUse | None, policy: ProviderPolicy
+) -> tuple[ProviderReport, ...]:
+    if devices is None or not policy.enabled_mdev_types:
+        return ()
+    return vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)
 
 
 def sharing_provider(

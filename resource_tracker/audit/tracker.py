@@ -355,6 +355,7 @@ class ResourceTracker:
             values,
             self._provider_policy,
             reconciled.shared_overcommit_bytes,
+            measurement.devices,
         )
         now = time.monotonic()
         deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)

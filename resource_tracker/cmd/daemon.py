@@ -181,7 +181,7 @@ def resource_tracker(
         pci_conf.specs(conf),
         neutron_conf.affinity(conf),
         placement_sync(conf),
-        ProviderPolicy(explicit_ratios(conf)),
+        provider_policy(conf),
     )
 
 
@@ -191,6 +191,10 @@ def placement_sync(conf: cfg.ConfigOpts) -> TreeSync | None:
         return None
     client = PlacementClient(placement_conf.adapter(conf), PLACEMENT_CALL_S)
     return TreeSync(client, conf.placement.refresh_audits)
+
+
+def provider_policy(conf: cfg.ConfigOpts) -> ProviderPolicy:
+    return ProviderPolicy(explicit_ratios(conf), tuple(conf.devices.enabled_mdev_types))
 
 
 def explicit_ratios(conf: cfg.ConfigOpts) -> frozenset[str]:

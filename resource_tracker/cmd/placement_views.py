@@ -9,7 +9,7 @@ import time
 from oslo_config import cfg
 
 from resource_tracker.audit.drift import Drift, drift
-from resource_tracker.audit.provider import ProviderPolicy, provider_tree
+from resource_tracker.audit.provider import provider_tree
 from resource_tracker.cmd import fail
 from resource_tracker.conf import placement as placement_conf
 from resource_tracker.db.api import Database
@@ -49,7 +49,7 @@ def show_provider(conf: cfg.ConfigOpts, database: Database) -> None:
         view = read_provider(client, node.uuid, time.monotonic() + PLACEMENT_BUDGET_S)
     except PlacementFailure as failure:
         fail(f"Placement ({failure.kind}): {failure}")
-    policy = ProviderPolicy(daemon.explicit_ratios(conf))
+    policy = daemon.provider_policy(conf)
     resources, values = measurement.resources, measurement.values
     report = provider_tree(node.uuid, resources, values, policy).root
     if view is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
-from resource_tracker.conf import compute, libvirt, neutron, pci, placement
+from resource_tracker.conf import compute, devices, libvirt, neutron, pci, placement
 from resource_tracker.exception import ConfigError
 
 # Nova's own default is $pybasedir (its Python package's directory); every distribution's
@@ -79,6 +79,7 @@ SHARED = (
     Shared(neutron.GROUP, "physnets"),
     Shared(PHYSNET, "numa_nodes"),
     Shared(neutron.TUNNEL_GROUP, "numa_nodes"),
+    Shared(devices.GROUP, "enabled_mdev_types"),
     # keystoneauth1's options of the section (the auth plugin's own follow its auth_type)
     *(
         Shared(placement.GROUP, opt.dest)

@@ -4,6 +4,7 @@ from resource_tracker.conf import (
     compute,
     database,
     default,
+    devices,
     libvirt,
     metrics,
     neutron,
@@ -25,4 +26,5 @@ def list_opts():
         (neutron.TUNNEL_GROUP, neutron.tunnel_opts),
         # the auth plugin's own options are registered once auth_type names it
         (placement.GROUP, placement.opts),
+        (devices.GROUP, devices.opts),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VCPU, PCPU, MEMORY_MB, DISK_GB = "VCPU", "PCPU", "MEMORY_MB", "DISK_GB"
+VCPU, PCPU, MEMORY_MB, DISK_GB, VGPU = "VCPU", "PCPU", "MEMORY_MB", "DISK_GB", "VGPU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +49,23 @@ class ProviderReport:
     owned_traits: frozenset[str]
     explicit_ratios: frozenset[str] = frozenset()
     aggregates: frozenset[str] = frozenset()  # it is put in these (others' are kept)
+    parent: str | None = None  # a child provider's parent (the root's uuid)
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderTree:
-    """What the host reports: its root provider and, when its instance storage is shared
-    with other hosts, that storage's sharing provider (one for every host on it)."""
+    """What the host reports: its root provider, the root's children (one per physical GPU
+    offering vGPUs) and, when its instance storage is shared with other hosts, that
+    storage's sharing provider (one for every host on it)."""
 
     root: ProviderReport
     shared: ProviderReport | None = None
+    children: tuple[ProviderReport, ...] = ()  # of the root (vGPUs), after it
 
     @property
     def providers(self) -> tuple[ProviderReport, ...]:
-        return (self.root,) if self.shared is None else (self.root, self.shared)
+        shared = () if self.shared is None else (self.shared,)
+        return (self.root, *self.children, *shared)
 
 
 @dataclass(frozen=True, slots=True)

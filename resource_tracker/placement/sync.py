@@ -162,6 +162,8 @@ class ProviderSync:
 
     def _create(self, report: ProviderReport, deadline: float) -> Known:
         body = {"uuid": report.uuid, "name": report.name}
+        if report.parent is not None:
+            body["parent_provider_uuid"] = report.parent
         answer = self._client.request("POST", "/resource_providers", deadline, body)
         if answer.status == 409 and self._get(
             f"/resource_providers/{report.uuid}", deadline, missing_ok=True

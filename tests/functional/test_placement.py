@@ -355,3 +355,26 @@ def test_drift_between_allocations_and_domains_is_seen_said_once_and_shown(
         f"orphan allocation {orphan}" in text.stdout
         and "differences from this audit: none" in text.stdout
     )
+
+
+def test_a_vgpu_child_per_physical_gpu_offering_an_enabled_type(api, make_host, tmp_path):
+    uri = hosts.render("devices.xml", tmp_path, EXTRA="")
+    host = make_host(
+        uri=uri,
+        placement=placement_support.config(api.url)
+        + "[devices]\nenabled_mdev_types = nvidia-222\n",
+    )
+    result = host.audit()
+    assert result.placement.failure is None
+    root = host.row()["uuid"]
+    (gpu,) = [c for c in result.devices.mdevs if c.type_id == "nvidia-222"]
+    children = api.get("/resource_providers", in_tree=root)["resource_providers"]
+    (child,) = [p for p in children if p["uuid"] != root]
+
+    assert child["name"] == f"{result.values.hypervisor_hostname}_pci_0000_3b_00_0"
+    assert child["parent_provider_uuid"] == root
+    vgpu = api.get(f"/resource_providers/{child['uuid']}/inventories")["inventories"]["VGPU"]
+    assert vgpu["total"] == vgpu["max_unit"] == gpu.existing + gpu.available_instances == 4
+    candidates = api.get("/allocation_candidates", resources="VGPU:1")
+    assert set(candidates["provider_summaries"]) >= {child["uuid"]}
+    assert host.audit().placement.requests == 0  # the same tree again: nothing sent
