@@ -277,7 +277,7 @@ class ResourceTracker:
         self._writing = Activity()
         self._writing_to_database = False
         self._placement = placement
-        self._provider_policy = provider_policy or ProviderPolicy()
+        self.provider_policy = provider_policy or ProviderPolicy()  # replaced on reload
         self._drift = DriftWatch()
 
     def audit(self, policy: HostPolicy) -> AuditResult:
@@ -353,7 +353,7 @@ class ResourceTracker:
             uuid,
             measurement.resources,
             values,
-            self._provider_policy,
+            self.provider_policy,
             reconciled.shared_overcommit_bytes,
             measurement.devices,
         )

@@ -120,7 +120,13 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         LOG.info("resource-tracker %s starting; config files: %s", version(), files)
 
         def reload() -> Settings:
-            return loop_settings(reload_config(conf, argv))
+            reloaded = reload_config(conf, argv)
+            # a ratio set (or unset) in the files is explicit (or not) from now on, as it
+            # is applied from now on
+            tracker.provider_policy = dataclasses.replace(
+                tracker.provider_policy, explicit_ratios=explicit_ratios(reloaded)
+            )
+            return loop_settings(reloaded)
 
         from resource_tracker.daemon.service import (
             Service,  # eventlet is imported only when it runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sqlite3
 from contextlib import closing
 
@@ -17,10 +18,13 @@ from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
 from resource_tracker.placement.tree import TreeSync
 from tests.functional.test_cli import assert_one_line_error, run
+from tests.functional.test_daemon import AUDITED_ANY
 from tests.support import hosts
 from tests.support import placement as placement_support
+from tests.support.daemon import Daemon
 from tests.support.libvirtd import domain_xml
 from tests.support.placement_api import PlacementApi, allocate
+from tests.support.waiting import wait_for
 
 CPU_FEATURE = {"sse4.2": "HW_CPU_X86_SSE42", "avx2": "HW_CPU_X86_AVX2", "aes": "HW_CPU_X86_AESNI"}
 
@@ -378,3 +382,46 @@ def test_a_vgpu_child_per_physical_gpu_offering_an_enabled_type(api, make_host, 
     candidates = api.get("/allocation_candidates", resources="VGPU:1")
     assert set(candidates["provider_summaries"]) >= {child["uuid"]}
     assert host.audit().placement.requests == 0  # the same tree again: nothing sent
+
+
+@pytest.fixture
+def started():
+    running: list[Daemon] = []
+
+    def start(path: str) -> Daemon:
+        running.append(Daemon(path))
+        return running[-1]
+
+    yield start
+    for each in running:
+        each.stop()
+
+
+def test_the_daemon_keeps_placements_ratio_until_sighup_makes_ours_explicit(api, config, started):
+    def write(extra: str = "") -> str:
+        path = config(extra="update_resources_interval = 1\n" + extra)
+        with open(path, "a") as conf_file:
+            conf_file.write(placement_support.config(api.url) + "refresh_audits = 1\n")
+        return path
+
+    tracker = started(write())
+    # its first audit line comes after the first report: nothing is written after it
+    assert tracker.wait_for_log(AUDITED_ANY, timeout_s=30), tracker.log
+    uuid = api.get("/resource_providers")["resource_providers"][0]["uuid"]
+    inventory = api.get(f"/resource_providers/{uuid}/inventories")
+    inventory["inventories"]["VCPU"]["allocation_ratio"] = 8.0
+    assert api.put(f"/resource_providers/{uuid}/inventories", inventory).status_code == 200
+    audits = tracker.count(AUDITED_ANY)
+    assert tracker.wait_for_log(AUDITED_ANY, times=audits + 2, timeout_s=15), tracker.log
+
+    def ratio() -> float:
+        found = api.get(f"/resource_providers/{uuid}/inventories")
+        return found["inventories"]["VCPU"]["allocation_ratio"]
+
+    assert ratio() == 8.0  # the operator's, read again every audit, kept
+    write("cpu_allocation_ratio = 2.0")
+    tracker.signal(signal.SIGHUP)
+
+    assert tracker.wait_for_log(r"configuration reloaded", timeout_s=10), tracker.log
+    assert wait_for(lambda: ratio() == 2.0, 15), tracker.log
+    assert tracker.count(r"Placement: provider .* not reported") == 0, tracker.log
