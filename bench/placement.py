@@ -1,18 +1,20 @@
 """Cost of reporting to Placement: ours (write on change) against a naive sync that reads
 the generation and PUTs inventories and traits every audit, side by side against one real
-Placement 16.0.0 (tests/support/placement.py; its venv is cached). Then --hosts providers
-registering at once from --threads threads: time to converge and conflicts retried
-(Placement on SQLite answers concurrent writers with HTTP 500, "database is locked": more
-than one thread needs a Placement on MariaDB, which this bench does not start).
+Placement 16.0.0 (tests/support/placement.py; its venv is cached) on a private MariaDB
+(tests/support/mariadb.py; on SQLite, Placement answers concurrent writers with HTTP 500,
+"database is locked"). Then --hosts hosts on one shared storage (a root each, and the one
+sharing provider they all write) registering at once from --threads threads: time to
+converge, generation conflicts retried, and the requests of their next audit (want 0).
 From the repository root:
 
-    .venv/bin/python -m bench.placement                   # 20 audits, 100 hosts
+    .venv/bin/python -m bench.placement                   # 20 audits, 200 hosts
     .venv/bin/python -m bench.placement --audits 50 --hosts 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -20,13 +22,16 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pymysql
 from keystoneauth1 import session
 from keystoneauth1.adapter import Adapter
 from keystoneauth1.token_endpoint import Token
 
 from resource_tracker.placement.client import PlacementClient
-from resource_tracker.placement.records import Inventory, ProviderReport
+from resource_tracker.placement.records import Inventory, ProviderReport, ProviderTree
 from resource_tracker.placement.sync import ProviderSync
+from resource_tracker.placement.tree import TreeSync
+from tests.support.mariadb import MariaDBServer
 from tests.support.placement import TOKEN, PlacementServer
 
 TRAITS = frozenset({"COMPUTE_NODE", "HW_CPU_X86_AVX2", "HW_ARCH_X86_64"})
@@ -91,25 +96,48 @@ def audits(url: str, count: int) -> dict[str, list[float]]:
     return figures
 
 
-def fleet(url: str, hosts: int, threads: int) -> tuple[float, int, int]:
+def fleet(url: str, hosts: int, threads: int) -> tuple[float, int, int, int]:
+    """`hosts` trees (a root each, all on one shared storage: one sharing provider they all
+    write) reported at once from `threads` threads; then each host's second audit."""
+    shared = report("shared storage bench")
+    shared = ProviderReport(
+        shared.uuid, shared.name, (Inventory("DISK_GB", 100000, 0, 1, 100000, 1, 1.0),),
+        frozenset({"MISC_SHARES_VIA_AGGREGATE"}), frozenset({"MISC_SHARES_VIA_AGGREGATE"}),
+        aggregates=frozenset({shared.uuid}),
+    )  # fmt: skip
+    syncs = [TreeSync(client(url)) for _ in range(hosts)]
+
+    def tree(index: int) -> ProviderTree:
+        root = dataclasses.replace(report(f"fleet-{index}"), aggregates=frozenset({shared.uuid}))
+        return ProviderTree(root, shared)
+
     def register(index: int):
-        return ProviderSync(client(url)).sync(report(f"fleet-{index}"), time.monotonic() + 60)
+        return syncs[index].sync(tree(index), time.monotonic() + 120)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         outcomes = list(pool.map(register, range(hosts)))
+    took = time.perf_counter() - started
     failed = sum(outcome.failure is not None for outcome in outcomes)
-    return time.perf_counter() - started, sum(o.conflicts for o in outcomes), failed
+    with ThreadPoolExecutor(threads) as pool:
+        again = sum(outcome.requests for outcome in pool.map(register, range(hosts)))
+    return took, sum(o.conflicts for o in outcomes), failed, again
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audits", type=int, default=20)
-    parser.add_argument("--hosts", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1)  # SQLite: one writer
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        server = PlacementServer(Path(directory))
+        mariadb = MariaDBServer(str(Path(directory) / "mariadb"))
+        mariadb.initialize()
+        mariadb.start()
+        admin = pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root")
+        with admin, admin.cursor() as cursor:
+            cursor.execute("CREATE DATABASE placement CHARACTER SET utf8mb4")
+        server = PlacementServer(Path(directory), mariadb.url("placement"))
         server.start()
         try:
             figures = audits(server.url, args.audits)
@@ -122,13 +150,15 @@ def main() -> None:
             naive_ms = statistics.median(figures["naive s"]) * 1000
             print(f"median time per idle audit: ours {ours_ms:.2f} ms, naive {naive_ms:.2f} ms")
             print(f"requests on one change (ours): {figures['ours one change'][0]:.0f}")
-            took, conflicts, failed = fleet(server.url, args.hosts, args.threads)
+            took, conflicts, failed, again = fleet(server.url, args.hosts, args.threads)
             print(
-                f"{args.hosts} hosts registering from {args.threads} threads: {took:.1f} s, "
-                f"{conflicts} conflicts retried, {failed} failed"
+                f"{args.hosts} hosts on one shared storage registering from {args.threads} "
+                f"threads: {took:.1f} s, {conflicts} generation conflicts retried, "
+                f"{failed} failed; their next audit: {again} requests"
             )
         finally:
             server.stop()
+            mariadb.stop()
 
 
 if __name__ == "__main__":

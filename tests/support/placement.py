@@ -48,7 +48,8 @@ def venv_path() -> Path:
 
 def python() -> str:
     """The venv's interpreter, the venv made first where it is missing or half made."""
-    return venvs.python(venv_path(), f"openstack-placement=={PLACEMENT_VERSION}")
+    # PyMySQL: for a Placement on MariaDB (bench/placement.py)
+    return venvs.python(venv_path(), f"openstack-placement=={PLACEMENT_VERSION}", "PyMySQL>=1.1")
 
 
 class PlacementServer:

@@ -23,32 +23,40 @@ def cache_path(name: str, override_env: str) -> Path:
     return cache / "resource-tracker" / name
 
 
-def python(venv: Path, requirement: str) -> str:
-    """The venv's interpreter, the venv made first (pip install `requirement`) where it is
-    missing or half made."""
+def python(venv: Path, *requirements: str) -> str:
+    """The venv's interpreter, the venv made first (pip install `requirements`) where it is
+    missing, half made, or made for other requirements."""
     done = venv / ".installed"
-    if done.exists():
+    wanted = "\n".join(requirements)
+    if _made_for(done) in (wanted, ""):  # "": made before the requirements were noted
         return str(venv / "bin" / "python")
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.parent / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be making it
-        if not done.exists():
+        if _made_for(done) not in (wanted, ""):
             shutil.rmtree(venv, ignore_errors=True)
-            _make(venv, requirement)
-            done.touch()
+            _make(venv, requirements)
+            done.write_text(wanted)
     return str(venv / "bin" / "python")
 
 
-def _make(venv: Path, requirement: str) -> None:
+def _made_for(done: Path) -> str | None:
+    try:
+        return done.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _make(venv: Path, requirements: tuple[str, ...]) -> None:
     # Debian's python3, as tools/setup.sh uses it: not .venv's, whose packages must not show
     base = shutil.which("python3", path="/usr/bin:/usr/local/bin") or sys.executable
     subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=120)
     result = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", requirement],
+        [str(venv / "bin" / "pip"), "install", "-q", *requirements],
         capture_output=True,
         text=True,
         timeout=INSTALL_TIMEOUT_S,
     )
     if result.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)
-        raise RuntimeError(f"pip install {requirement} failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"pip install {requirements} failed:\n{result.stderr[-3000:]}")
