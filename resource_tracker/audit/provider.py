@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import os_traits
 
 from resource_tracker.audit.devices import DeviceUse
+from resource_tracker.audit.pci_providers import pci_children
 from resource_tracker.audit.vgpus import vgpu_children
 from resource_tracker.placement.records import (
     DISK_GB,
@@ -96,6 +97,7 @@ class ProviderPolicy:
 
     explicit_ratios: frozenset[str] = frozenset()
     enabled_mdev_types: tuple[str, ...] = ()  # [devices] enabled_mdev_types
+    pci_in_placement: bool = False  # [pci] report_in_placement
 
 
 def provider_tree(
@@ -105,17 +107,19 @@ def provider_tree(
     policy: ProviderPolicy,
     shared_overcommit_bytes: int | None = None,
     devices: DeviceUse | None = None,
+    said: set[str] | None = None,
 ) -> ProviderTree:
     """The root provider and its vGPU children; on shared storage (`values.storage_id`) the
     root without DISK_GB, in the aggregate of the storage's sharing provider, which holds the
-    disk once for every host."""
+    disk once for every host. `said` keeps the device problems logged (each said once)."""
+    said = set() if said is None else said
     local = inventories(values)
     if values.storage_id is None:
         root = ProviderReport(
             uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
             policy.explicit_ratios,
         )  # fmt: skip
-        return ProviderTree(root, children=_children(root, devices, policy))
+        return ProviderTree(root, children=_children(root, devices, policy, said))
     shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
     root = ProviderReport(
         uuid,
@@ -126,15 +130,18 @@ def provider_tree(
         policy.explicit_ratios,
         aggregates=frozenset({shared.uuid}),
     )
-    return ProviderTree(root, shared, _children(root, devices, policy))
+    return ProviderTree(root, shared, _children(root, devices, policy, said))
 
 
 def _children(
-    root: ProviderReport, devices: DeviceUse | None, policy: ProviderPolicy
+    root: ProviderReport, devices: DeviceUse | None, policy: ProviderPolicy, said: set[str]
 ) -> tuple[ProviderReport, ...]:
-    if devices is None or not policy.enabled_mdev_types:
+    if devices is None:
         return ()
-    return vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)
+    vgpus = vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)
+    if not policy.pci_in_placement:
+        return vgpus
+    return vgpus + pci_children(root, devices.offered, said)
 
 
 def sharing_provider(

@@ -279,6 +279,7 @@ class ResourceTracker:
         self._placement = placement
         self.provider_policy = provider_policy or ProviderPolicy()  # replaced on reload
         self._drift = DriftWatch()
+        self._said: set[str] = set()  # provider problems logged (each said once)
 
     def audit(self, policy: HostPolicy) -> AuditResult:
         return self.record(self.measure(policy))
@@ -356,6 +357,7 @@ class ResourceTracker:
             self.provider_policy,
             reconciled.shared_overcommit_bytes,
             measurement.devices,
+            self._said,
         )
         now = time.monotonic()
         deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)

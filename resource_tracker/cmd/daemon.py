@@ -200,7 +200,9 @@ def placement_sync(conf: cfg.ConfigOpts) -> TreeSync | None:
 
 
 def provider_policy(conf: cfg.ConfigOpts) -> ProviderPolicy:
-    return ProviderPolicy(explicit_ratios(conf), tuple(conf.devices.enabled_mdev_types))
+    return ProviderPolicy(
+        explicit_ratios(conf), tuple(conf.devices.enabled_mdev_types), conf.pci.report_in_placement
+    )
 
 
 def explicit_ratios(conf: cfg.ConfigOpts) -> frozenset[str]:

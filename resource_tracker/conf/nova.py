@@ -80,6 +80,7 @@ SHARED = (
     Shared(PHYSNET, "numa_nodes"),
     Shared(neutron.TUNNEL_GROUP, "numa_nodes"),
     Shared(devices.GROUP, "enabled_mdev_types"),
+    Shared(pci.GROUP, "report_in_placement"),
     # keystoneauth1's options of the section (the auth plugin's own follow its auth_type)
     *(
         Shared(placement.GROUP, opt.dest)

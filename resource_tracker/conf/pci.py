@@ -22,6 +22,14 @@ opts = [
         "pools; none are offered by default. devname is not supported: use address. A "
         "malformed entry stops start-up naming it. Needs a restart to change.",
     ),
+    cfg.BoolOpt(
+        "report_in_placement",
+        default=False,
+        help="With [placement] report: the offered PCI devices as child resource providers, "
+        "as Nova's option of the same name makes them (one per PF or standalone device, "
+        "one per PF for its VFs; resource class and traits from the device_spec's "
+        "resource_class and traits tags). See docs/placement.md.",
+    ),
 ]
 
 

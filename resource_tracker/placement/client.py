@@ -57,6 +57,7 @@ class PlacementClient:
         self._adapter = adapter
         self._call_s = call_s
         self.requests = 0
+        self.made: set[tuple[str, str]] = set()  # custom resource classes and traits made
 
     def request(self, method: str, path: str, deadline: float, body: Any = None) -> Answer:
         remaining = deadline - time.monotonic()

@@ -180,6 +180,9 @@ class ProviderSync:
         assert known is not None
         inventories = wanted_inventories(report, known.inventories)
         if inventories != {rc: _fields(inv) for rc, inv in known.inventories.items()}:
+            self._ensure_custom(
+                "resource_classes", set(inventories) - set(known.inventories), deadline
+            )
             body = {"resource_provider_generation": known.generation, "inventories": inventories}
             answer = self._put(f"/resource_providers/{report.uuid}/inventories", body, deadline)
             generation = answer.body["resource_provider_generation"]
@@ -187,6 +190,7 @@ class ProviderSync:
             self._known, self._wrote = known, True
         traits = wanted_traits(report, known.traits)
         if traits != known.traits:
+            self._ensure_custom("traits", traits - known.traits, deadline)
             body = {"resource_provider_generation": known.generation, "traits": sorted(traits)}
             answer = self._put(f"/resource_providers/{report.uuid}/traits", body, deadline)
             generation = answer.body["resource_provider_generation"]
@@ -202,6 +206,17 @@ class ProviderSync:
             generation = answer.body["resource_provider_generation"]
             known = dataclasses.replace(known, generation=generation, aggregates=aggregates)
             self._known, self._wrote = known, True
+
+    def _ensure_custom(self, kind: str, names: set[str] | frozenset[str], deadline: float) -> None:
+        """Custom resource classes and traits exist in Placement only once made (as Nova's
+        report client makes them); each is made once a process (the client remembers)."""
+        for name in sorted(names):
+            if not name.startswith("CUSTOM_") or (kind, name) in self._client.made:
+                continue
+            answer = self._client.request("PUT", f"/{kind}/{name}", deadline)
+            if answer.status not in (201, 204):
+                raise refused("PUT", f"/{kind}/{name}", answer)
+            self._client.made.add((kind, name))
 
     def _get(self, path: str, deadline: float, missing_ok: bool = False) -> Any:
         answer = self._client.request("GET", path, deadline)

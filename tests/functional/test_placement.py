@@ -22,6 +22,7 @@ from tests.functional.test_daemon import AUDITED_ANY
 from tests.support import hosts
 from tests.support import placement as placement_support
 from tests.support.daemon import Daemon
+from tests.support.device_specs import DEVICES_HOST
 from tests.support.libvirtd import domain_xml
 from tests.support.placement_api import PlacementApi, allocate
 from tests.support.waiting import wait_for
@@ -361,26 +362,40 @@ def test_drift_between_allocations_and_domains_is_seen_said_once_and_shown(
     )
 
 
-def test_a_vgpu_child_per_physical_gpu_offering_an_enabled_type(api, make_host, tmp_path):
+def test_vgpu_and_pci_children_under_the_root(api, make_host, tmp_path):
     uri = hosts.render("devices.xml", tmp_path, EXTRA="")
-    host = make_host(
-        uri=uri,
-        placement=placement_support.config(api.url)
-        + "[devices]\nenabled_mdev_types = nvidia-222\n",
-    )
+    specs = "".join(f"device_spec = {spec}\n" for spec in DEVICES_HOST)
+    placement = placement_support.config(api.url) + "[devices]\nenabled_mdev_types = nvidia-222\n"
+    host = make_host(uri=uri, placement=placement + f"[pci]\n{specs}report_in_placement = true\n")
     result = host.audit()
     assert result.placement.failure is None
     root = host.row()["uuid"]
     (gpu,) = [c for c in result.devices.mdevs if c.type_id == "nvidia-222"]
-    children = api.get("/resource_providers", in_tree=root)["resource_providers"]
-    (child,) = [p for p in children if p["uuid"] != root]
+    tree = api.get("/resource_providers", in_tree=root)["resource_providers"]
+    children = {p["name"]: p for p in tree if p["uuid"] != root}
+    name = result.values.hypervisor_hostname
 
-    assert child["name"] == f"{result.values.hypervisor_hostname}_pci_0000_3b_00_0"
-    assert child["parent_provider_uuid"] == root
-    vgpu = api.get(f"/resource_providers/{child['uuid']}/inventories")["inventories"]["VGPU"]
+    nvmes = [s.device.address for s in result.devices.offered if s.device.vendor_id == "144d"]
+    expected = {f"{name}_pci_0000_3b_00_0", f"{name}_0000:81:00.0"}
+    assert len(nvmes) == 3
+    assert set(children) == expected | {f"{name}_{address.upper()}" for address in nvmes}
+    assert {p["parent_provider_uuid"] for p in children.values()} == {root}
+
+    def inventory(child: str) -> dict:
+        uuid = children[f"{name}_{child}"]["uuid"]
+        return api.get(f"/resource_providers/{uuid}/inventories")["inventories"]
+
+    vgpu = inventory("pci_0000_3b_00_0")["VGPU"]
     assert vgpu["total"] == vgpu["max_unit"] == gpu.existing + gpu.available_instances == 4
-    candidates = api.get("/allocation_candidates", resources="VGPU:1")
-    assert set(candidates["provider_summaries"]) >= {child["uuid"]}
+    assert inventory("0000:81:00.0")["CUSTOM_NIC"]["total"] == 1
+    for address in nvmes:
+        assert inventory(address.upper())["CUSTOM_PCI_144D_A808"]["total"] == 1
+    nic = children[f"{name}_0000:81:00.0"]["uuid"]
+    traits = api.get(f"/resource_providers/{nic}/traits")["traits"]
+    assert set(traits) == {"COMPUTE_MANAGED_PCI_DEVICE", "CUSTOM_A", "CUSTOM_B"}
+    for resources, child in (("VGPU:1", "pci_0000_3b_00_0"), ("CUSTOM_NIC:1", "0000:81:00.0")):
+        candidates = api.get("/allocation_candidates", resources=resources)
+        assert children[f"{name}_{child}"]["uuid"] in candidates["provider_summaries"]
     assert host.audit().placement.requests == 0  # the same tree again: nothing sent
 
 
