@@ -100,8 +100,18 @@ def resource_class(tags: dict, vendor_id: str, product_id: str) -> str:
     return "CUSTOM_" + re.sub("[^0-9A-Za-z]+", "_", requested).upper()
 
 
-# the standard resource classes a device_spec may name (os-resource-classes)
-STANDARD_CLASSES = frozenset({"PCI_DEVICE", "SRIOV_NET_VF", "VGPU", "PGPU", "FPGA", "NUMA_SOCKET"})
+# Placement's standard resource classes (os-resource-classes 1.1.0, checked against it in
+# tests/functional/test_nova_placement.py)
+STANDARD_CLASSES = frozenset(
+    {
+        "DISK_GB", "FPGA", "IPV4_ADDRESS", "MEMORY_MB", "MEM_ENCRYPTION_CONTEXT",
+        "NET_BW_EGR_KILOBIT_PER_SEC", "NET_BW_IGR_KILOBIT_PER_SEC",
+        "NET_PACKET_RATE_EGR_KILOPACKET_PER_SEC", "NET_PACKET_RATE_IGR_KILOPACKET_PER_SEC",
+        "NET_PACKET_RATE_KILOPACKET_PER_SEC", "NUMA_CORE", "NUMA_MEMORY_MB", "NUMA_SOCKET",
+        "NUMA_THREAD", "PCI_DEVICE", "PCPU", "PGPU", "SRIOV_NET_VF", "VCPU", "VGPU",
+        "VGPU_DISPLAY_HEAD",
+    }
+)  # fmt: skip
 
 
 def _traits(tags: dict) -> frozenset[str]:

@@ -10,6 +10,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from resource_tracker.audit.pci_providers import STANDARD_CLASSES
 from resource_tracker.audit.provider import (
     CPU_FEATURE_TRAITS,
     CPU_TRAITS,
@@ -216,3 +217,10 @@ def test_novas_vgpu_children_are_ours(tmp_path):
         for child in tree.children
     }
     assert ours == novas["children"] and ours
+
+
+def test_standard_resource_classes_are_placements():
+    standards = nova.run(
+        "import json, os_resource_classes as o; print(json.dumps(sorted(o.STANDARDS)))", None
+    )
+    assert set(standards) == STANDARD_CLASSES
