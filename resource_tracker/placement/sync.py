@@ -56,9 +56,11 @@ class Conflict(Exception):
 
 
 class ProviderSync:
-    def __init__(self, client: PlacementClient, refresh_audits: int = 10):
+    def __init__(self, client: PlacementClient, refresh_audits: int = 10, watched: bool = True):
+        """`watched`: its allocations are compared with the domains (the root's are)."""
         self._client = client
         self._refresh_audits = refresh_audits
+        self._watched = watched
         self._known: Known | None = None
         self._last: ProviderReport | None = None
         self._since_read = 0
@@ -77,7 +79,7 @@ class ProviderSync:
             try:
                 self._sync(report, deadline)
                 # a provider read afresh has changed under us: allocations may have too
-                if allocations or self._reread:
+                if self._watched and (allocations or self._reread):
                     read = self._allocations(report, deadline)
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise PlacementFailure(

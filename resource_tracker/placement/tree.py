@@ -22,7 +22,7 @@ class TreeSync:
         for gone in self._syncs.keys() - wanted:
             del self._syncs[gone]  # no longer reported (storage no longer shared): left as is
         outcomes = [
-            self._of(report.uuid).sync(report, deadline, allocations and report is tree.root)
+            self._of(report.uuid, report is tree.root).sync(report, deadline, allocations)
             for report in tree.providers
         ]
         root = outcomes[0]
@@ -34,7 +34,7 @@ class TreeSync:
             allocations=root.allocations,
         )
 
-    def _of(self, uuid: str) -> ProviderSync:
+    def _of(self, uuid: str, root: bool) -> ProviderSync:
         if uuid not in self._syncs:
-            self._syncs[uuid] = ProviderSync(self._client, self._refresh_audits)
+            self._syncs[uuid] = ProviderSync(self._client, self._refresh_audits, watched=root)
         return self._syncs[uuid]
