@@ -56,8 +56,11 @@ class Conflict(Exception):
 
 
 class ProviderSync:
-    def __init__(self, client: PlacementClient, refresh_audits: int = 10, watched: bool = True):
-        """`watched`: its allocations are compared with the domains (the root's are)."""
+    def __init__(
+        self, client: PlacementClient, refresh_audits: int | None = 10, watched: bool = True
+    ):
+        """`watched`: its allocations are compared with the domains (the root's are);
+        `refresh_audits` None: its generation is checked by the caller (see seen())."""
         self._client = client
         self._refresh_audits = refresh_audits
         self._watched = watched
@@ -86,8 +89,7 @@ class ProviderSync:
                     UNEXPECTED, f"an answer not understood: {error!r}"
                 ) from None
         except PlacementFailure as failure:
-            self._known, self._last = None, None
-            self._failed(report, failure)
+            self.failed(report, failure)
             return self._outcome(before, failure.kind)
         self._last = report
         if self._failing is not None:
@@ -112,7 +114,8 @@ class ProviderSync:
         self._since_read += 1
         if self._last is None or self._last.uuid != report.uuid:
             self._known = None
-        if self._known is not None and self._since_read >= self._refresh_audits:
+        due = self._refresh_audits is not None and self._since_read >= self._refresh_audits
+        if self._known is not None and due:
             self._check_generation(report, deadline)
         for _try in range(MAX_TRIES):
             try:
@@ -125,7 +128,12 @@ class ProviderSync:
                 self._known = None
         raise PlacementFailure(CONFLICT, f"the provider kept changing under {MAX_TRIES} writes")
 
-    def _failed(self, report: ProviderReport, failure: PlacementFailure) -> None:
+    def failed(self, report: ProviderReport, failure: PlacementFailure, said: bool = True) -> None:
+        """A fault ended the report: read the provider afresh next time; say it once a kind
+        (`said` False: another provider's sync says it)."""
+        self._known, self._last = None, None
+        if not said:
+            return
         if failure.kind != self._failing:
             LOG.warning(
                 "Placement: provider %s not reported (%s): %s; the next audit tries again",
@@ -137,13 +145,17 @@ class ProviderSync:
         else:
             LOG.debug("Placement: still failing (%s): %s", failure.kind, failure)
 
+    def seen(self, generation: int | None) -> None:
+        """The provider's generation as the caller read it (None: gone): if someone else
+        changed it, the next sync reads it all again."""
+        self._since_read = 0
+        if self._known is not None and generation != self._known.generation:
+            self._known = None
+
     def _check_generation(self, report: ProviderReport, deadline: float) -> None:
         path = f"/resource_providers/{report.uuid}"
         answer = self._get(path, deadline, missing_ok=True)
-        self._since_read = 0
-        known = self._known
-        if answer is None or known is None or answer.body["generation"] != known.generation:
-            self._known = None  # someone else changed it: read it all again
+        self.seen(answer.body["generation"] if answer is not None else None)
 
     def _read(self, report: ProviderReport, deadline: float) -> Known:
         self._since_read, self._reread = 0, True

@@ -177,10 +177,10 @@ def front(placement_server):
     faulty.stop()
 
 
-def quick_sync(host: Host, call_s: float) -> None:
+def quick_sync(host: Host, call_s: float, refresh_audits: int = 10) -> None:
     """The host's reporter with a shorter per-request limit, so a stall costs a second."""
-    sync = TreeSync(PlacementClient(daemon.placement_conf.adapter(host.conf), call_s))
-    host.tracker._placement = sync
+    client = PlacementClient(daemon.placement_conf.adapter(host.conf), call_s)
+    host.tracker._placement = TreeSync(client, refresh_audits)
 
 
 @pytest.mark.parametrize("fault", ["stopped", "500", "stall"])
@@ -432,3 +432,32 @@ def test_the_daemon_keeps_placements_ratio_until_sighup_makes_ours_explicit(api,
     assert tracker.wait_for_log(r"configuration reloaded", timeout_s=10), tracker.log
     assert wait_for(lambda: ratio() == 2.0, 15), tracker.log
     assert tracker.count(r"Placement: provider .* not reported") == 0, tracker.log
+
+
+def test_an_idle_hosts_generation_check_that_fails_is_said_once_and_caught_up(
+    api, make_host, front, caplog
+):
+    host = make_host(placement=placement_support.config(front.url))
+    quick_sync(host, 10.0, refresh_audits=1)
+    assert host.audit().placement.failure is None
+    assert host.audit().placement.requests == 1  # idle: the tree's generations only
+    front.mode = "500"
+    caplog.set_level(logging.INFO, logger="resource_tracker.placement")
+
+    outcomes = [host.audit().placement for _ in range(3)]
+    front.mode = "forward"
+    uuid = host.row()["uuid"]
+    inventory = api.get(f"/resource_providers/{uuid}/inventories")
+    inventory["inventories"]["VCPU"]["reserved"] = 3  # someone changed it meanwhile
+    assert api.put(f"/resource_providers/{uuid}/inventories", inventory).status_code == 200
+    recovered = host.audit().placement
+
+    assert [o.failure for o in outcomes] == ["server error"] * 3
+    assert [o.requests for o in outcomes] == [1, 1, 1]  # the check only: nothing piles up
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "drift" not in r.name
+    ]
+    assert len(warnings) == 1 and "server error" in warnings[0].getMessage()
+    assert recovered.failure is None and recovered.wrote  # read afresh: ours put back
+    found = api.get(f"/resource_providers/{uuid}/inventories")["inventories"]["VCPU"]
+    assert found["reserved"] == 0
