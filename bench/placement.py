@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import statistics
 import tempfile
 import time
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # the figures, not INFO
     with tempfile.TemporaryDirectory() as directory:
         mariadb = MariaDBServer(str(Path(directory) / "mariadb"))
         mariadb.initialize()
