@@ -15,7 +15,7 @@ from resource_tracker.conf import placement as placement_conf
 from resource_tracker.db.api import Database
 from resource_tracker.placement.client import PlacementClient, PlacementFailure
 from resource_tracker.placement.sync import wanted_inventories, wanted_traits
-from resource_tracker.placement.view import ProviderView, read_provider
+from resource_tracker.placement.view import ProviderView, read_provider, related_providers
 from resource_tracker.timeouts import PLACEMENT_BUDGET_S, PLACEMENT_CALL_S
 
 
@@ -45,8 +45,10 @@ def show_provider(conf: cfg.ConfigOpts, database: Database) -> None:
     finally:
         driver.close()
     client = PlacementClient(placement_conf.adapter(conf), PLACEMENT_CALL_S)
+    deadline = time.monotonic() + PLACEMENT_BUDGET_S
     try:
-        view = read_provider(client, node.uuid, time.monotonic() + PLACEMENT_BUDGET_S)
+        view = read_provider(client, node.uuid, deadline)
+        children, sharing = related_providers(client, view, deadline) if view else ([], [])
     except PlacementFailure as failure:
         fail(f"Placement ({failure.kind}): {failure}")
     policy = daemon.provider_policy(conf)
@@ -57,9 +59,16 @@ def show_provider(conf: cfg.ConfigOpts, database: Database) -> None:
     changes = _changes(view, report)
     drifted = drift(view.allocations, measurement.resources.guests)
     if conf.category.format == "json":
-        print(json.dumps(_as_json(view, changes, drifted), indent=2, sort_keys=True))
+        shown = _as_json(view, changes, drifted)
+        shown["children"] = [_provider_json(child) for child in children]
+        shown["sharing"] = [_provider_json(each) for each in sharing]
+        print(json.dumps(shown, indent=2, sort_keys=True))
     else:
         print(_as_text(view, changes, drifted))
+        for label, views in (("child", children), ("sharing provider", sharing)):
+            for each in views:
+                print(f"{label} {each.name} ({each.uuid}), generation {each.generation}")
+                print("\n".join(_inventory_lines(each)))
 
 
 def _changes(view: ProviderView, report) -> list[str]:
@@ -84,7 +93,7 @@ def _changes(view: ProviderView, report) -> list[str]:
     return changes
 
 
-def _as_json(view: ProviderView, changes: list[str], drifted: tuple[Drift, ...]) -> dict:
+def _provider_json(view: ProviderView) -> dict:
     return {
         "uuid": view.uuid,
         "name": view.name,
@@ -93,19 +102,29 @@ def _as_json(view: ProviderView, changes: list[str], drifted: tuple[Drift, ...])
         "traits": sorted(view.traits),
         "aggregates": sorted(view.aggregates),
         "allocations": {a.consumer: dict(a.resources) for a in view.allocations},
+    }
+
+
+def _as_json(view: ProviderView, changes: list[str], drifted: tuple[Drift, ...]) -> dict:
+    return {
+        **_provider_json(view),
         "changes": changes,
         "drift": [{"kind": d.kind, "consumer": d.consumer, "detail": d.detail} for d in drifted],
     }
 
 
+def _inventory_lines(view: ProviderView) -> list[str]:
+    return [
+        f"  {rc}: total {inventory['total']}, reserved {inventory['reserved']}, "
+        f"ratio {inventory['allocation_ratio']}, units {inventory['min_unit']}-"
+        f"{inventory['max_unit']} by {inventory['step_size']}"
+        for rc, inventory in sorted(view.inventories.items())
+    ]
+
+
 def _as_text(view: ProviderView, changes: list[str], drifted: tuple[Drift, ...]) -> str:
     lines = [f"provider {view.name} ({view.uuid}), generation {view.generation}"]
-    for rc, inventory in sorted(view.inventories.items()):
-        lines.append(
-            f"  {rc}: total {inventory['total']}, reserved {inventory['reserved']}, "
-            f"ratio {inventory['allocation_ratio']}, units {inventory['min_unit']}-"
-            f"{inventory['max_unit']} by {inventory['step_size']}"
-        )
+    lines += _inventory_lines(view)
     lines.append(f"  traits: {', '.join(sorted(view.traits)) or 'none'}")
     lines.append(f"  aggregates: {', '.join(sorted(view.aggregates)) or 'none'}")
     lines.append(f"  allocations: {len(view.allocations)}")

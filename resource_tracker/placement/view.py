@@ -49,3 +49,32 @@ def read_provider(client: PlacementClient, uuid: str, deadline: float) -> Provid
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise PlacementFailure(UNEXPECTED, f"an answer not understood: {error!r}") from None
+
+
+def related_providers(
+    client: PlacementClient, root: ProviderView, deadline: float
+) -> tuple[list[ProviderView], list[ProviderView]]:
+    """The root's children, and the sharing providers of its aggregates, read whole."""
+    found: dict[str, list[str]] = {"children": [], "sharing": []}
+    paths = [("children", f"/resource_providers?in_tree={root.uuid}")]
+    paths += [
+        (
+            "sharing",
+            f"/resource_providers?member_of={aggregate}&required=MISC_SHARES_VIA_AGGREGATE",
+        )
+        for aggregate in sorted(root.aggregates)
+    ]
+    for kind, path in paths:
+        answer = client.request("GET", path, deadline)
+        if answer.status != 200:
+            raise refused("GET", path, answer)
+        try:
+            uuids = [p["uuid"] for p in answer.body["resource_providers"]]
+        except (KeyError, TypeError) as error:
+            raise PlacementFailure(UNEXPECTED, f"an answer not understood: {error!r}") from None
+        found[kind] += [uuid for uuid in uuids if uuid != root.uuid and uuid not in found[kind]]
+    views = {
+        kind: [view for uuid in uuids if (view := read_provider(client, uuid, deadline))]
+        for kind, uuids in found.items()
+    }
+    return views["children"], views["sharing"]

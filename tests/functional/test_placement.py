@@ -389,6 +389,12 @@ def test_vgpu_and_pci_children_under_the_root(api, make_host, tmp_path):
         candidates = api.get("/allocation_candidates", resources=resources)
         assert children[f"{name}_{child}"]["uuid"] in candidates["provider_summaries"]
     assert host.audit().placement.requests == 0  # the same tree again: nothing sent
+    shown = run(
+        "resource-tracker-manage", "--config-file", host.path, "placement", "show",
+        "--format", "json",
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert {child["name"] for child in json.loads(shown.stdout)["children"]} == set(children)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ hypervisor_hostname and Placement allows one provider per name."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,3 +80,6 @@ def test_shared_storage_is_one_sharing_provider_and_offered_once(
     summaries = candidates["provider_summaries"]
     disk_offers = [uuid for uuid, s in summaries.items() if "DISK_GB" in s["resources"]]
     assert disk_offers == [sharing]  # the disk once, not once per host
+    shown = manage(confs["compute-b"], "placement", "show", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert [each["uuid"] for each in json.loads(shown.stdout)["sharing"]] == [sharing]
