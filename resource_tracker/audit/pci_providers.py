@@ -27,6 +27,8 @@ from resource_tracker.resources import TYPE_PCI, TYPE_PF, TYPE_VDPA, TYPE_VF
 
 LOG = logging.getLogger(__name__)
 
+# by name: os-traits has them from 2.9 and 3.3 on; Placement knows them from its own copy
+MANAGED, LIVE_MIGRATABLE = "COMPUTE_MANAGED_PCI_DEVICE", "HW_PCI_LIVE_MIGRATABLE"
 PARENT_TYPES = (TYPE_PCI, TYPE_PF)
 CHILD_TYPES = (TYPE_VF, TYPE_VDPA)
 
@@ -116,7 +118,7 @@ STANDARD_CLASSES = frozenset(
 
 def _traits(tags: dict) -> frozenset[str]:
     names = [name.strip() for name in (tags.get("traits") or "").split(",") if name.strip()]
-    found = {os_traits.COMPUTE_MANAGED_PCI_DEVICE}
+    found = {MANAGED}
     for name in names:  # as Nova normalizes them: a standard name only as written
         upper = name.upper()
         if os_traits.check_traits([name])[0]:
@@ -126,5 +128,5 @@ def _traits(tags: dict) -> frozenset[str]:
         else:
             found.add(os_traits.normalize_name(upper))
     if str(tags.get("live_migratable", "false")).lower() in ("true", "yes", "1", "on", "y"):
-        found.add(os_traits.HW_PCI_LIVE_MIGRATABLE)
+        found.add(LIVE_MIGRATABLE)
     return frozenset(found)
