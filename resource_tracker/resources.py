@@ -235,6 +235,17 @@ class NovaDomain:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestSize:
+    """What one domain, active or not, is defined with: its uuid (Nova's instance uuid, the
+    consumer of its allocations in Placement), vCPUs and memory."""
+
+    uuid: str
+    name: str
+    vcpus: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class LocalStorage:
     """The storage that instance disks live on, in bytes.
 
@@ -281,6 +292,7 @@ class HostResources:
     device_users: tuple[HostDevUse, ...] = ()  # the domains host devices are assigned to
     nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
     domain_xml_reads: int = 0  # domain XML this audit read
+    guests: tuple[GuestSize, ...] = ()  # every domain's size, by its uuid
 
     @property
     def disk_overcommit_bytes(self) -> int:
@@ -336,11 +348,15 @@ class ComputeNodeValues:
 
 @dataclass(frozen=True, slots=True)
 class Reconciled:
-    """What a reconcile did: whether any row changed, and the disk_available_least it gave
-    each row on shared storage (by hypervisor_hostname), worked out in the transaction."""
+    """What a reconcile did: whether any row changed, the disk_available_least it gave each
+    row on shared storage (by hypervisor_hostname), worked out in the transaction, and each
+    written row's uuid (its resource provider's in Placement); on shared storage, what the
+    disks of every live host on it may still grow into (None: not on shared storage)."""
 
     changed: bool
     disk_available_least: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    uuids: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    shared_overcommit_bytes: int | None = None
     read: bool = True  # False: the heartbeat alone (nothing changed since the last commit)
 
 

@@ -21,6 +21,10 @@ the loop has to abandon the call:
   libvirt open (virConnectOpen has no time limit, keepalive starts after it),
   stat() on a hung network file system: no limit of their own; abandoned at 60 s
   LVM `vgs`: LVM_VGS_S                                                            = 30 s < 60 s
+  Placement (after the row is committed, in the same half): each request PLACEMENT_CALL_S
+      at most and never past the report's deadline, which is PLACEMENT_BUDGET_S after it
+      starts and PLACEMENT_MARGIN_S before the half's; a token fetched from Keystone on
+      the way takes at most PLACEMENT_CALL_S more:            <= 60 - 15 + 10 = 55 s < 60 s
 
 So a watchdog restart means the loop itself is wedged (its hub blocked), never that a
 dependency is slow: a failing dependency shows in STATUS=, the log, /healthz and metrics.
@@ -43,3 +47,7 @@ SQLITE_BUSY_S = 5.0  # SQLite's busy_timeout: how long a statement waits for ano
 LIBVIRT_KEEPALIVE_INTERVAL_S = 5  # a libvirtd that misses 3 keepalives in a row is dropped
 LIBVIRT_KEEPALIVE_COUNT = 3
 LVM_VGS_S = 30.0
+
+PLACEMENT_CALL_S = 10.0  # any one request to Placement: connect, and each read
+PLACEMENT_BUDGET_S = 20.0  # the report's requests end this long after it starts
+PLACEMENT_MARGIN_S = 15.0  # ... nor this close to the write half's CALL_DEADLINE_S

@@ -145,6 +145,17 @@ def libvirtd():
 
 
 @pytest.fixture(scope="session")
+def placement_server(tmp_path_factory):
+    """One real Placement service for the whole run (tests/support/placement.py)."""
+    from tests.support.placement import PlacementServer
+
+    server = PlacementServer(tmp_path_factory.mktemp("placement"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def ceph():
     """A private single-node Ceph cluster (monitor, manager, one OSD in memory), ~2 s."""
     missing = ceph_support.missing()

@@ -33,15 +33,23 @@ from typing import Protocol
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.device_spec import DeviceSpec
 from resource_tracker.audit.devices import DeviceUse, device_use
+from resource_tracker.audit.drift import Drift, DriftWatch
 from resource_tracker.audit.last_audit import LastAuditFile
 from resource_tracker.audit.networks import NetworkAffinity, per_cell
+from resource_tracker.audit.provider import ProviderPolicy, provider_tree
 from resource_tracker.audit.shape import HostShape, ShapePolicy, host_shape
 from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
+from resource_tracker.placement.records import ProviderTree, SyncOutcome
 from resource_tracker.resources import (
     ComputeNodeValues,
     HostResources,
     PciDeviceValues,
     Reconciled,
+)
+from resource_tracker.timeouts import (
+    CALL_DEADLINE_S,
+    PLACEMENT_BUDGET_S,
+    PLACEMENT_MARGIN_S,
 )
 from resource_tracker.units import GiB, MiB
 from resource_tracker.virt.driver import Activity, ComputeDriver
@@ -92,6 +100,13 @@ class NodeStore(Protocol):
         rows on `shared` storage."""
 
 
+class ProviderReporter(Protocol):
+    def sync(self, tree: ProviderTree, deadline: float, allocations: bool = False) -> SyncOutcome:
+        """Bring the host's providers in Placement to `tree` by `deadline`
+        (time.monotonic()), and read the root's allocations if asked; never raises for
+        Placement's faults: the outcome says what happened."""
+
+
 @dataclass(frozen=True, slots=True)
 class HostFigures:
     """The figures of one audit that the metrics report: base units, before the table's
@@ -122,6 +137,8 @@ class AuditResult:
     shape: HostShape | None = None
     devices: DeviceUse | None = None
     rows_read: bool = True  # False: the database got the heartbeat alone
+    placement: SyncOutcome | None = None  # None: not reported to Placement
+    drift: tuple[Drift, ...] | None = None  # None: not known (not compared this audit)
 
     @property
     def figures(self) -> HostFigures:
@@ -249,6 +266,8 @@ class ResourceTracker:
         shape_policy: ShapePolicy | None = None,
         device_specs: Sequence[DeviceSpec] = (),
         networks: NetworkAffinity | None = None,
+        placement: ProviderReporter | None = None,
+        provider_policy: ProviderPolicy | None = None,
     ):
         self.host = host
         self._driver = driver
@@ -260,6 +279,10 @@ class ResourceTracker:
         self._problems: tuple[str, ...] = ()
         self._writing = Activity()
         self._writing_to_database = False
+        self._placement = placement
+        self.provider_policy = provider_policy or ProviderPolicy()  # replaced on reload
+        self._drift = DriftWatch()
+        self._said: set[str] = set()  # provider problems logged (each said once)
 
     def audit(self, policy: HostPolicy) -> AuditResult:
         return self.record(self.measure(policy))
@@ -286,7 +309,9 @@ class ResourceTracker:
         return host_shape(topology, (), self.shape_policy, online_count).problems
 
     def record(self, measurement: Measurement) -> AuditResult:
-        """Write a measurement in one transaction."""
+        """Write a measurement in one transaction, then (if configured) report the provider
+        to Placement, within what remains of the half's deadline."""
+        started = time.monotonic()
         # the driver reports one node per host: every other row of this host is gone
         values, shared, use = measurement.values, measurement.shared, measurement.devices
         rows = None
@@ -301,6 +326,7 @@ class ResourceTracker:
             if self._last_audit is not None:
                 self._writing.note("writing", self._last_audit.path)
                 self._last_audit.write(self.host, measurement.resources)
+            placed, drifted = self._report(measurement, reconciled, started)
         finally:
             self._writing.clear()
         least = reconciled.disk_available_least.get(values.hypervisor_hostname)
@@ -315,7 +341,33 @@ class ResourceTracker:
             shape=measurement.shape,
             devices=measurement.devices,
             rows_read=reconciled.read,
+            placement=placed,
+            drift=drifted,
         )
+
+    def _report(
+        self, measurement: Measurement, reconciled: Reconciled, started: float
+    ) -> tuple[SyncOutcome | None, tuple[Drift, ...] | None]:
+        """The row is committed: Placement's faults cost the report only."""
+        values = measurement.values
+        uuid = reconciled.uuids.get(values.hypervisor_hostname)
+        if self._placement is None or uuid is None:
+            return None, None
+        self._writing.note("Placement, reporting provider", values.hypervisor_hostname)
+        tree = provider_tree(
+            uuid,
+            measurement.resources,
+            values,
+            self.provider_policy,
+            reconciled.shared_overcommit_bytes,
+            measurement.devices,
+            self._said,
+        )
+        now = time.monotonic()
+        deadline = min(now + PLACEMENT_BUDGET_S, started + CALL_DEADLINE_S - PLACEMENT_MARGIN_S)
+        guests = measurement.resources.guests
+        outcome = self._placement.sync(tree, deadline, self._drift.due(guests))
+        return outcome, self._drift.compared(outcome.allocations, guests)
 
     def waiting_on(self, writing: bool) -> str | None:
         """What the measurement (or, if `writing`, the write) in progress is waiting on."""

@@ -12,6 +12,7 @@ from oslo_config import cfg
 from resource_tracker import conf as rt_conf
 from resource_tracker import version
 from resource_tracker.audit.fitting import flavor as fitting_flavor
+from resource_tracker.audit.provider import ProviderPolicy
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.cmd import (
     FULL_READ_EVERY,
@@ -29,6 +30,7 @@ from resource_tracker.cmd.host_shape import check_host, shape_policy, start_warn
 from resource_tracker.conf import capacity as capacity_conf
 from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
+from resource_tracker.conf import placement as placement_conf
 from resource_tracker.conf.opts import list_opts
 from resource_tracker.daemon.doorbell import Doorbell
 from resource_tracker.daemon.metrics import Metrics
@@ -42,7 +44,9 @@ from resource_tracker.exception import (
     ResourceTrackerError,
     SchemaNotCurrent,
 )
-from resource_tracker.timeouts import CALL_DEADLINE_S, START_CHECK_S
+from resource_tracker.placement.client import PlacementClient
+from resource_tracker.placement.tree import TreeSync
+from resource_tracker.timeouts import CALL_DEADLINE_S, PLACEMENT_CALL_S, START_CHECK_S
 from resource_tracker.virt.disk import Storage
 from resource_tracker.virt.libvirt import events as libvirt_events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -123,7 +127,13 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
         LOG.info("resource-tracker %s starting; config files: %s", version(), files)
 
         def reload() -> Settings:
-            return loop_settings(reload_config(conf, argv))
+            reloaded = reload_config(conf, argv)
+            # a ratio set (or unset) in the files is explicit (or not) from now on, as it
+            # is applied from now on
+            tracker.provider_policy = dataclasses.replace(
+                tracker.provider_policy, explicit_ratios=explicit_ratios(reloaded)
+            )
+            return loop_settings(reloaded)
 
         from resource_tracker.daemon.service import (
             Service,  # eventlet is imported only when it runs
@@ -183,6 +193,36 @@ def resource_tracker(
         shape_policy(conf),
         pci_conf.specs(conf),
         neutron_conf.affinity(conf),
+        placement_sync(conf),
+        provider_policy(conf),
+    )
+
+
+def placement_sync(conf: cfg.ConfigOpts) -> TreeSync | None:
+    """The reporter of the host's provider, when [placement] report is on."""
+    if not placement_conf.enabled(conf):
+        return None
+    client = PlacementClient(placement_conf.adapter(conf), PLACEMENT_CALL_S)
+    return TreeSync(client, conf.placement.refresh_audits)
+
+
+def provider_policy(conf: cfg.ConfigOpts) -> ProviderPolicy:
+    return ProviderPolicy(
+        explicit_ratios(conf), tuple(conf.devices.enabled_mdev_types), conf.pci.report_in_placement
+    )
+
+
+def explicit_ratios(conf: cfg.ConfigOpts) -> frozenset[str]:
+    """The resource classes whose allocation ratio a config file or the command line sets
+    (else ours is the initial ratio, and an operator's ratio in Placement is kept)."""
+    return frozenset(
+        resource_class
+        for resource_class, name in (
+            ("VCPU", "cpu_allocation_ratio"),
+            ("MEMORY_MB", "ram_allocation_ratio"),
+            ("DISK_GB", "disk_allocation_ratio"),
+        )
+        if rt_conf.set_explicitly(conf, name)
     )
 
 

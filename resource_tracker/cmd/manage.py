@@ -20,6 +20,7 @@ from resource_tracker.cmd import (
     load_config,
     open_database,
     output,
+    placement_views,
     render,
     require_schema,
     setup_logging,
@@ -274,6 +275,7 @@ def _add_commands(subparsers) -> None:
     housekeeping.add_commands(db, nodes, services)
     storage.add_commands(subparsers, output.add_options)
     capacity.add_command(subparsers, output.FORMATS)
+    placement_views.add_command(subparsers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from resource_tracker.conf import neutron as _neutron
 from resource_tracker.conf import nova as _nova
 from resource_tracker.conf import opts as _opts
 from resource_tracker.conf import pci as _pci
+from resource_tracker.conf import placement as _placement
 from resource_tracker.exception import ConfigError
 
 SUBSTITUTION_ERRORS = _nova.SUBSTITUTION_ERRORS
@@ -75,9 +76,10 @@ def check(conf: cfg.ConfigOpts) -> None:
 def _check_our_files(conf: cfg.ConfigOpts) -> None:
     """Raise ConfigError for an unknown option in our config files or a value that does not
     parse."""
-    _neutron.register_dynamic_opts(conf)  # the physnets' groups, named by [neutron] physnets
-    every_opt = _opts.list_opts() + _neutron.dynamic_groups(conf)
-    known = {_section_name(group): _by_name(group_opts) for group, group_opts in every_opt}
+    register_dynamic_opts(conf)
+    known: dict[str, dict[str, cfg.Opt]] = {}
+    for group, group_opts in _opts.list_opts() + _dynamic_groups(conf):
+        known.setdefault(_section_name(group), {}).update(_by_name(group_opts))
     for path in config_files(conf):
         sections: dict[str, dict[str, list[str]]] = {}
         cfg.ConfigParser(path, sections).parse()
@@ -95,7 +97,7 @@ def _check_our_files(conf: cfg.ConfigOpts) -> None:
 
 def _check_values(conf: cfg.ConfigOpts) -> None:
     """Every value as it will be used: interpolated, from any source, and options together."""
-    every_opt = _opts.list_opts() + _neutron.dynamic_groups(conf)
+    every_opt = _opts.list_opts() + _dynamic_groups(conf)
     for group, group_opts in every_opt:
         for opt in group_opts:
             try:
@@ -110,6 +112,30 @@ def _check_values(conf: cfg.ConfigOpts) -> None:
     _pci.check(conf)
     _neutron.check(conf)
     _capacity.check(conf)
+    _placement.check(conf)
+
+
+def _dynamic_groups(conf: cfg.ConfigOpts) -> list[tuple[str, list[cfg.Opt]]]:
+    """Options the files' values name: the physnets' groups ([neutron] physnets), the
+    options of the keystoneauth plugin [placement] auth_type names."""
+    return _neutron.dynamic_groups(conf) + _placement.dynamic_groups(conf)
+
+
+def register_dynamic_opts(conf: cfg.ConfigOpts) -> None:
+    for group, group_opts in _dynamic_groups(conf):
+        conf.register_opts(group_opts, group=group)
+
+
+def set_explicitly(conf: cfg.ConfigOpts, name: str, group: str | None = None) -> bool:
+    """Whether option `name` has its value from a config file, the command line or the
+    environment (or nova.conf, which sets it), not from its default."""
+    info = conf.get_location(name, group)
+    location = info.location if info is not None else None
+    return location in (
+        cfg.Locations.user,
+        cfg.Locations.command_line,
+        cfg.Locations.environment,
+    ) or (location is cfg.Locations.set_default and _nova.set_in_nova_conf(conf, group, name))
 
 
 def _nova_hint(path: str) -> str:

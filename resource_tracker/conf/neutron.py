@@ -55,12 +55,6 @@ def dynamic_groups(conf: cfg.ConfigOpts) -> list[tuple[str, list[cfg.Opt]]]:
     return [(PHYSNET_GROUP.format(name), physnet_opts()) for name in conf.neutron.physnets]
 
 
-def register_dynamic_opts(conf: cfg.ConfigOpts) -> None:
-    """After the config files are read (they say which physnets there are)."""
-    for group, group_opts in dynamic_groups(conf):
-        conf.register_opts(group_opts, group=group)
-
-
 def affinity(conf: cfg.ConfigOpts) -> NetworkAffinity:
     """The options as a record for the audit; ConfigError for a physnet without numa_nodes
     (Nova refuses it at every update: here it stops start-up)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
-from resource_tracker.conf import compute, libvirt, neutron, pci
+from resource_tracker.conf import compute, devices, libvirt, neutron, pci, placement
 from resource_tracker.exception import ConfigError
 
 # Nova's own default is $pybasedir (its Python package's directory); every distribution's
@@ -80,6 +80,14 @@ SHARED = (
     Shared(neutron.GROUP, "physnets"),
     Shared(PHYSNET, "numa_nodes"),
     Shared(neutron.TUNNEL_GROUP, "numa_nodes"),
+    Shared(devices.GROUP, "enabled_mdev_types"),
+    Shared(pci.GROUP, "report_in_placement"),
+    # keystoneauth1's options of the section (the auth plugin's own follow its auth_type)
+    *(
+        Shared(placement.GROUP, opt.dest)
+        for opt in placement.opts
+        if opt not in placement.report_opts
+    ),
 )
 
 # Every option of ours not in SHARED, and why nova.conf's value of the same name is not ours.
@@ -99,6 +107,9 @@ NOT_SHARED = {
     ("database", "db_max_retries"): "Nova's `[database]` is Nova's own database",
     ("metrics", "listen"): "ours only",
     ("capacity", "flavors_file"): "ours only",
+    (placement.GROUP, "report"): "ours only: where nova-compute runs it reports the provider "
+    "itself, and two writers of one provider fight",
+    (placement.GROUP, "refresh_audits"): "ours only",
 }
 
 
@@ -123,10 +134,12 @@ def apply(conf: cfg.ConfigOpts, check_value: Callable[[cfg.Opt, str, str, str], 
     except (cfg.ConfigFileParseError, UnicodeDecodeError) as error:
         raise ConfigError(f"[DEFAULT] nova_config_file: {error}") from None
     physnet_groups = neutron.dynamic_groups(nova)
-    for group, group_opts in physnet_groups:
+    plugin_groups = placement.dynamic_groups(nova)
+    for group, group_opts in physnet_groups + plugin_groups:
         nova.register_opts(group_opts, group=group)
         conf.register_opts(group_opts, group=group)
-    for group, name in _shared_names(physnet_groups):
+    plugin_names = [(group, opt.dest) for group, group_opts in plugin_groups for opt in group_opts]
+    for group, name in _shared_names(physnet_groups) + plugin_names:
         try:
             value = _nova_value(nova, ours, group, name)
         except (cfg.ConfigFileValueError, ValueError) as error:
@@ -139,6 +152,16 @@ def apply(conf: cfg.ConfigOpts, check_value: Callable[[cfg.Opt, str, str, str], 
         conf.set_default(name, _escaped(value), group=None if group == "DEFAULT" else group)
 
 
+def set_in_nova_conf(conf: cfg.ConfigOpts, group: str | None, name: str) -> bool:
+    """Whether a nova.conf file `conf` reads sets option `name` of `group` (None: DEFAULT)."""
+    for path in files(conf):
+        sections: dict[str, dict[str, list[str]]] = {}
+        cfg.ConfigParser(path, sections).parse()  # read and checked by apply() already
+        if name in sections.get(group or "DEFAULT", {}):
+            return True
+    return False
+
+
 def _shared_names(physnet_groups) -> list[tuple[str, str]]:
     names = [(each.group, each.name) for each in SHARED if each.group != PHYSNET]
     return names + [(group, "numa_nodes") for group, _ in physnet_groups]
@@ -147,7 +170,7 @@ def _shared_names(physnet_groups) -> list[tuple[str, str]]:
 def _our_opts() -> dict[tuple[str, str], cfg.Opt]:
     from resource_tracker.conf.opts import list_opts
 
-    return {(group, opt.name): opt for group, opts in list_opts() for opt in opts}
+    return {(group, opt.dest): opt for group, opts in list_opts() for opt in opts}
 
 
 def _register_nova_view(nova: cfg.ConfigOpts, ours: dict[tuple[str, str], cfg.Opt]) -> None:

@@ -5,11 +5,13 @@ from resource_tracker.conf import (
     compute,
     database,
     default,
+    devices,
     libvirt,
     metrics,
     neutron,
     nova,
     pci,
+    placement,
 )
 
 
@@ -24,4 +26,7 @@ def list_opts():
         (neutron.GROUP, neutron.opts),
         (neutron.TUNNEL_GROUP, neutron.tunnel_opts),
         (capacity.GROUP, capacity.opts),
+        # the auth plugin's own options are registered once auth_type names it
+        (placement.GROUP, placement.opts),
+        (devices.GROUP, devices.opts),
     ]

@@ -32,6 +32,14 @@ opts = [
         "socket). Used only to answer how many guests of a flavor fit ([capacity]). A "
         "malformed alias stops start-up naming it.",
     ),
+    cfg.BoolOpt(
+        "report_in_placement",
+        default=False,
+        help="With [placement] report: the offered PCI devices as child resource providers, "
+        "as Nova's option of the same name makes them (one per PF or standalone device, "
+        "one per PF for its VFs; resource class and traits from the device_spec's "
+        "resource_class and traits tags). See docs/placement.md.",
+    ),
 ]
 
 

@@ -35,8 +35,6 @@ from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.exception import DatabaseUnavailable
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
-UNCHANGED = Reconciled(False, {}, read=False)
-
 
 class Database:
     def __init__(
@@ -54,6 +52,7 @@ class Database:
         self._lock = threading.Lock()
         self.retries = 0
         self._committed: dict[str, tuple] = {}  # host: what its last reconcile committed
+        self._uuids: dict[str, Mapping[str, str]] = {}  # host: its rows' uuids, last read
         self._beats_since_read = 0
         self.full_reconciles = 0  # reconciles that read (and wrote what differed)
         self.heartbeats_only = 0  # reconciles that found nothing to read
@@ -141,13 +140,16 @@ class Database:
             )
             if beat_only:
                 reconcile.beat(connection, host, guard)
-                return UNCHANGED
+                # the rows' uuids are those of the last full read: only a row replaced by
+                # hand changes one, and the next full read sees it
+                return Reconciled(False, uuids=self._uuids.get(host, {}), read=False)
             return reconcile.reconcile_host(connection, host, reported, guard, shared, devices)
 
         self._committed.pop(host, None)  # until this one commits
         with self._errors():
             result = in_transaction(self.engine, work, self.retry, self._count_retry)
         self._committed[host] = committed
+        self._uuids[host] = result.uuids
         if beat_only:
             self._beats_since_read += 1
             self.heartbeats_only += 1

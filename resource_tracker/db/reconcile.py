@@ -67,6 +67,9 @@ class LeastOnSharedStorage(Protocol):
     @property
     def storage_id(self) -> str: ...
 
+    @property
+    def overcommit_bytes(self) -> int: ...
+
     def disk_available_least(self, others_overcommit_bytes: int) -> int: ...
 
 
@@ -83,23 +86,26 @@ def reconcile_host(
     `devices`, by hypervisor_hostname, are the nodes' pci_devices rows; a node not in it
     keeps its rows as they are."""
     service_id = beat(connection, host, guard)
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
     wanted = {
         name: columns | {"service_id": service_id}
-        for name, columns in _wanted(connection, host, reported, shared).items()
+        for name, columns in _wanted(host, reported, shared, others).items()
     }
     live, deleted = _stored_rows(connection, host, wanted)
     changed = False
+    uuids = {}
     for hypervisor_hostname, columns in wanted.items():
         row = live.get(hypervisor_hostname)
         if row is not None:
-            node_id = row["id"]
+            node_id, uuids[hypervisor_hostname] = row["id"], row["uuid"]
             changed |= update_if_changed(connection, nodes, row, columns)
         elif hypervisor_hostname in deleted:
             node_id = deleted[hypervisor_hostname]["id"]
+            uuids[hypervisor_hostname] = deleted[hypervisor_hostname]["uuid"]
             _revive(connection, deleted[hypervisor_hostname], columns)
             changed = True
         else:
-            node_id = _insert(connection, host, columns)
+            node_id, uuids[hypervisor_hostname] = _insert(connection, host, columns)
             changed = True
         if devices is not None and hypervisor_hostname in devices:
             changed |= reconcile_devices(connection, node_id, devices[hypervisor_hostname])
@@ -112,7 +118,8 @@ def reconcile_host(
         for name, columns in wanted.items()
         if shared is not None and columns["storage_id"] == shared.storage_id
     }
-    return Reconciled(changed, least)
+    every = others + shared.overcommit_bytes if shared is not None else None
+    return Reconciled(changed, least, uuids=uuids, shared_overcommit_bytes=every)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,8 @@ def plan_host(
     shared: LeastOnSharedStorage | None = None,
 ) -> list[Planned]:
     """What reconcile_host would do, read without writing anything (not even the heartbeat)."""
-    wanted = _wanted(connection, host, reported, shared)
+    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
+    wanted = _wanted(host, reported, shared, others)
     live, deleted = _stored_rows(connection, host, wanted)
     plans = []
     for name, columns in wanted.items():
@@ -170,10 +178,9 @@ def beat(connection: Connection, host: str, guard: Guard) -> int:
     return upsert(connection, services, new, key=("host", "binary", "deleted"), update=bump)
 
 
-def _wanted(connection, host, reported, shared) -> dict[str, dict[str, Any]]:
+def _wanted(host, reported, shared, others: int) -> dict[str, dict[str, Any]]:
     """The columns of each reported node, by name: its storage named, and on shared storage
     its disk_available_least counting what every other live host's disks may grow into."""
-    others = _others_overcommit(connection, host, shared.storage_id) if shared else 0
     wanted = {}
     for values in reported:
         columns = dataclasses.asdict(values)
@@ -223,7 +230,7 @@ def _revive(connection: Connection, row: RowMapping, columns: Mapping) -> None:
     expect(result, 1, f"revival of row {row['id']}", nodes)
 
 
-def _insert(connection: Connection, host: str, columns: Mapping) -> int:
+def _insert(connection: Connection, host: str, columns: Mapping) -> tuple[int, str]:
     new = {
         **columns,
         "uuid": str(uuid.uuid4()),
@@ -231,13 +238,16 @@ def _insert(connection: Connection, host: str, columns: Mapping) -> int:
         "deleted": 0,
         "created_at": utc_now(),
     }
-    return upsert(
+    node_id = upsert(
         connection,
         nodes,
         new,
         key=("host", "hypervisor_hostname", "deleted"),
         update={**columns, "updated_at": utc_now()},
     )
+    # an upsert that met a row inserted meanwhile kept that row's uuid
+    stored = connection.execute(select(nodes.c.uuid).where(nodes.c.id == node_id)).scalar_one()
+    return node_id, stored
 
 
 def _soft_delete(connection: Connection, host: str, hypervisor_hostnames: set[str]) -> None:

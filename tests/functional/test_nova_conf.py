@@ -209,7 +209,7 @@ def test_the_shared_table_matches_nova_34():
     helpers = [("DEFAULT", f"initial_{kind}_allocation_ratio") for kind in ("cpu", "ram", "disk")]
     helpers += [("DEFAULT", "state_path"), ("libvirt", "virt_type")]
     novas = nova.run(DEFAULTS_SCRIPT, names + helpers + list(nova_conf.NOT_SHARED))
-    ours = {(group, opt.name): opt.default for group, opts in rt_conf._opts.list_opts()
+    ours = {(group, opt.dest): opt.default for group, opts in rt_conf._opts.list_opts()
             for opt in opts}  # fmt: skip
 
     # debug is oslo.log's, registered by nova's service code, not by nova.conf
@@ -218,6 +218,8 @@ def test_the_shared_table_matches_nova_34():
         "DEFAULT nova_config_file",
         "libvirt domain_cache_refresh_audits",
         "metrics listen",
+        "placement refresh_audits",
+        "placement report",
     ]
     for each in nova_conf.SHARED:
         if each.group != nova_conf.PHYSNET and each.nova_default.startswith("as ours"):

@@ -14,12 +14,15 @@ driver cannot load a vDPA node device, so the vdpa case feeds both sides the XML
 from __future__ import annotations
 
 import json
+import uuid
 
 import libvirt
 
 from resource_tracker.audit import devices, nova_format
 from resource_tracker.audit.device_spec import parse
+from resource_tracker.audit.pci_providers import pci_children
 from resource_tracker.audit.tracker import device_use
+from resource_tracker.placement.records import ProviderReport
 from resource_tracker.resources import HostDevices
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -60,14 +63,19 @@ def ours(states) -> tuple[dict, list]:
     return rows, pools
 
 
-def test_the_sample_hosts_devices_as_novas_driver_and_pci_tracker_see_them(tmp_path):
+def sample_host(tmp_path):
+    """The devices.xml host's URI, and its devices as our audit finds them (DEVICES_HOST)."""
     uri = hosts.render("devices.xml", tmp_path, EXTRA="")
     driver = LibvirtDriver(LibvirtConnection(uri), FileStorage(str(tmp_path)))
     try:
         resources = driver.get_host_resources()
     finally:
         driver.close()
-    use = device_use(resources, parse(DEVICES_HOST))
+    return uri, device_use(resources, parse(DEVICES_HOST))
+
+
+def test_the_sample_hosts_devices_as_novas_driver_and_pci_tracker_see_them(tmp_path):
+    uri, use = sample_host(tmp_path)
     our_rows, our_pools = ours(use.states)
     conn = libvirt.openReadOnly(uri)
     try:
@@ -154,3 +162,37 @@ def test_a_vdpa_device_a_remote_managed_vf_and_vf_numbers_as_nova_sees_them(tmp_
     remote = our_rows["0000:65:00.3"]["extra_info"]  # its serial number is its PF's
     assert json.loads(remote["capabilities"])["vpd"] == {"card_serial_number": "MT2113X00001"}
     assert json.loads(remote["capabilities"])["sriov"]["vf_num"] == 0
+
+
+def test_pci_devices_in_placement_as_novas_translator_makes_them(tmp_path):
+    """[pci] report_in_placement: the same child providers (name, inventory, traits) as Nova's
+    pci_placement_translator makes of the same devices and device_spec (OWNER_NOVA aside:
+    this is not Nova)."""
+    uri, use = sample_host(tmp_path)
+    root = ProviderReport(str(uuid.uuid4()), "node", (), frozenset(), frozenset())
+    children = pci_children(root, use.offered, set())
+    conn = libvirt.openReadOnly(uri)
+    try:
+        xml = [dev.XMLDesc(0) for dev in conn.listAllDevices(NOVA_FLAGS)]
+    finally:
+        conn.close()
+    available = {s.device.address for s in use.states if s.status == devices.AVAILABLE}
+
+    nova = nova_view(tmp_path, node_devices(xml), DEVICES_HOST, available, placement=True)
+
+    ours = {
+        child.name: {
+            "inventory": {
+                i.resource_class: {"total": i.total, "max_unit": i.max_unit}
+                for i in child.inventories
+            },
+            "traits": sorted(child.traits),
+        }
+        for child in children
+    }
+    theirs = {
+        name: {**child, "traits": [t for t in child["traits"] if t != "OWNER_NOVA"]}
+        for name, child in nova["children"].items()
+    }
+    assert ours == theirs
+    assert ours["node_0000:81:00.0"]["inventory"] == {"CUSTOM_NIC": {"total": 1, "max_unit": 1}}

@@ -11,69 +11,42 @@ A venv that an interrupted install left half made is made again.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support import venvs
+
 NOVA_VERSION = "34.0.0"
-INSTALL_TIMEOUT_S = 1200
 RUN_TIMEOUT_S = 120
 
 
 def venv_path() -> Path:
-    explicit = os.environ.get("RT_NOVA_VENV")
-    if explicit:
-        return Path(explicit)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "resource-tracker" / f"nova-{NOVA_VERSION}"
+    return venvs.cache_path(f"nova-{NOVA_VERSION}", "RT_NOVA_VENV")
 
 
 def python() -> str:
     """The venv's interpreter, the venv made first where it is missing or half made."""
-    venv = venv_path()
-    done = venv / ".installed"
-    if done.exists():
-        return str(venv / "bin" / "python")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be making it
-        if not done.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            _make(venv)
-            done.touch()
-    return str(venv / "bin" / "python")
-
-
-def _make(venv: Path) -> None:
-    # Debian's python3, as tools/setup.sh uses it: not .venv's, whose packages nova must not see
-    base = shutil.which("python3", path="/usr/bin:/usr/local/bin") or sys.executable
-    subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=120)
-    result = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", f"nova=={NOVA_VERSION}"],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT_S,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(venv, ignore_errors=True)
-        raise RuntimeError(f"pip install nova=={NOVA_VERSION} failed:\n{result.stderr[-3000:]}")
+    return venvs.python(venv_path(), f"nova=={NOVA_VERSION}")
 
 
 def run(script: str, payload: Any) -> Any:
     """Run `script` with Nova importable, `payload` as JSON on its stdin; its JSON stdout."""
+    return run_with(script, payload, {})
+
+
+def run_with(script: str, payload: Any, env: dict[str, str]) -> Any:
+    """run(), with more environment variables (PYTHONPATH, say)."""
     result = subprocess.run(
         [python(), "-c", script],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home())},
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(Path.home()), **env},
     )
     if result.returncode != 0:
         raise AssertionError(f"nova script failed:\n{result.stderr[-4000:]}")

@@ -57,20 +57,37 @@ reported = json.loads(
     libvirt_driver.LibvirtDriver._get_pci_passthrough_devices.__wrapped__(driver))
 spec_filter = whitelist.Whitelist(payload["device_spec"])
 pools = stats.PciDeviceStats(None, dev_filter=spec_filter)
-rows = {}
+rows, created = {}, []
 for dev in reported:
     spec = spec_filter.device_assignable(dev)
     if spec is None:
         continue
     spec.enhanced_pci_device_with_spec_tags(dev)
     device = objects.PciDevice.create(context.get_admin_context(), dev)
+    created.append(device)
     rows[device.address] = {
         "dev_type": device.dev_type, "parent_addr": device.parent_addr,
         "extra_info": device.extra_info,
     }
     if device.address in payload["available"]:
         pools.add_device(device)
+children = None
+if payload.get("placement"):  # Nova's [pci] report_in_placement view of the same devices
+    import types
+    from nova import conf as nova_conf
+    from nova.compute import pci_placement_translator, provider_tree
+    nova_conf.CONF([], project="nova", default_config_files=[])
+    nova_conf.CONF.set_override("report_in_placement", True, group="pci")
+    tracker = types.SimpleNamespace(pci_devs=created, dev_filter=spec_filter, stats=pools)
+    tree = provider_tree.ProviderTree()
+    tree.new_root("node", "00000000-0000-4000-8000-000000000001")
+    pci_placement_translator.update_provider_tree_for_pci(tree, "node", tracker, {}, [])
+    children = {}
+    for uuid in tree.get_provider_uuids("node")[1:]:
+        data = tree.data(uuid)
+        children[data.name] = {"inventory": data.inventory, "traits": sorted(data.traits)}
 print(json.dumps({
+    "children": children,
     "rows": rows,
     "pools": sorted(
         ([p.vendor_id, p.product_id, p.numa_node, p.tags, p.count]
@@ -130,9 +147,12 @@ def _address(element) -> str:
     return "{:04x}:{:02x}:{:02x}.{:x}".format(*parts)
 
 
-def nova_view(tmp_path: Path, devices: list[dict], device_spec, available) -> dict:
+def nova_view(
+    tmp_path: Path, devices: list[dict], device_spec, available, placement: bool = False
+) -> dict:
     """Nova's rows (by address: dev_type, parent_addr, extra_info) and pools
-    ([vendor, product, numa, tags, count], sorted) for these node devices."""
+    ([vendor, product, numa, tags, count], sorted) for these node devices; with `placement`
+    also its [pci] report_in_placement providers (children: name -> inventory, traits)."""
     sysfs = tmp_path / "sysfs"
     fake_sysfs(sysfs, devices)
     payload = {
@@ -140,5 +160,6 @@ def nova_view(tmp_path: Path, devices: list[dict], device_spec, available) -> di
         "devices": devices,
         "device_spec": list(device_spec),
         "available": sorted(available),
+        "placement": placement,
     }
     return nova.run(SCRIPT, payload)

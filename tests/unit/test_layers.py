@@ -1,6 +1,6 @@
 """The layer rule of DESIGN.md, read from the imports of every module: cmd -> daemon -> audit
--> {virt, db}; virt and db never import each other; eventlet only in the loop's module; the
-top of the package holds at most 8 modules beside the packages."""
+-> {virt, db, placement}; virt, db and placement never import each other; eventlet only in the
+loop's module; the top of the package holds at most 8 modules beside the packages."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "resource_tracker"
 # what each layer may import of the others (the shared top-level modules and conf's option
 # constants are open to all)
 MAY_IMPORT = {
-    "cmd": {"daemon", "audit", "virt", "db", "conf"},
-    "conf": {"audit", "virt", "db"},  # parsers and constants its options validate with
-    "daemon": {"audit", "virt", "db", "conf"},
-    "audit": {"virt", "db"},
+    "cmd": {"daemon", "audit", "virt", "db", "placement", "conf"},
+    "conf": {"audit", "virt", "db", "placement"},  # parsers and constants its options use
+    "daemon": {"audit", "virt", "db", "placement", "conf"},
+    "audit": {"virt", "db", "placement"},
     "virt": set(),
     "db": set(),
+    "placement": set(),
 }
 EVENTLET_HOME = "daemon/service.py"
 

@@ -36,6 +36,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    GuestSize,
     HostDevices,
     HostDevUse,
     HostResources,
@@ -156,6 +157,7 @@ class LibvirtDriver(ComputeDriver):
                 NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
             ),
             domain_xml_reads=reads,
+            guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:

@@ -145,6 +145,10 @@ def test_unit_file_speaks_the_protocol_the_daemon_implements():
     # every call the loop waits for is abandoned well before the watchdog would fire
     assert timeouts.CALL_DEADLINE_S <= timeouts.WATCHDOG_S / 2
     assert timeouts.START_CHECK_S < timeouts.CALL_DEADLINE_S
+    # the report to Placement (after the row) ends inside the write half, a token fetch
+    # from Keystone included
+    assert timeouts.PLACEMENT_MARGIN_S > timeouts.PLACEMENT_CALL_S
+    assert timeouts.PLACEMENT_BUDGET_S + timeouts.PLACEMENT_CALL_S < timeouts.CALL_DEADLINE_S
 
 
 def test_unit_reload_checks_the_config_before_it_signals():

@@ -1,0 +1,218 @@
+"""The host's root resource provider for Placement, as Nova 34's libvirt driver makes it
+(nova/virt/libvirt/driver.py update_provider_tree; nova/compute/resource_tracker.py
+_get_traits), from the row the audit computed.
+
+Inventories: VCPU (the shared CPUs, reserved_host_cpus held back), PCPU (the dedicated CPUs,
+ratio 1, nothing reserved), MEMORY_MB (reserved_host_memory_mb held back), DISK_GB (the
+reserve in whole GB, rounded up); max_unit is the total, min_unit and step_size 1. A class
+with total 0 is left out, and a reserve above the total is cut to it: Placement refuses both
+(Nova sends them, and its whole inventory is refused).
+
+Traits: the CPU's features as HW_CPU_X86_* (Nova's mapping of libvirt's feature names, with
+os-traits' names), HW_CPU_HYPERTHREADING (an online CPU with an SMT sibling), HW_ARCH_<arch>
+and COMPUTE_ARCH_<arch> for the architectures guests can have, and COMPUTE_NODE.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from dataclasses import dataclass
+
+import os_traits
+
+from resource_tracker.audit.devices import DeviceUse
+from resource_tracker.audit.pci_providers import pci_children
+from resource_tracker.audit.vgpus import vgpu_children
+from resource_tracker.placement.records import (
+    DISK_GB,
+    MEMORY_MB,
+    PCPU,
+    VCPU,
+    Inventory,
+    ProviderReport,
+    ProviderTree,
+)
+from resource_tracker.resources import ComputeNodeValues, HostResources
+from resource_tracker.units import GiB
+
+# the namespace of the uuids of sharing providers, from the storage_id (uuid5)
+STORAGE_NAMESPACE = uuid_module.UUID("5b9f1d8e-6c1a-4f7e-9a53-2f0e6d4c8b71")
+
+# libvirt's CPU feature names (its cpu_map) and the traits Nova 34 reports for them
+# (nova/virt/libvirt/utils.py CPU_TRAITS_MAPPING)
+CPU_FEATURE_TRAITS: dict[str, tuple[str, ...]] = {
+    "3dnow": (os_traits.HW_CPU_X86_3DNOW,),
+    "abm": (os_traits.HW_CPU_X86_ABM,),
+    "aes": (os_traits.HW_CPU_X86_AESNI,),
+    "amx-bf16": (os_traits.HW_CPU_X86_AMXBF16,),
+    "amx-int8": (os_traits.HW_CPU_X86_AMXINT8,),
+    "amx-tile": (os_traits.HW_CPU_X86_AMXTILE,),
+    "avx": (os_traits.HW_CPU_X86_AVX,),
+    "avx2": (os_traits.HW_CPU_X86_AVX2,),
+    "avx512bw": (os_traits.HW_CPU_X86_AVX512BW,),
+    "avx512cd": (os_traits.HW_CPU_X86_AVX512CD,),
+    "avx512dq": (os_traits.HW_CPU_X86_AVX512DQ,),
+    "avx512er": (os_traits.HW_CPU_X86_AVX512ER,),
+    "avx512f": (os_traits.HW_CPU_X86_AVX512F,),
+    "avx512pf": (os_traits.HW_CPU_X86_AVX512PF,),
+    "avx512vl": (os_traits.HW_CPU_X86_AVX512VL,),
+    "avx512vnni": (os_traits.HW_CPU_X86_AVX512VNNI,),
+    "avx512vbmi": (os_traits.HW_CPU_X86_AVX512VBMI,),
+    "avx512ifma": (os_traits.HW_CPU_X86_AVX512IFMA,),
+    "avx512vbmi2": (os_traits.HW_CPU_X86_AVX512VBMI2,),
+    "avx512bitalg": (os_traits.HW_CPU_X86_AVX512BITALG,),
+    "vaes": (os_traits.HW_CPU_X86_AVX512VAES,),
+    "gfni": (os_traits.HW_CPU_X86_AVX512GFNI,),
+    "vpclmulqdq": (os_traits.HW_CPU_X86_AVX512VPCLMULQDQ,),
+    "avx512-vpopcntdq": (os_traits.HW_CPU_X86_AVX512VPOPCNTDQ,),
+    "bmi1": (os_traits.HW_CPU_X86_BMI,),
+    "bmi2": (os_traits.HW_CPU_X86_BMI2,),
+    "pclmuldq": (os_traits.HW_CPU_X86_CLMUL,),
+    "f16c": (os_traits.HW_CPU_X86_F16C,),
+    "fma": (os_traits.HW_CPU_X86_FMA3,),
+    "fma4": (os_traits.HW_CPU_X86_FMA4,),
+    "mmx": (os_traits.HW_CPU_X86_MMX,),
+    "mpx": (os_traits.HW_CPU_X86_MPX,),
+    "sha-ni": (os_traits.HW_CPU_X86_SHA,),
+    "sse": (os_traits.HW_CPU_X86_SSE,),
+    "sse2": (os_traits.HW_CPU_X86_SSE2,),
+    "sse3": (os_traits.HW_CPU_X86_SSE3,),
+    "sse4.1": (os_traits.HW_CPU_X86_SSE41,),
+    "sse4.2": (os_traits.HW_CPU_X86_SSE42,),
+    "sse4a": (os_traits.HW_CPU_X86_SSE4A,),
+    "ssse3": (os_traits.HW_CPU_X86_SSSE3,),
+    # the generic trait kept beside the vendor's, as Nova does
+    "svm": (os_traits.HW_CPU_X86_SVM, os_traits.HW_CPU_X86_AMD_SVM),
+    "tbm": (os_traits.HW_CPU_X86_TBM,),
+    "vmx": (os_traits.HW_CPU_X86_VMX, os_traits.HW_CPU_X86_INTEL_VMX),
+    "xop": (os_traits.HW_CPU_X86_XOP,),
+}
+CPU_TRAITS = frozenset(trait for traits in CPU_FEATURE_TRAITS.values() for trait in traits)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPolicy:
+    """The resource classes whose allocation_ratio the operator configured (in our config
+    or nova.conf); the others' ratios are initial ones, and Placement's are kept."""
+
+    explicit_ratios: frozenset[str] = frozenset()
+    enabled_mdev_types: tuple[str, ...] = ()  # [devices] enabled_mdev_types
+    pci_in_placement: bool = False  # [pci] report_in_placement
+
+
+def provider_tree(
+    uuid: str,
+    resources: HostResources,
+    values: ComputeNodeValues,
+    policy: ProviderPolicy,
+    shared_overcommit_bytes: int | None = None,
+    devices: DeviceUse | None = None,
+    said: set[str] | None = None,
+) -> ProviderTree:
+    """The root provider and its vGPU children; on shared storage (`values.storage_id`) the
+    root without DISK_GB, in the aggregate of the storage's sharing provider, which holds the
+    disk once for every host. `said` keeps the device problems logged (each said once)."""
+    said = set() if said is None else said
+    local = inventories(values)
+    if values.storage_id is None:
+        root = ProviderReport(
+            uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
+            policy.explicit_ratios,
+        )  # fmt: skip
+        return ProviderTree(root, children=_children(root, devices, policy, said))
+    shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
+    root = ProviderReport(
+        uuid,
+        values.hypervisor_hostname,
+        tuple(inventory for inventory in local if inventory.resource_class != DISK_GB),
+        traits(resources),
+        owned_traits(resources),
+        policy.explicit_ratios,
+        aggregates=frozenset({shared.uuid}),
+    )
+    return ProviderTree(root, shared, _children(root, devices, policy, said))
+
+
+def _children(
+    root: ProviderReport, devices: DeviceUse | None, policy: ProviderPolicy, said: set[str]
+) -> tuple[ProviderReport, ...]:
+    if devices is None:
+        return ()
+    vgpus = vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)
+    if not policy.pci_in_placement:
+        return vgpus
+    return vgpus + pci_children(root, devices.offered, said)
+
+
+def sharing_provider(
+    values: ComputeNodeValues, policy: ProviderPolicy, overcommit_bytes: int
+) -> ProviderReport:
+    """The storage `values.storage_id` names, as one provider every host on it reports
+    alike: its uuid (and its aggregate's, Nova's convention) derived from the storage id;
+    DISK_GB the file system's size, with what the thin disks of every host on it may still
+    grow into reserved (as disk_available_least counts it), whole GB rounded up."""
+    storage_id = values.storage_id or ""
+    uuid = str(uuid_module.uuid5(STORAGE_NAMESPACE, storage_id))
+    total = values.local_gb
+    disk = Inventory(
+        DISK_GB, total, min(total, -(-overcommit_bytes // GiB)), 1, total, 1,
+        float(values.disk_allocation_ratio),
+    )  # fmt: skip
+    shares = frozenset({os_traits.MISC_SHARES_VIA_AGGREGATE})
+    return ProviderReport(
+        uuid,
+        f"shared storage {storage_id}",
+        (disk,) if total > 0 else (),
+        shares,
+        shares,
+        policy.explicit_ratios & {DISK_GB},
+        aggregates=frozenset({uuid}),
+    )
+
+
+def inventories(values: ComputeNodeValues) -> tuple[Inventory, ...]:
+    disk_reserved_gb = -(-values.reserved_host_disk_mb // 1024)  # Nova's convert_mb_to_ceil_gb
+    classes = (
+        (VCPU, values.vcpus, values.reserved_host_cpus, values.cpu_allocation_ratio),
+        (PCPU, values.pcpus or 0, 0, 1.0),
+        (MEMORY_MB, values.memory_mb, values.reserved_host_memory_mb, values.ram_allocation_ratio),
+        (DISK_GB, values.local_gb, disk_reserved_gb, values.disk_allocation_ratio),
+    )
+    return tuple(
+        Inventory(rc, total, min(reserved, total), 1, total, 1, float(ratio))
+        for rc, total, reserved, ratio in classes
+        if total > 0
+    )
+
+
+def traits(resources: HostResources) -> frozenset[str]:
+    features = set(resources.cpu_info.features)
+    found = {
+        trait
+        for feature, names in CPU_FEATURE_TRAITS.items()
+        if feature in features
+        for trait in names
+    }
+    topology = resources.topology
+    if topology is not None and any(
+        len(group) > 1 for cell in topology.cells for group in cell.siblings
+    ):
+        found.add(os_traits.HW_CPU_HYPERTHREADING)
+    arch = _arch_trait("HW_ARCH_", resources.cpu_info.arch)
+    if arch:
+        found.add(arch)
+    guests = topology.guests if topology is not None else ()
+    found.update(trait for guest in guests if (trait := _arch_trait("COMPUTE_ARCH_", guest.arch)))
+    found.add(os_traits.COMPUTE_NODE)
+    return frozenset(found)
+
+
+def owned_traits(resources: HostResources) -> frozenset[str]:
+    """The traits this daemon sets or removes; others' are left as they are."""
+    owned = set(CPU_TRAITS) | {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
+    return frozenset(owned | traits(resources))
+
+
+def _arch_trait(prefix: str, arch: str) -> str | None:
+    trait = prefix + arch.upper()
+    return trait if trait in os_traits.get_traits(prefix=prefix) else None
