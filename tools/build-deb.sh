@@ -43,7 +43,7 @@ fi
 build_deps="build-essential dpkg-dev fakeroot lintian debhelper dh-python pybuild-plugin-pyproject"
 build_deps+=" python3-all python3-setuptools python3-setuptools-scm"
 build_deps+=" python3-sphinx python3-myst-parser python3-oslo.config python3-libvirt python3-lxml"
-build_deps+=" python3-sqlalchemy"
+build_deps+=" python3-sqlalchemy python3-keystoneauth1 python3-yaml"
 cache=$HOME/.cache/resource-tracker
 build_image=$cache/trixie-build-$(echo "$image $build_deps" | sha256sum | cut -c1-12).tar.gz
 root="$work/root"

@@ -194,7 +194,7 @@ CONF([], project="nova", default_config_files=[])
 neutron.register_dynamic_opts(CONF)
 out = {}
 for group, name in json.load(sys.stdin):
-    opts = CONF._opts if group == "DEFAULT" else CONF._groups[group]._opts
+    opts = CONF._opts if group == "DEFAULT" else getattr(CONF._groups.get(group), "_opts", {})
     out[f"{group} {name}"] = opts[name]["opt"].default if name in opts else "MISSING"
 print(json.dumps(out))
 """
@@ -216,6 +216,8 @@ def test_the_shared_table_matches_nova_34():
     assert sorted(name for name, default in novas.items() if default == "MISSING") == [
         "DEFAULT debug",
         "DEFAULT nova_config_file",
+        "DEFAULT update_resources_on_events",
+        "capacity flavors_file",
         "libvirt domain_cache_refresh_audits",
         "metrics listen",
         "placement refresh_audits",

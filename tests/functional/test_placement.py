@@ -412,7 +412,8 @@ def started():
 
 def test_the_daemon_keeps_placements_ratio_until_sighup_makes_ours_explicit(api, config, started):
     def write(extra: str = "") -> str:
-        path = config(extra="update_resources_interval = 1\n" + extra)
+        # debug: an unchanged audit's line is DEBUG, and the test counts audits by their lines
+        path = config(extra="update_resources_interval = 1\ndebug = true\n" + extra)
         with open(path, "a") as conf_file:
             conf_file.write(placement_support.config(api.url) + "refresh_audits = 1\n")
         return path

@@ -39,7 +39,7 @@ def run_as_nobody(conf: str, *setpriv_options: str) -> subprocess.CompletedProce
 
 
 def least_gb(result: subprocess.CompletedProcess) -> int:
-    return int(re.search(r"disk_available_least (-?\d+) GB", result.stdout)[1])
+    return int(re.search(r"disk_available_least (-?\d+) GiB", result.stdout)[1])
 
 
 def test_the_capability_is_what_lets_private_images_be_measured(private_disk_host):

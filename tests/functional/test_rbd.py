@@ -333,7 +333,7 @@ def test_two_hosts_on_one_pool_count_each_others_images(ceph, image, tmp_path, d
     pool = pool_stats(after)
     assert rows["compute-a"]["local_gb"] == (pool["stored"] + pool["max_avail"]) // GiB
     assert (
-        f"disk_available_least {rows['compute-a']['disk_available_least']} GB" in audits[-1].stdout
+        f"disk_available_least {rows['compute-a']['disk_available_least']} GiB" in audits[-1].stdout
     )
 
 
