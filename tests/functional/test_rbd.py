@@ -332,9 +332,8 @@ def test_two_hosts_on_one_pool_count_each_others_images(ceph, image, tmp_path, d
     assert rows["compute-b"]["disk_overcommit_bytes"] == 30 * GiB - 4 * MiB
     pool = pool_stats(after)
     assert rows["compute-a"]["local_gb"] == (pool["stored"] + pool["max_avail"]) // GiB
-    assert (
-        f"disk_available_least {rows['compute-a']['disk_available_least']} GiB" in audits[-1].stdout
-    )
+    least = rows["compute-a"]["disk_available_least"]
+    assert f"disk_available_least {least} GiB" in audits[-1].stdout
 
 
 def test_the_daemon_logs_a_ceph_outage_once_and_recovers(ceph, image, tmp_path, sqlite_url):
