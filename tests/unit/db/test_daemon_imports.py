@@ -1,6 +1,7 @@
 """What the daemon loads: the schema's head without alembic, no MySQL driver for SQLite,
-no green DNS, no PyYAML without a YAML file to read, no keystoneauth1 (nor requests) without
-reporting to Placement, even with nova.conf's [placement] (memory at 1,000 domains, issue 21)."""
+no green DNS, no PyYAML without a YAML file to read, neither keystoneauth1 (nor requests)
+nor os_traits without reporting to Placement, even with nova.conf's [placement] (memory at
+1,000 domains, issue 21)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ def test_the_head_the_daemon_checks_is_the_newest_migration():
     assert schema.scripts_head() == schema.HEAD
 
 
-NOT_LOADED = ("alembic", "pymysql", "dns", "yaml", "keystoneauth1", "requests", "urllib3")
+NOT_LOADED = (
+    "alembic",
+    "pymysql",
+    "dns",
+    "yaml",
+    "keystoneauth1",
+    "requests",
+    "urllib3",
+    "os_traits",
+)
 
 
 def test_the_daemon_and_its_loop_load_none_of_what_only_other_commands_use(tmp_path):
