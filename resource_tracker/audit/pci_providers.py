@@ -19,8 +19,6 @@ import uuid as uuid_module
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import os_traits
-
 from resource_tracker.audit.devices import DeviceState
 from resource_tracker.placement.records import Inventory, ProviderReport
 from resource_tracker.resources import TYPE_PCI, TYPE_PF, TYPE_VDPA, TYPE_VF
@@ -117,6 +115,8 @@ STANDARD_CLASSES = frozenset(
 
 
 def _traits(tags: dict) -> frozenset[str]:
+    import os_traits  # only when reporting to Placement (daemon memory, issue 21)
+
     names = [name.strip() for name in (tags.get("traits") or "").split(",") if name.strip()]
     found = {MANAGED}
     for name in names:  # as Nova normalizes them: a standard name only as written

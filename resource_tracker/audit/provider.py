@@ -15,10 +15,10 @@ and COMPUTE_ARCH_<arch> for the architectures guests can have, and COMPUTE_NODE.
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_module
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-import os_traits
 
 from resource_tracker.audit.devices import DeviceUse
 from resource_tracker.audit.pci_providers import pci_children
@@ -38,56 +38,65 @@ from resource_tracker.units import GiB
 # the namespace of the uuids of sharing providers, from the storage_id (uuid5)
 STORAGE_NAMESPACE = uuid_module.UUID("5b9f1d8e-6c1a-4f7e-9a53-2f0e6d4c8b71")
 
+
 # libvirt's CPU feature names (its cpu_map) and the traits Nova 34 reports for them
 # (nova/virt/libvirt/utils.py CPU_TRAITS_MAPPING)
-CPU_FEATURE_TRAITS: dict[str, tuple[str, ...]] = {
-    "3dnow": (os_traits.HW_CPU_X86_3DNOW,),
-    "abm": (os_traits.HW_CPU_X86_ABM,),
-    "aes": (os_traits.HW_CPU_X86_AESNI,),
-    "amx-bf16": (os_traits.HW_CPU_X86_AMXBF16,),
-    "amx-int8": (os_traits.HW_CPU_X86_AMXINT8,),
-    "amx-tile": (os_traits.HW_CPU_X86_AMXTILE,),
-    "avx": (os_traits.HW_CPU_X86_AVX,),
-    "avx2": (os_traits.HW_CPU_X86_AVX2,),
-    "avx512bw": (os_traits.HW_CPU_X86_AVX512BW,),
-    "avx512cd": (os_traits.HW_CPU_X86_AVX512CD,),
-    "avx512dq": (os_traits.HW_CPU_X86_AVX512DQ,),
-    "avx512er": (os_traits.HW_CPU_X86_AVX512ER,),
-    "avx512f": (os_traits.HW_CPU_X86_AVX512F,),
-    "avx512pf": (os_traits.HW_CPU_X86_AVX512PF,),
-    "avx512vl": (os_traits.HW_CPU_X86_AVX512VL,),
-    "avx512vnni": (os_traits.HW_CPU_X86_AVX512VNNI,),
-    "avx512vbmi": (os_traits.HW_CPU_X86_AVX512VBMI,),
-    "avx512ifma": (os_traits.HW_CPU_X86_AVX512IFMA,),
-    "avx512vbmi2": (os_traits.HW_CPU_X86_AVX512VBMI2,),
-    "avx512bitalg": (os_traits.HW_CPU_X86_AVX512BITALG,),
-    "vaes": (os_traits.HW_CPU_X86_AVX512VAES,),
-    "gfni": (os_traits.HW_CPU_X86_AVX512GFNI,),
-    "vpclmulqdq": (os_traits.HW_CPU_X86_AVX512VPCLMULQDQ,),
-    "avx512-vpopcntdq": (os_traits.HW_CPU_X86_AVX512VPOPCNTDQ,),
-    "bmi1": (os_traits.HW_CPU_X86_BMI,),
-    "bmi2": (os_traits.HW_CPU_X86_BMI2,),
-    "pclmuldq": (os_traits.HW_CPU_X86_CLMUL,),
-    "f16c": (os_traits.HW_CPU_X86_F16C,),
-    "fma": (os_traits.HW_CPU_X86_FMA3,),
-    "fma4": (os_traits.HW_CPU_X86_FMA4,),
-    "mmx": (os_traits.HW_CPU_X86_MMX,),
-    "mpx": (os_traits.HW_CPU_X86_MPX,),
-    "sha-ni": (os_traits.HW_CPU_X86_SHA,),
-    "sse": (os_traits.HW_CPU_X86_SSE,),
-    "sse2": (os_traits.HW_CPU_X86_SSE2,),
-    "sse3": (os_traits.HW_CPU_X86_SSE3,),
-    "sse4.1": (os_traits.HW_CPU_X86_SSE41,),
-    "sse4.2": (os_traits.HW_CPU_X86_SSE42,),
-    "sse4a": (os_traits.HW_CPU_X86_SSE4A,),
-    "ssse3": (os_traits.HW_CPU_X86_SSSE3,),
-    # the generic trait kept beside the vendor's, as Nova does
-    "svm": (os_traits.HW_CPU_X86_SVM, os_traits.HW_CPU_X86_AMD_SVM),
-    "tbm": (os_traits.HW_CPU_X86_TBM,),
-    "vmx": (os_traits.HW_CPU_X86_VMX, os_traits.HW_CPU_X86_INTEL_VMX),
-    "xop": (os_traits.HW_CPU_X86_XOP,),
-}
-CPU_TRAITS = frozenset(trait for traits in CPU_FEATURE_TRAITS.values() for trait in traits)
+@functools.cache
+def cpu_feature_traits() -> Mapping[str, tuple[str, ...]]:
+    import os_traits  # only when reporting to Placement (daemon memory, issue 21)
+
+    return {
+        "3dnow": (os_traits.HW_CPU_X86_3DNOW,),
+        "abm": (os_traits.HW_CPU_X86_ABM,),
+        "aes": (os_traits.HW_CPU_X86_AESNI,),
+        "amx-bf16": (os_traits.HW_CPU_X86_AMXBF16,),
+        "amx-int8": (os_traits.HW_CPU_X86_AMXINT8,),
+        "amx-tile": (os_traits.HW_CPU_X86_AMXTILE,),
+        "avx": (os_traits.HW_CPU_X86_AVX,),
+        "avx2": (os_traits.HW_CPU_X86_AVX2,),
+        "avx512bw": (os_traits.HW_CPU_X86_AVX512BW,),
+        "avx512cd": (os_traits.HW_CPU_X86_AVX512CD,),
+        "avx512dq": (os_traits.HW_CPU_X86_AVX512DQ,),
+        "avx512er": (os_traits.HW_CPU_X86_AVX512ER,),
+        "avx512f": (os_traits.HW_CPU_X86_AVX512F,),
+        "avx512pf": (os_traits.HW_CPU_X86_AVX512PF,),
+        "avx512vl": (os_traits.HW_CPU_X86_AVX512VL,),
+        "avx512vnni": (os_traits.HW_CPU_X86_AVX512VNNI,),
+        "avx512vbmi": (os_traits.HW_CPU_X86_AVX512VBMI,),
+        "avx512ifma": (os_traits.HW_CPU_X86_AVX512IFMA,),
+        "avx512vbmi2": (os_traits.HW_CPU_X86_AVX512VBMI2,),
+        "avx512bitalg": (os_traits.HW_CPU_X86_AVX512BITALG,),
+        "vaes": (os_traits.HW_CPU_X86_AVX512VAES,),
+        "gfni": (os_traits.HW_CPU_X86_AVX512GFNI,),
+        "vpclmulqdq": (os_traits.HW_CPU_X86_AVX512VPCLMULQDQ,),
+        "avx512-vpopcntdq": (os_traits.HW_CPU_X86_AVX512VPOPCNTDQ,),
+        "bmi1": (os_traits.HW_CPU_X86_BMI,),
+        "bmi2": (os_traits.HW_CPU_X86_BMI2,),
+        "pclmuldq": (os_traits.HW_CPU_X86_CLMUL,),
+        "f16c": (os_traits.HW_CPU_X86_F16C,),
+        "fma": (os_traits.HW_CPU_X86_FMA3,),
+        "fma4": (os_traits.HW_CPU_X86_FMA4,),
+        "mmx": (os_traits.HW_CPU_X86_MMX,),
+        "mpx": (os_traits.HW_CPU_X86_MPX,),
+        "sha-ni": (os_traits.HW_CPU_X86_SHA,),
+        "sse": (os_traits.HW_CPU_X86_SSE,),
+        "sse2": (os_traits.HW_CPU_X86_SSE2,),
+        "sse3": (os_traits.HW_CPU_X86_SSE3,),
+        "sse4.1": (os_traits.HW_CPU_X86_SSE41,),
+        "sse4.2": (os_traits.HW_CPU_X86_SSE42,),
+        "sse4a": (os_traits.HW_CPU_X86_SSE4A,),
+        "ssse3": (os_traits.HW_CPU_X86_SSSE3,),
+        # the generic trait kept beside the vendor's, as Nova does
+        "svm": (os_traits.HW_CPU_X86_SVM, os_traits.HW_CPU_X86_AMD_SVM),
+        "tbm": (os_traits.HW_CPU_X86_TBM,),
+        "vmx": (os_traits.HW_CPU_X86_VMX, os_traits.HW_CPU_X86_INTEL_VMX),
+        "xop": (os_traits.HW_CPU_X86_XOP,),
+    }
+
+
+@functools.cache
+def cpu_traits() -> frozenset[str]:
+    return frozenset(trait for traits in cpu_feature_traits().values() for trait in traits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +160,8 @@ def sharing_provider(
     alike: its uuid (and its aggregate's, Nova's convention) derived from the storage id;
     DISK_GB the file system's size, with what the thin disks of every host on it may still
     grow into reserved (as disk_available_least counts it), whole GB rounded up."""
+    import os_traits
+
     storage_id = values.storage_id or ""
     uuid = str(uuid_module.uuid5(STORAGE_NAMESPACE, storage_id))
     total = values.local_gb
@@ -186,10 +197,12 @@ def inventories(values: ComputeNodeValues) -> tuple[Inventory, ...]:
 
 
 def traits(resources: HostResources) -> frozenset[str]:
+    import os_traits
+
     features = set(resources.cpu_info.features)
     found = {
         trait
-        for feature, names in CPU_FEATURE_TRAITS.items()
+        for feature, names in cpu_feature_traits().items()
         if feature in features
         for trait in names
     }
@@ -209,10 +222,14 @@ def traits(resources: HostResources) -> frozenset[str]:
 
 def owned_traits(resources: HostResources) -> frozenset[str]:
     """The traits this daemon sets or removes; others' are left as they are."""
-    owned = set(CPU_TRAITS) | {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
+    import os_traits
+
+    owned = set(cpu_traits()) | {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
     return frozenset(owned | traits(resources))
 
 
 def _arch_trait(prefix: str, arch: str) -> str | None:
+    import os_traits
+
     trait = prefix + arch.upper()
     return trait if trait in os_traits.get_traits(prefix=prefix) else None

@@ -64,8 +64,14 @@ def within(limit_s: float, call: Callable[[], T], timed_out: Callable[[], Except
     return value
 
 
-def load_config(argv: list[str] | None, cli_opts=(), description: str | None = None):
-    """Build and load the config; exit with one line (status 2) if it cannot be used."""
+def load_config(
+    argv: list[str] | None,
+    cli_opts=(),
+    description: str | None = None,
+    every_credential: bool = True,
+):
+    """Build and load the config; exit with one line (status 2) if it cannot be used
+    (`every_credential`: see conf.load)."""
     from resource_tracker import conf as rt_conf
 
     conf = rt_conf.make_config()
@@ -81,7 +87,7 @@ def load_config(argv: list[str] | None, cli_opts=(), description: str | None = N
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            rt_conf.load(conf, args, description=description)
+            rt_conf.load(conf, args, description=description, every_credential=every_credential)
     except ConfigError as error:
         fail(error, status=2)
     except SystemExit as leaving:  # argparse: --help, --version, or a usage error

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
         signals.catch(signal.SIGHUP)
     argv = sys.argv[1:] if argv is None else argv
     try:
-        conf = load_config(argv, cli_opts, description=__doc__)
+        # the Placement auth plugin's options (keystoneauth1) only when reporting
+        conf = load_config(argv, cli_opts, description=__doc__, every_credential=False)
         if conf.check_config:
             return check_config.run(conf)
         setup_logging(conf, default_level=logging.WARNING if conf.once else logging.INFO)
@@ -316,7 +317,7 @@ def reload_config(running: cfg.ConfigOpts, argv: list[str]) -> cfg.ConfigOpts:
     """The config files read afresh and checked; raises ConfigError, leaving `running` as is."""
     conf = rt_conf.make_config()
     conf.register_cli_opts(cli_opts)
-    rt_conf.load(conf, argv)
+    rt_conf.load(conf, argv, every_credential=False)
     for group, group_opts in list_opts():
         for opt in group_opts:
             if opt.dest in RELOADABLE:

@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import yaml
-
 from resource_tracker.cmd import render
 from resource_tracker.exception import ResourceTrackerError
 
@@ -225,6 +223,8 @@ def dump(form: str, data: object) -> None:
     if form == "json":
         print(json.dumps(plain, indent=2))
     else:
+        import yaml  # only for -f yaml: the daemon's memory (issue 21)
+
         print(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True), end="")
 
 

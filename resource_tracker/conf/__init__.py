@@ -43,8 +43,16 @@ def make_config() -> cfg.ConfigOpts:
     return conf
 
 
-def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) -> None:
-    """Parse the command line and config files into `conf`; raise ConfigError if unusable."""
+def load(
+    conf: cfg.ConfigOpts,
+    argv: list[str],
+    description: str | None = None,
+    every_credential: bool = True,
+) -> None:
+    """Parse the command line and config files into `conf`; raise ConfigError if unusable.
+
+    Without `every_credential` (the daemon), the [placement] auth plugin's options are read
+    only as placement.credentials_wanted says."""
     try:
         conf(argv, project=PROJECT, version=f"%(prog)s {version()}", description=description)
     except cfg.ConfigFilesNotFoundError as error:
@@ -53,16 +61,17 @@ def load(conf: cfg.ConfigOpts, argv: list[str], description: str | None = None) 
         raise ConfigError(str(error)) from None
     except UnicodeDecodeError as error:
         raise ConfigError(_not_utf8(argv, error)) from None
-    check(conf)
+    check(conf, every_credential)
 
 
-def check(conf: cfg.ConfigOpts) -> None:
+def check(conf: cfg.ConfigOpts, every_credential: bool = True) -> None:
     """nova.conf's shared values applied (they may name physnets our file configures), our
     files checked strictly, then every value as it will be used."""
-    _nova.apply(conf, _check_value)
-    _check_our_files(conf)
+    plugin = every_credential or _placement.credentials_wanted(conf)
+    _nova.apply(conf, _check_value, plugin)
+    _check_our_files(conf, plugin)
     try:
-        _check_values(conf)
+        _check_values(conf, plugin)
     except ConfigError as error:
         nova_files = _nova.files(conf)
         if not nova_files:
@@ -73,12 +82,12 @@ def check(conf: cfg.ConfigOpts) -> None:
         ) from None
 
 
-def _check_our_files(conf: cfg.ConfigOpts) -> None:
+def _check_our_files(conf: cfg.ConfigOpts, plugin: bool) -> None:
     """Raise ConfigError for an unknown option in our config files or a value that does not
     parse."""
-    register_dynamic_opts(conf)
+    register_dynamic_opts(conf, plugin)
     known: dict[str, dict[str, cfg.Opt]] = {}
-    for group, group_opts in _opts.list_opts() + _dynamic_groups(conf):
+    for group, group_opts in _opts.list_opts() + _dynamic_groups(conf, plugin):
         known.setdefault(_section_name(group), {}).update(_by_name(group_opts))
     for path in config_files(conf):
         sections: dict[str, dict[str, list[str]]] = {}
@@ -95,9 +104,9 @@ def _check_our_files(conf: cfg.ConfigOpts) -> None:
                     _check_value(opt, raw, f"[{section}] {name}", path)
 
 
-def _check_values(conf: cfg.ConfigOpts) -> None:
+def _check_values(conf: cfg.ConfigOpts, plugin: bool) -> None:
     """Every value as it will be used: interpolated, from any source, and options together."""
-    every_opt = _opts.list_opts() + _dynamic_groups(conf)
+    every_opt = _opts.list_opts() + _dynamic_groups(conf, plugin)
     for group, group_opts in every_opt:
         for opt in group_opts:
             try:
@@ -115,14 +124,14 @@ def _check_values(conf: cfg.ConfigOpts) -> None:
     _placement.check(conf)
 
 
-def _dynamic_groups(conf: cfg.ConfigOpts) -> list[tuple[str, list[cfg.Opt]]]:
+def _dynamic_groups(conf: cfg.ConfigOpts, plugin: bool) -> list[tuple[str, list[cfg.Opt]]]:
     """Options the files' values name: the physnets' groups ([neutron] physnets), the
-    options of the keystoneauth plugin [placement] auth_type names."""
-    return _neutron.dynamic_groups(conf) + _placement.dynamic_groups(conf)
+    options of the keystoneauth plugin [placement] auth_type names (if `plugin`)."""
+    return _neutron.dynamic_groups(conf) + _placement.dynamic_groups(conf, plugin)
 
 
-def register_dynamic_opts(conf: cfg.ConfigOpts) -> None:
-    for group, group_opts in _dynamic_groups(conf):
+def register_dynamic_opts(conf: cfg.ConfigOpts, plugin: bool = True) -> None:
+    for group, group_opts in _dynamic_groups(conf, plugin):
         conf.register_opts(group_opts, group=group)
 
 

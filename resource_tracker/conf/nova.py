@@ -117,10 +117,15 @@ def files(conf: cfg.ConfigOpts) -> list[str]:
     return list(conf.nova_config_file or [])
 
 
-def apply(conf: cfg.ConfigOpts, check_value: Callable[[cfg.Opt, str, str, str], None]) -> None:
+def apply(
+    conf: cfg.ConfigOpts,
+    check_value: Callable[[cfg.Opt, str, str, str], None],
+    plugin: bool = True,
+) -> None:
     """Make the shared options' values in the nova.conf files `conf` names its defaults.
 
-    `check_value(opt, raw, name, path)` raises ConfigError for a raw value `opt` refuses."""
+    `check_value(opt, raw, name, path)` raises ConfigError for a raw value `opt` refuses;
+    the [placement] auth plugin's options are read only if `plugin`."""
     paths = files(conf)
     if not paths:
         return
@@ -134,7 +139,7 @@ def apply(conf: cfg.ConfigOpts, check_value: Callable[[cfg.Opt, str, str, str], 
     except (cfg.ConfigFileParseError, UnicodeDecodeError) as error:
         raise ConfigError(f"[DEFAULT] nova_config_file: {error}") from None
     physnet_groups = neutron.dynamic_groups(nova)
-    plugin_groups = placement.dynamic_groups(nova)
+    plugin_groups = placement.dynamic_groups(nova, plugin)
     for group, group_opts in physnet_groups + plugin_groups:
         nova.register_opts(group_opts, group=group)
         conf.register_opts(group_opts, group=group)

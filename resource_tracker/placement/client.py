@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from keystoneauth1 import exceptions as ks_exceptions
-
 MICROVERSION = "placement 1.39"  # Placement 16.0.0's highest; what Nova 34 asks is lower
 
 UNREACHABLE = "unreachable"
@@ -71,6 +69,9 @@ class PlacementClient:
         }
         if body is not None:
             kwargs["json"] = body
+        # keystoneauth1 (requests, ~8.5 MiB) only in a process that talks to Placement
+        from keystoneauth1 import exceptions as ks_exceptions
+
         try:
             response = self._adapter.request(path, method, **kwargs)
         except (ks_exceptions.ConnectTimeout, ks_exceptions.RequestTimeout) as error:

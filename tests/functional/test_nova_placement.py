@@ -12,9 +12,9 @@ from pathlib import Path
 
 from resource_tracker.audit.pci_providers import STANDARD_CLASSES
 from resource_tracker.audit.provider import (
-    CPU_FEATURE_TRAITS,
-    CPU_TRAITS,
     ProviderPolicy,
+    cpu_feature_traits,
+    cpu_traits,
     provider_tree,
 )
 from resource_tracker.cmd import daemon, load_config, open_database
@@ -77,7 +77,7 @@ print(json.dumps(answers))
 """
 
 FEATURE_SETS = [
-    sorted(CPU_FEATURE_TRAITS),
+    sorted(cpu_feature_traits()),
     ["sse", "sse2", "svm", "vmx", "avx512-vpopcntdq", "sha-ni", "not-a-feature"],
     [],
 ]
@@ -85,12 +85,12 @@ FEATURE_SETS = [
 
 def test_cpu_feature_traits_are_novas():
 
-    ours = [sorted(CPU_TRAITS & _traits_of(features)) for features in FEATURE_SETS]
+    ours = [sorted(cpu_traits() & _traits_of(features)) for features in FEATURE_SETS]
     assert nova.run(TRAITS, FEATURE_SETS) == ours
 
 
 def _traits_of(features) -> set[str]:
-    return {t for f in features for t in CPU_FEATURE_TRAITS.get(f, ())}
+    return {t for f in features for t in cpu_feature_traits().get(f, ())}
 
 
 CLASSES = {"cpu": "VCPU", "ram": "MEMORY_MB", "disk": "DISK_GB"}

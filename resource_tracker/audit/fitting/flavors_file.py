@@ -21,12 +21,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from resource_tracker.audit.fitting.flavor import Aliases, Flavor, FlavorError, request
 from resource_tracker.units import GiB, MiB, parse_size
 
 KEYS = {"vcpus", "ram", "disk", "ephemeral", "swap", "extra_specs"}
+
+
+def _parse(path: str, text: str) -> Any:
+    if not path.endswith((".yaml", ".yml")):
+        return json.loads(text)
+    import yaml  # only for a YAML file: the daemon's memory (issue 21)
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(str(error) or type(error).__name__) from None
 
 
 def load(path: str, aliases: Aliases | None = None) -> tuple[Flavor, ...]:
@@ -36,8 +45,8 @@ def load(path: str, aliases: Aliases | None = None) -> tuple[Flavor, ...]:
     except OSError as error:
         raise FlavorError(f"flavors file {path}: {error.strerror or error}") from None
     try:
-        data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
-    except (ValueError, yaml.YAMLError) as error:
+        data = _parse(path, text)
+    except ValueError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise FlavorError(f"flavors file {path}: does not parse: {first}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("flavors"), Mapping):
