@@ -86,7 +86,7 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_database):
     ticking.kill()
     real.close()
     # 0.5 s of 10 ms ticks: the hub ran them while the audit's thread was blocked (a blocked
-    # hub runs one at most; a loaded machine was seen running 20 of the 50)
+    # hub runs one at most; a loaded machine was seen running fewer than 25 of the 50)
     assert len(ticks_while_blocked) >= 10
 
 
