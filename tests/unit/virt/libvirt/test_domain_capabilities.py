@@ -1,0 +1,59 @@
+"""The domain capabilities parser against libvirt's XML: domain-qemu-x86_64.xml is what
+libvirtd 9.0 answered on this machine (QEMU 7.2, no KVM), domain-kvm-sev-x86_64.xml the
+same with SEV, a secure boot loader and TPM versions as libvirt's documentation shows them
+(formatdomaincaps)."""
+
+from __future__ import annotations
+
+import os
+
+from resource_tracker.resources import GuestFeatures
+from resource_tracker.virt.libvirt import domain_capabilities
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "capabilities")
+
+
+def parsed(name: str) -> GuestFeatures:
+    with open(os.path.join(FIXTURES, name)) as fixture:
+        return domain_capabilities.parse(fixture.read())
+
+
+def test_qemu_without_kvm():
+    features = parsed("domain-qemu-x86_64.xml")
+
+    assert features == GuestFeatures(
+        disk_buses=frozenset({"ide", "fdc", "scsi", "virtio", "usb", "sata"}),
+        video_models=frozenset(
+            {"vga", "cirrus", "vmvga", "qxl", "virtio", "none", "bochs", "ramfb"}
+        ),
+        tpm_models=("tpm-tis", "tpm-crb"),
+        tpm_versions=None,  # no backendVersion enum: not said
+        secure_boot=False,
+        sev=False,
+    )
+
+
+def test_sev_secure_boot_and_tpm_versions():
+    features = parsed("domain-kvm-sev-x86_64.xml")
+
+    assert (features.sev, features.sev_max_guests, features.sev_max_es_guests) == (True, 15, 494)
+    assert features.secure_boot
+    assert features.tpm_versions == ("1.2", "2.0")
+
+
+def test_sev_not_supported_has_no_guests():
+    xml = "<domainCapabilities><features><sev supported='no'><maxGuests>15</maxGuests>"
+    features = domain_capabilities.parse(xml + "</sev></features></domainCapabilities>")
+
+    assert (features.sev, features.sev_max_guests) == (False, None)
+
+
+def test_no_devices_no_tpm():
+    features = domain_capabilities.parse("<domainCapabilities/>")
+
+    assert features == GuestFeatures(tpm_versions=())
+
+
+def test_xml_that_does_not_parse_gives_nothing(caplog):
+    assert domain_capabilities.parse("<domainCapabilities>") == GuestFeatures()
+    assert "domain capabilities XML does not parse" in caplog.text
