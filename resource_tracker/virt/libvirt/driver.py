@@ -16,7 +16,12 @@ the online CPUs differ from the last audit's, or the free count of a huge page p
 changed (a resize always changes it; a guest with huge pages started or stopped costs one
 needless read). An idle host's audit makes no capabilities call. A new connection reads
 them, and what only a libvirtd restart changes (hostname, version, the CPU model and its
-expanded features, one baselineCPU call) once.
+expanded features, one baselineCPU call, the domain capabilities of the host's
+architecture) once.
+
+libvirt refuses the domain capabilities on a read-only connection (VIR_ERR_OPERATION_DENIED,
+as the daemon's is) and its test driver has none (VIR_ERR_NO_SUPPORT): then the guest
+features are unknown (None), said in one log line, and the audit goes on.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    GuestFeatures,
     GuestSize,
     HostDevices,
     HostDevUse,
@@ -45,12 +51,20 @@ from resource_tracker.resources import (
 )
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
-from resource_tracker.virt.libvirt import capabilities, host
+from resource_tracker.virt.libvirt import capabilities, domain_capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
+
+# what libvirt answers when a connection may not or cannot give the domain capabilities
+# (read-only; a driver without them; an architecture or accelerator it lacks)
+NO_DOMAIN_CAPABILITIES = frozenset({
+    libvirt.VIR_ERR_OPERATION_DENIED, libvirt.VIR_ERR_NO_SUPPORT,
+    libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,7 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+    guest_features: GuestFeatures | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,7 @@ class LibvirtDriver(ComputeDriver):
         self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
+        self._no_guest_features_said: str | None = None
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
@@ -158,6 +174,7 @@ class LibvirtDriver(ComputeDriver):
             ),
             domain_xml_reads=reads,
             guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
+            guest_features=identity.guest_features,
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:
@@ -230,12 +247,34 @@ class LibvirtDriver(ComputeDriver):
             hypervisor_type=hypervisor_type,
             hypervisor_version=conn.getVersion(),
             cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
+            guest_features=self._guest_features(conn, caps.cpu.arch),
         )
         self._activity.note("libvirt free pages")
         free = host.free_pages(conn, caps.topology)
         self._identity = (conn, identity)
         self._shape = _Shape(caps.topology, online, host.huge_pages_free(caps.topology, free))
         return identity, host.with_free_pages(caps.topology, free)
+
+    def _guest_features(self, conn: libvirt.virConnect, arch: str | None) -> GuestFeatures | None:
+        """The domain capabilities of the host's architecture (libvirt's default emulator,
+        machine and accelerator), or None where libvirt refuses them (said once)."""
+        self._activity.note("libvirt domain capabilities")
+        try:
+            xml = conn.getDomainCapabilities(None, arch, None, None, 0)
+        except libvirt.libvirtError as error:
+            if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
+                raise
+            message = failure(error)
+            if message != self._no_guest_features_said:
+                self._no_guest_features_said = message
+                LOG.info(
+                    "libvirt at %s gives no domain capabilities (%s): no disk bus, video, "
+                    "TPM, secure boot or SEV traits are reported",
+                    self._connection.uri,
+                    message,
+                )
+            return None
+        return domain_capabilities.parse(xml)
 
 
 def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:
