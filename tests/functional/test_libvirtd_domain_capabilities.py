@@ -53,12 +53,15 @@ def test_read_write_connection_reads_them_once_per_connection(libvirtd):
 
     conn = libvirt.open(libvirtd.uri)
     try:
-        expected = domain_capabilities.parse(conn.getDomainCapabilities(None, "x86_64"))
+        expected = domain_capabilities.merged([
+            domain_capabilities.parse(conn.getDomainCapabilities(None, "x86_64", machine))
+            for machine in (None, "q35")
+        ])  # fmt: skip
     finally:
         conn.close()
     assert found == [expected] * 4
-    assert {"virtio", "scsi"} <= expected.disk_buses and "virtio" in expected.video_models
-    assert len(calls) == 2  # one per connection
+    assert {"virtio", "scsi", "ide"} <= expected.disk_buses and "virtio" in expected.video_models
+    assert len(calls) == 4  # the default machine and q35, once per connection
 
 
 @pytest.mark.libvirtd

@@ -53,9 +53,11 @@ if args.get("domain_caps"):
     # machine (no AMD SEV) cannot have
     from nova.virt.libvirt import config
     nova_driver._host.get_capabilities().host.cpu.arch = "x86_64"
-    caps = config.LibvirtConfigDomainCaps()
-    caps.parse_str(args["domain_caps"])
-    nova_driver._host._domain_caps = {"x86_64": {"pc": caps}}
+    by_machine = {}
+    for machine, xml in args["domain_caps"].items():
+        by_machine[machine] = config.LibvirtConfigDomainCaps()
+        by_machine[machine].parse_str(xml)
+    nova_driver._host._domain_caps = {"x86_64": by_machine}
     nova_driver._host._kernel_supports_amd_sev = lambda model="sev": True
 tree = provider_tree.ProviderTree()
 tree.new_root("node", "00000000-0000-4000-8000-000000000001")
@@ -257,13 +259,19 @@ def test_standard_resource_classes_are_placements():
     assert set(standards) == STANDARD_CLASSES
 
 
-@pytest.mark.parametrize("fixture", ["domain-qemu-x86_64.xml", "domain-kvm-sev-x86_64.xml"])
+@pytest.mark.parametrize(
+    "machines",
+    [
+        {"pc": "domain-qemu-x86_64.xml", "q35": "domain-qemu-q35-x86_64.xml"},
+        {"pc": "domain-kvm-sev-x86_64.xml"},
+    ],
+)
 def test_novas_traits_and_sev_child_from_domain_capabilities_are_ours(
-    fixture, mixed_host, config, tmp_path
+    machines, mixed_host, config, tmp_path
 ):
-    xml = (CAPABILITIES / fixture).read_text()
+    xml = {machine: (CAPABILITIES / name).read_text() for machine, name in machines.items()}
     result = audited_mixed(config)
-    features = domain_capabilities.parse(xml)
+    features = domain_capabilities.merged([domain_capabilities.parse(x) for x in xml.values()])
     resources = dataclasses.replace(
         result.resources,
         guest_features=features,

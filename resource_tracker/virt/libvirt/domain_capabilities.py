@@ -12,6 +12,7 @@ its enums hold, as Nova reads it. XML that does not parse gives no features.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from lxml import etree
 
@@ -42,6 +43,23 @@ def parse(xml: str) -> GuestFeatures:
         sev=sev is not None,
         sev_max_guests=None if sev is None else int_or(sev.findtext("maxGuests"), None),
         sev_max_es_guests=None if sev is None else int_or(sev.findtext("maxESGuests"), None),
+    )
+
+
+def merged(features: Sequence[GuestFeatures]) -> GuestFeatures:
+    """The features of several machine types of one architecture, as Nova unions them
+    (disk buses, video models; secure boot or SEV if any has it); TPM as the first says."""
+    first = features[0]
+    sev = next((f for f in features if f.sev), first)
+    return GuestFeatures(
+        disk_buses=frozenset().union(*(f.disk_buses for f in features)),
+        video_models=frozenset().union(*(f.video_models for f in features)),
+        tpm_models=first.tpm_models,
+        tpm_versions=first.tpm_versions,
+        secure_boot=any(f.secure_boot for f in features),
+        sev=sev.sev,
+        sev_max_guests=sev.sev_max_guests,
+        sev_max_es_guests=sev.sev_max_es_guests,
     )
 
 

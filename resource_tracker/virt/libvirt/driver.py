@@ -257,10 +257,11 @@ class LibvirtDriver(ComputeDriver):
 
     def _guest_features(self, conn: libvirt.virConnect, arch: str | None) -> GuestFeatures | None:
         """The domain capabilities of the host's architecture (libvirt's default emulator,
-        machine and accelerator), or None where libvirt refuses them (said once)."""
+        machine and accelerator; on x86_64 also the q35 machine, where secure boot and SEV
+        are, as Nova reads both), or None where libvirt refuses them (said once)."""
         self._activity.note("libvirt domain capabilities")
         try:
-            xml = conn.getDomainCapabilities(None, arch, None, None, 0)
+            found = [domain_capabilities.parse(conn.getDomainCapabilities(None, arch, None))]
         except libvirt.libvirtError as error:
             if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
                 raise
@@ -274,7 +275,15 @@ class LibvirtDriver(ComputeDriver):
                     message,
                 )
             return None
-        return domain_capabilities.parse(xml)
+        if arch == "x86_64":
+            try:
+                found.append(
+                    domain_capabilities.parse(conn.getDomainCapabilities(None, arch, "q35"))
+                )
+            except libvirt.libvirtError as error:  # a QEMU without q35
+                if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
+                    raise
+        return domain_capabilities.merged(found)
 
 
 def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:

@@ -1,7 +1,8 @@
 """The domain capabilities parser against libvirt's XML: domain-qemu-x86_64.xml is what
-libvirtd 9.0 answered on this machine (QEMU 7.2, no KVM), domain-kvm-sev-x86_64.xml the
-same with SEV, a secure boot loader and TPM versions as libvirt's documentation shows them
-(formatdomaincaps)."""
+libvirtd 9.0 answered on this machine (QEMU 7.2, no KVM; default machine type),
+domain-qemu-q35-x86_64.xml the same for q35, domain-kvm-sev-x86_64.xml the first with SEV,
+a secure boot loader and TPM versions as libvirt's documentation (formatdomaincaps) shows
+them."""
 
 from __future__ import annotations
 
@@ -57,3 +58,18 @@ def test_no_devices_no_tpm():
 def test_xml_that_does_not_parse_gives_nothing(caplog):
     assert domain_capabilities.parse("<domainCapabilities>") == GuestFeatures()
     assert "domain capabilities XML does not parse" in caplog.text
+
+
+def test_machine_types_merged_as_nova_unions_them():
+    default, q35, sev = (
+        parsed(name)
+        for name in ("domain-qemu-x86_64.xml", "domain-qemu-q35-x86_64.xml",
+                     "domain-kvm-sev-x86_64.xml")
+    )  # fmt: skip
+
+    assert "ide" in default.disk_buses and "ide" not in q35.disk_buses  # q35 has no IDE
+    both = domain_capabilities.merged([q35, default])
+    assert both.disk_buses == default.disk_buses | q35.disk_buses
+    assert both.tpm_versions == q35.tpm_versions and not both.sev
+    with_sev = domain_capabilities.merged([default, sev])
+    assert (with_sev.sev, with_sev.sev_max_guests, with_sev.secure_boot) == (True, 15, True)
