@@ -75,7 +75,6 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
-    guest_features: GuestFeatures | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +107,7 @@ class LibvirtDriver(ComputeDriver):
         self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
+        self._guest: tuple[libvirt.virConnect, GuestFeatures | None] | None = None
         self._no_guest_features_said: str | None = None
 
     def waiting_on(self) -> str | None:
@@ -134,6 +134,7 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             memory_total = host.memory_total_bytes(conn, info)
             identity, topology = self._host_facts(conn, info)
+            guest_features = self._guest_features(conn, identity.cpu_info.arch)
             reads = self._domains.xml_reads
             domains = self._domains.list(conn, activity)
             reads = self._domains.xml_reads - reads
@@ -174,7 +175,7 @@ class LibvirtDriver(ComputeDriver):
             ),
             domain_xml_reads=reads,
             guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
-            guest_features=identity.guest_features,
+            guest_features=guest_features,
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:
@@ -200,6 +201,7 @@ class LibvirtDriver(ComputeDriver):
         self._storage.close()
         self._identity = None
         self._shape = None
+        self._guest = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:
         """What a failed libvirt call means for the audit (re-raises what is not one)."""
@@ -247,7 +249,6 @@ class LibvirtDriver(ComputeDriver):
             hypervisor_type=hypervisor_type,
             hypervisor_version=conn.getVersion(),
             cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
-            guest_features=self._guest_features(conn, caps.cpu.arch),
         )
         self._activity.note("libvirt free pages")
         free = host.free_pages(conn, caps.topology)
@@ -258,7 +259,17 @@ class LibvirtDriver(ComputeDriver):
     def _guest_features(self, conn: libvirt.virConnect, arch: str | None) -> GuestFeatures | None:
         """The domain capabilities of the host's architecture (libvirt's default emulator,
         machine and accelerator; on x86_64 also the q35 machine, where secure boot and SEV
-        are, as Nova reads both), or None where libvirt refuses them (said once)."""
+        are, as Nova reads both), or None where libvirt refuses them (said once); read once
+        per connection, by audits only (not host_topology(): start-up, the CLI)."""
+        if self._guest is not None and self._guest[0] is conn:
+            return self._guest[1]
+        features = self._read_guest_features(conn, arch)
+        self._guest = (conn, features)
+        return features
+
+    def _read_guest_features(
+        self, conn: libvirt.virConnect, arch: str | None
+    ) -> GuestFeatures | None:
         self._activity.note("libvirt domain capabilities")
         try:
             found = [domain_capabilities.parse(conn.getDomainCapabilities(None, arch, None))]
