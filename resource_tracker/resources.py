@@ -260,6 +260,21 @@ class LocalStorage:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestFeatures:
+    """What libvirt's domain capabilities (virConnectGetDomainCapabilities, for the host's
+    architecture) say a guest can have: what Nova's capability traits are made from."""
+
+    disk_buses: frozenset[str] = frozenset()
+    video_models: frozenset[str] = frozenset()
+    tpm_models: tuple[str, ...] = ()
+    tpm_versions: tuple[str, ...] | None = None  # None: libvirt does not say (before 8.6)
+    secure_boot: bool = False  # a loader with <enum name='secure'> offering 'yes'
+    sev: bool = False  # <features><sev supported='yes'>
+    sev_max_guests: int | None = None  # its <maxGuests>, where given
+    sev_max_es_guests: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HostResources:
     """One audit's snapshot of a host.
 
@@ -293,6 +308,7 @@ class HostResources:
     nova_domains: tuple[NovaDomain, ...] = ()  # the domains with Nova's metadata
     domain_xml_reads: int = 0  # domain XML this audit read
     guests: tuple[GuestSize, ...] = ()  # every domain's size, by its uuid
+    guest_features: GuestFeatures | None = None  # None: not known (a read-only connection)
 
     @property
     def disk_overcommit_bytes(self) -> int:

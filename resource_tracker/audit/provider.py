@@ -10,7 +10,9 @@ with total 0 is left out, and a reserve above the total is cut to it: Placement 
 
 Traits: the CPU's features as HW_CPU_X86_* (Nova's mapping of libvirt's feature names, with
 os-traits' names), HW_CPU_HYPERTHREADING (an online CPU with an SMT sibling), HW_ARCH_<arch>
-and COMPUTE_ARCH_<arch> for the architectures guests can have, and COMPUTE_NODE.
+and COMPUTE_ARCH_<arch> for the architectures guests can have, COMPUTE_NODE, and what the
+domain capabilities give where libvirt answers them (guest_traits.py: disk buses, video
+models, secure boot; SEV's child provider).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resource_tracker.audit.devices import DeviceUse
+from resource_tracker.audit.guest_traits import guest_traits, owned_guest_traits, sev_children
 from resource_tracker.audit.pci_providers import pci_children
 from resource_tracker.audit.vgpus import vgpu_children
 from resource_tracker.placement.records import (
@@ -135,7 +138,7 @@ def provider_tree(
             uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
             policy.explicit_ratios,
         )  # fmt: skip
-        return ProviderTree(root, children=_children(root, devices, policy, said))
+        return ProviderTree(root, children=_children(root, resources, devices, policy, said))
     shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
     root = ProviderReport(
         uuid,
@@ -146,18 +149,23 @@ def provider_tree(
         policy.explicit_ratios,
         aggregates=frozenset({shared.uuid}),
     )
-    return ProviderTree(root, shared, _children(root, devices, policy, said))
+    return ProviderTree(root, shared, _children(root, resources, devices, policy, said))
 
 
 def _children(
-    root: ProviderReport, devices: DeviceUse | None, policy: ProviderPolicy, said: set[str]
+    root: ProviderReport,
+    resources: HostResources,
+    devices: DeviceUse | None,
+    policy: ProviderPolicy,
+    said: set[str],
 ) -> tuple[ProviderReport, ...]:
+    sev = sev_children(root, resources.guest_features)
     if devices is None:
-        return ()
+        return sev
     vgpus = vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)
     if not policy.pci_in_placement:
-        return vgpus
-    return vgpus + pci_children(root, devices.offered, said)
+        return vgpus + sev
+    return vgpus + pci_children(root, devices.offered, said) + sev
 
 
 def sharing_provider(
@@ -224,7 +232,7 @@ def traits(resources: HostResources) -> frozenset[str]:
     guests = topology.guests if topology is not None else ()
     found.update(trait for guest in guests if (trait := _arch_trait("COMPUTE_ARCH_", guest.arch)))
     found.add(os_traits.COMPUTE_NODE)
-    return frozenset(found)
+    return frozenset(found) | guest_traits(resources.guest_features)
 
 
 def owned_traits(resources: HostResources) -> frozenset[str]:
@@ -232,7 +240,7 @@ def owned_traits(resources: HostResources) -> frozenset[str]:
     import os_traits
 
     owned = set(cpu_traits()) | {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
-    return frozenset(owned | traits(resources))
+    return frozenset(owned | traits(resources)) | owned_guest_traits(resources.guest_features)
 
 
 def _arch_trait(prefix: str, arch: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VCPU, PCPU, MEMORY_MB, DISK_GB, VGPU = "VCPU", "PCPU", "MEMORY_MB", "DISK_GB", "VGPU"
+MEM_ENCRYPTION_CONTEXT = "MEM_ENCRYPTION_CONTEXT"
 
 
 @dataclass(frozen=True, slots=True)

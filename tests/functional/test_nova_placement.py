@@ -6,10 +6,14 @@ allocation ratio rule (nova.virt.driver.ComputeDriver._get_allocation_ratios, wi
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import uuid
 from pathlib import Path
 
+import pytest
+
+from resource_tracker.audit.guest_traits import SECURE_BOOT
 from resource_tracker.audit.pci_providers import STANDARD_CLASSES
 from resource_tracker.audit.provider import (
     ProviderPolicy,
@@ -20,7 +24,11 @@ from resource_tracker.audit.provider import (
 from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.placement.records import Inventory, ProviderReport
 from resource_tracker.placement.sync import wanted_inventories
+from resource_tracker.virt.libvirt import domain_capabilities
 from tests.support import hosts, nova
+
+CAPABILITIES = Path(__file__).parent.parent / "fixtures" / "capabilities"
+NOVAS_ROOT = "00000000-0000-4000-8000-000000000001"  # the root's uuid in UPDATE_PROVIDER_TREE
 
 UPDATE_PROVIDER_TREE = """
 import json, sys
@@ -39,15 +47,29 @@ from nova.compute import provider_tree
 from nova.virt import fake
 from nova.virt.libvirt import driver
 nova_driver = driver.LibvirtDriver(fake.FakeVirtAPI(), read_only=True)
+if args.get("domain_caps"):
+    # the domain capabilities libvirt's test driver lacks, from our fixture, for an x86_64
+    # host (the test driver's is i686); and the kvm_amd module's sev parameter, which this
+    # machine (no AMD SEV) cannot have
+    from nova.virt.libvirt import config
+    nova_driver._host.get_capabilities().host.cpu.arch = "x86_64"
+    by_machine = {}
+    for machine, xml in args["domain_caps"].items():
+        by_machine[machine] = config.LibvirtConfigDomainCaps()
+        by_machine[machine].parse_str(xml)
+    nova_driver._host._domain_caps = {"x86_64": by_machine}
+    nova_driver._host._kernel_supports_amd_sev = lambda model="sev": True
 tree = provider_tree.ProviderTree()
 tree.new_root("node", "00000000-0000-4000-8000-000000000001")
 nova_driver.update_provider_tree(tree, "node")
 data = tree.data("node")
-children = {}
+children, child_traits = {}, {}
 for uuid in tree.get_provider_uuids("node")[1:]:
     child = tree.data(uuid)
     children[child.name] = child.inventory
-found = {"inventory": data.inventory, "traits": sorted(data.traits), "children": children}
+    child_traits[child.name] = sorted(child.traits)
+found = {"inventory": data.inventory, "traits": sorted(data.traits), "children": children,
+         "child_traits": child_traits, "secure_boot": nova_driver._host.supports_secure_boot}
 print(json.dumps(found))
 """
 # what Nova's driver says it can build into a guest (its VIF, sound and vIOMMU models,
@@ -160,16 +182,18 @@ def lend_libvirt(directory: Path) -> str:
     return str(directory)
 
 
-def test_update_provider_tree_of_nova_gives_our_inventories_and_traits(
-    mixed_host, config, tmp_path
-):
-    # the test driver's CPU map is made up (CPUs 0, 2, 4 of 8, whatever the host file says):
-    # Nova counts it, ours the capabilities; naming the shared CPUs makes both count them
+def audited_mixed(config):
+    """An audit of the mixed host with 100 MB of disk reserved. The test driver's CPU map is
+    made up (CPUs 0, 2, 4 of 8, whatever the host file says): Nova counts it, ours the
+    capabilities; naming the shared CPUs makes both count them."""
     path = config(extra="reserved_host_disk_mb = 100")
     with open(path, "a") as conf_file:
         conf_file.write(f"[compute]\ncpu_shared_set = {SHARED}\n")
-    _conf, result = audited(path)
-    ours = provider_tree("u", result.resources, result.values, ProviderPolicy()).root
+    return audited(path)[1]
+
+
+def novas_tree(mixed_host, tmp_path, **extra) -> dict:
+    """Nova's update_provider_tree on the mixed host configured as audited_mixed()'s."""
     lent = tmp_path / "libvirt-lent"
     lent.mkdir()
     payload = {
@@ -177,8 +201,17 @@ def test_update_provider_tree_of_nova_gives_our_inventories_and_traits(
         "instances": str(mixed_host.instances),
         "reserved_disk_mb": 100,
         "shared": SHARED,
+        **extra,
     }
-    novas = nova.run_with(UPDATE_PROVIDER_TREE, payload, {"PYTHONPATH": lend_libvirt(lent)})
+    return nova.run_with(UPDATE_PROVIDER_TREE, payload, {"PYTHONPATH": lend_libvirt(lent)})
+
+
+def test_update_provider_tree_of_nova_gives_our_inventories_and_traits(
+    mixed_host, config, tmp_path
+):
+    result = audited_mixed(config)
+    ours = provider_tree("u", result.resources, result.values, ProviderPolicy()).root
+    novas = novas_tree(mixed_host, tmp_path)
 
     assert {i.resource_class: i.as_placement() for i in ours.inventories} == novas["inventory"]
     theirs = set(novas["traits"])
@@ -224,3 +257,47 @@ def test_standard_resource_classes_are_placements():
         "import json, os_resource_classes as o; print(json.dumps(sorted(o.STANDARDS)))", None
     )
     assert set(standards) == STANDARD_CLASSES
+
+
+@pytest.mark.parametrize(
+    "machines",
+    [
+        {"pc": "domain-qemu-x86_64.xml", "q35": "domain-qemu-q35-x86_64.xml"},
+        {"pc": "domain-kvm-sev-x86_64.xml"},
+    ],
+)
+def test_novas_traits_and_sev_child_from_domain_capabilities_are_ours(
+    machines, mixed_host, config, tmp_path
+):
+    xml = {machine: (CAPABILITIES / name).read_text() for machine, name in machines.items()}
+    result = audited_mixed(config)
+    features = domain_capabilities.merged([domain_capabilities.parse(x) for x in xml.values()])
+    resources = dataclasses.replace(
+        result.resources,
+        guest_features=features,
+        cpu_info=dataclasses.replace(result.resources.cpu_info, arch="x86_64"),
+    )
+    tree = provider_tree(NOVAS_ROOT, resources, result.values, ProviderPolicy())
+    novas = novas_tree(mixed_host, tmp_path, domain_caps=xml)
+
+    # secure boot is one of the compute manager's capability traits, not the driver's
+    # (COMPUTE_ARCH_*: Nova's come from the domain capabilities' architectures, here the one
+    # injected; ours from the capabilities' guests, compared above)
+    theirs = set(novas["traits"]) | ({SECURE_BOOT} if novas["secure_boot"] else set())
+    ours = tree.root.traits
+    assert {t for t in theirs if not t.startswith((*NOT_OURS, "COMPUTE_ARCH_"))} - {
+        "COMPUTE_NET_VIRTIO_PACKED"
+    } == (ours - {"COMPUTE_NODE"} - {t for t in ours if t.startswith("COMPUTE_ARCH_")})
+    assert {t for t in ours if t.startswith(("COMPUTE_STORAGE_BUS_", "COMPUTE_GRAPHICS_"))}
+    children = {
+        child.name.replace(result.values.hypervisor_hostname, "node", 1): (
+            {i.resource_class: i.as_placement() for i in child.inventories},
+            sorted(child.traits | {"OWNER_NOVA"}),  # Nova marks its children; we are not Nova
+        )
+        for child in tree.children
+    }
+    assert children == {
+        name: (inventory, novas["child_traits"][name])
+        for name, inventory in novas["children"].items()
+    }
+    assert bool(children) == features.sev

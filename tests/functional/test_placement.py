@@ -4,21 +4,26 @@ cost the report but never the row."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
 import sqlite3
+import time
 from contextlib import closing
 
 import pytest
 
 from resource_tracker.audit.drift import ORPHAN, OVER, UNALLOCATED
+from resource_tracker.audit.provider import provider_tree
 from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.placement.client import PlacementClient
 from resource_tracker.placement.tree import TreeSync
+from resource_tracker.virt.libvirt import domain_capabilities
 from tests.functional.test_cli import assert_one_line_error, run
 from tests.functional.test_daemon import AUDITED_ANY
+from tests.functional.test_nova_placement import CAPABILITIES
 from tests.support import hosts
 from tests.support import placement as placement_support
 from tests.support.daemon import Daemon
@@ -468,3 +473,38 @@ def test_an_idle_hosts_generation_check_that_fails_is_said_once_and_caught_up(
     assert recovered.failure is None and recovered.wrote  # read afresh: ours put back
     found = api.get(f"/resource_providers/{uuid}/inventories")["inventories"]["VCPU"]
     assert found["reserved"] == 0
+
+
+def test_domain_capabilities_traits_and_sev_child_in_placement(api, make_host):
+    """What a host with SEV and secure boot reports (the SEV fixture's domain capabilities:
+    libvirt's test driver has none, this machine no SEV), read back from Placement; features
+    that become unknown (a read-only connection) remove none of the traits."""
+    host = make_host()
+    result = host.audit()
+    root = host.row()["uuid"]
+    with open(CAPABILITIES / "domain-kvm-sev-x86_64.xml") as fixture:
+        features = domain_capabilities.parse(fixture.read())
+    policy = daemon.provider_policy(host.conf)
+    sync = TreeSync(PlacementClient(daemon.placement_conf.adapter(host.conf), 10.0))
+
+    def report(guest_features) -> None:
+        resources = dataclasses.replace(result.resources, guest_features=guest_features)
+        tree = provider_tree(root, resources, result.values, policy)
+        assert sync.sync(tree, time.monotonic() + 30).failure is None
+
+    report(features)
+    traits = provider(api, root)["traits"]
+    assert {"COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_GRAPHICS_MODEL_VIRTIO"} <= traits
+    assert "COMPUTE_SECURITY_UEFI_SECURE_BOOT" in traits
+    (child,) = [p for p in api.get("/resource_providers", in_tree=root)["resource_providers"]
+                if p["uuid"] != root]  # fmt: skip
+    assert child["name"] == f"{result.values.hypervisor_hostname}_amd_sev"
+    sev = provider(api, child["uuid"])
+    assert sev["inventories"]["MEM_ENCRYPTION_CONTEXT"]["total"] == 15
+    assert sev["inventories"]["MEM_ENCRYPTION_CONTEXT"]["max_unit"] == 1
+    assert sev["traits"] == {"HW_CPU_X86_AMD_SEV"}
+    candidates = api.get("/allocation_candidates", resources="MEM_ENCRYPTION_CONTEXT:1")
+    assert child["uuid"] in candidates["provider_summaries"]
+
+    report(None)
+    assert provider(api, root)["traits"] == traits

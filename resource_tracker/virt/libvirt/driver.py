@@ -16,7 +16,12 @@ the online CPUs differ from the last audit's, or the free count of a huge page p
 changed (a resize always changes it; a guest with huge pages started or stopped costs one
 needless read). An idle host's audit makes no capabilities call. A new connection reads
 them, and what only a libvirtd restart changes (hostname, version, the CPU model and its
-expanded features, one baselineCPU call) once.
+expanded features, one baselineCPU call, the domain capabilities of the host's
+architecture) once.
+
+libvirt refuses the domain capabilities on a read-only connection (VIR_ERR_OPERATION_DENIED,
+as the daemon's is) and its test driver has none (VIR_ERR_NO_SUPPORT): then the guest
+features are unknown (None), said in one log line, and the audit goes on.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    GuestFeatures,
     GuestSize,
     HostDevices,
     HostDevUse,
@@ -45,12 +51,20 @@ from resource_tracker.resources import (
 )
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
-from resource_tracker.virt.libvirt import capabilities, host
+from resource_tracker.virt.libvirt import capabilities, domain_capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 
 LOG = logging.getLogger(__name__)
+
+# what libvirt answers when a connection may not or cannot give the domain capabilities
+# (read-only; a driver without them; an architecture or accelerator it lacks)
+NO_DOMAIN_CAPABILITIES = frozenset({
+    libvirt.VIR_ERR_OPERATION_DENIED, libvirt.VIR_ERR_NO_SUPPORT,
+    libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +107,8 @@ class LibvirtDriver(ComputeDriver):
         self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
+        self._guest: tuple[libvirt.virConnect, GuestFeatures | None] | None = None
+        self._no_guest_features_said: str | None = None
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
@@ -118,6 +134,7 @@ class LibvirtDriver(ComputeDriver):
             info = conn.getInfo()
             memory_total = host.memory_total_bytes(conn, info)
             identity, topology = self._host_facts(conn, info)
+            guest_features = self._guest_features(conn, identity.cpu_info.arch)
             reads = self._domains.xml_reads
             domains = self._domains.list(conn, activity)
             reads = self._domains.xml_reads - reads
@@ -158,6 +175,7 @@ class LibvirtDriver(ComputeDriver):
             ),
             domain_xml_reads=reads,
             guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
+            guest_features=guest_features,
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:
@@ -183,6 +201,7 @@ class LibvirtDriver(ComputeDriver):
         self._storage.close()
         self._identity = None
         self._shape = None
+        self._guest = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:
         """What a failed libvirt call means for the audit (re-raises what is not one)."""
@@ -236,6 +255,46 @@ class LibvirtDriver(ComputeDriver):
         self._identity = (conn, identity)
         self._shape = _Shape(caps.topology, online, host.huge_pages_free(caps.topology, free))
         return identity, host.with_free_pages(caps.topology, free)
+
+    def _guest_features(self, conn: libvirt.virConnect, arch: str | None) -> GuestFeatures | None:
+        """The domain capabilities of the host's architecture (libvirt's default emulator,
+        machine and accelerator; on x86_64 also the q35 machine, where secure boot and SEV
+        are, as Nova reads both), or None where libvirt refuses them (said once); read once
+        per connection, by audits only (not host_topology(): start-up, the CLI)."""
+        if self._guest is not None and self._guest[0] is conn:
+            return self._guest[1]
+        features = self._read_guest_features(conn, arch)
+        self._guest = (conn, features)
+        return features
+
+    def _read_guest_features(
+        self, conn: libvirt.virConnect, arch: str | None
+    ) -> GuestFeatures | None:
+        self._activity.note("libvirt domain capabilities")
+        try:
+            found = [domain_capabilities.parse(conn.getDomainCapabilities(None, arch, None))]
+        except libvirt.libvirtError as error:
+            if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
+                raise
+            message = failure(error)
+            if message != self._no_guest_features_said:
+                self._no_guest_features_said = message
+                LOG.info(
+                    "libvirt at %s gives no domain capabilities (%s): no disk bus, video, "
+                    "TPM, secure boot or SEV traits are reported",
+                    self._connection.uri,
+                    message,
+                )
+            return None
+        if arch == "x86_64":
+            try:
+                found.append(
+                    domain_capabilities.parse(conn.getDomainCapabilities(None, arch, "q35"))
+                )
+            except libvirt.libvirtError as error:  # a QEMU without q35
+                if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
+                    raise
+        return domain_capabilities.merged(found)
 
 
 def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:
