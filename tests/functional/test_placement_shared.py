@@ -36,7 +36,10 @@ def audit_as(hostname: str, conf: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0,
+    reason="needs root and unshare (util-linux) for a host name of its own (a UTS namespace)",
+)
 def test_shared_storage_is_one_sharing_provider_and_offered_once(
     tmp_path, placement_server, sqlite_url
 ):
