@@ -64,5 +64,8 @@ def setup_logging(conf, default_level: int = logging.INFO) -> None:
     handler.setFormatter(OneLineFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
     handler.addFilter(_QuietPool())
     root = logging.getLogger()
+    ours = [each for each in root.handlers if isinstance(each.formatter, OneLineFormatter)]
+    for earlier in ours:  # set up again (a test calling a command twice): still one line
+        root.removeHandler(earlier)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if conf.debug else default_level)

@@ -94,3 +94,13 @@ def test_the_pools_error_and_its_traceback_become_one_debug_line(logged, tmp_pat
         assert " DEBUG sqlalchemy.pool.impl.QueuePool: Exception during reset or similar: " in line
         assert line.endswith("Cannot operate on a closed database.")
         assert "Traceback" not in line
+
+
+def test_set_up_twice_an_event_is_still_one_line(logged):
+    start, lines = logged
+    start()
+    start()
+
+    LOG.warning("one event")
+
+    assert len(lines()) == 1
