@@ -127,6 +127,9 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         lambda width: "\n\n".join(_node_text(entry, audit, width) for entry, audit in shown),
         many=True,
     )
+    args = conf.category
+    if args.format == "table" and not args.columns and any(e.get("numa_topology") for e, _ in shown):
+        output.hint(render.NUMA_LEGEND)
 
 
 def services_list(conf: cfg.ConfigOpts, database: Database) -> None:

@@ -140,11 +140,14 @@ def numa_cells(numa_topology: dict | None) -> str:
             )
         )
     header = ("CELL", "SOCKET", "VCPUS", "PINNED", "MEM_GIB", "PAGES_GIB", "HUGEPAGES")
-    legend = (
-        "VCPUS used/shared, PINNED pinned/dedicated, MEM_GIB used/total,\n"
-        "PAGES_GIB smallest pages used/total GiB, HUGEPAGES used/total; rRESERVED pages"
-    )
-    return "\n".join(("NUMA cells", table(header, rows, right=range(5)), legend))
+    return "\n".join(("NUMA cells", table(header, rows, right=range(5))))
+
+
+# the columns of numa_cells' table, for stderr (a legend, not the document)
+NUMA_LEGEND = (
+    "NUMA cells: VCPUS used/shared, PINNED pinned/dedicated, MEM_GIB used/total,\n"
+    "PAGES_GIB smallest pages used/total GiB, HUGEPAGES used/total; rRESERVED pages"
+)
 
 
 def _small_pages(page: PageUsage) -> str:

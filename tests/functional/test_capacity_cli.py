@@ -123,3 +123,13 @@ def test_a_bad_flavors_file_is_one_line_naming_the_option(numa_fleet, tmp_path):
     assert result.returncode != 0 and result.stderr.count("\n") == 1
     assert "[capacity] flavors_file: flavors file" in result.stderr
     assert "flavor x: unknown key(s) gpus" in result.stderr
+
+
+def test_nodes_show_prints_the_cells_and_their_legend_on_stderr(numa_fleet):
+    shown = manage(numa_fleet, "nodes", "show", "numa")
+    piped_json = manage(numa_fleet, "nodes", "show", "numa", "-f", "json")
+
+    assert shown.returncode == 0, shown.stderr
+    assert "NUMA cells\nCELL" in shown.stdout and "VCPUS used/shared" not in shown.stdout
+    assert shown.stderr.startswith("NUMA cells: VCPUS used/shared")
+    assert piped_json.stderr == ""  # a document alone: no legend
