@@ -128,7 +128,8 @@ def nodes_show(conf: cfg.ConfigOpts, database: Database) -> None:
         many=True,
     )
     args = conf.category
-    if args.format == "table" and not args.columns and any(e.get("numa_topology") for e, _ in shown):
+    with_cells = any(entry.get("numa_topology") for entry, _ in shown)
+    if args.format == "table" and not args.columns and with_cells:
         output.hint(render.NUMA_LEGEND)
 
 
