@@ -28,3 +28,9 @@ def parse_size(text: str, default_unit: int) -> int:
         raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M)")
     unit = BY_PREFIX.get(match.group(2).upper(), default_unit)
     return int(float(match.group(1)) * unit)
+
+
+def mib_in_whole_gib(mib: int) -> int:
+    """MiB as the whole GiB that hold them, rounded up (Nova's convert_mb_to_ceil_gb): how
+    reserved_host_disk_mb counts against local_gb, DISK_GB and the flavors' disks."""
+    return -(-mib * MiB // GiB)

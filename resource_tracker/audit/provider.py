@@ -36,7 +36,7 @@ from resource_tracker.placement.records import (
     ProviderTree,
 )
 from resource_tracker.resources import ComputeNodeValues, HostResources
-from resource_tracker.units import GiB
+from resource_tracker.units import GiB, mib_in_whole_gib
 
 # the namespace of the uuids of sharing providers, from the storage_id (uuid5)
 STORAGE_NAMESPACE = uuid_module.UUID("5b9f1d8e-6c1a-4f7e-9a53-2f0e6d4c8b71")
@@ -197,7 +197,7 @@ def sharing_provider(
 
 
 def inventories(values: ComputeNodeValues) -> tuple[Inventory, ...]:
-    disk_reserved_gb = -(-values.reserved_host_disk_mb // 1024)  # Nova's convert_mb_to_ceil_gb
+    disk_reserved_gb = mib_in_whole_gib(values.reserved_host_disk_mb)
     classes = (
         (VCPU, values.vcpus, values.reserved_host_cpus, values.cpu_allocation_ratio),
         (PCPU, values.pcpus or 0, 0, 1.0),

@@ -51,7 +51,7 @@ from resource_tracker.timeouts import (
     PLACEMENT_BUDGET_S,
     PLACEMENT_MARGIN_S,
 )
-from resource_tracker.units import GiB, MiB
+from resource_tracker.units import GiB, MiB, mib_in_whole_gib
 from resource_tracker.virt.driver import Activity, ComputeDriver
 
 LOG = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def compute_node_values(
     memory_mb_used = policy.reserved_host_memory_mb + resources.memory_held_bytes // MiB
     local_gb = storage.total_bytes // GiB
     # The reserve is rounded up to whole GB, so a reserve of 512 MB is never under-counted.
-    local_gb_used = storage.used_bytes // GiB + -(-policy.reserved_host_disk_mb * MiB // GiB)
+    local_gb_used = storage.used_bytes // GiB + mib_in_whole_gib(policy.reserved_host_disk_mb)
     huge_pages_mb = -(-shape.unused_huge_page_bytes // MiB)
     topology = resources.topology
     return ComputeNodeValues(

@@ -26,14 +26,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.devices import Pool
 from resource_tracker.audit.shape import CellUsage
-from resource_tracker.units import GiB, KiB, MiB
+from resource_tracker.units import KiB, MiB, mib_in_whole_gib
 
 DISK_RULES = ("least", "placement")
 
@@ -243,7 +242,7 @@ def disk_room_gb(row: NodeRow, rule: str) -> float:
 
 
 def _disk_reserve_gb(row: NodeRow) -> int:
-    return math.ceil((row.reserved_host_disk_mb or 0) * MiB / GiB)
+    return mib_in_whole_gib(row.reserved_host_disk_mb or 0)
 
 
 def _cell(cell: CellUsage) -> Cell:
