@@ -268,10 +268,15 @@ class GuestFeatures:
     video_models: frozenset[str] = frozenset()
     tpm_models: tuple[str, ...] = ()
     tpm_versions: tuple[str, ...] | None = None  # None: libvirt does not say (before 8.6)
+    tpm_emulator: bool = False  # <tpm supported='yes'> with the backend model 'emulator'
     secure_boot: bool = False  # a loader with <enum name='secure'> offering 'yes'
     sev: bool = False  # <features><sev supported='yes'>
     sev_max_guests: int | None = None  # its <maxGuests>, where given
     sev_max_es_guests: int | None = None
+    sev_snp: bool = False  # <launchSecurity supported='yes'> offering the sectype sev-snp
+    # the kvm_amd module's parameters that are on, of sev, sev_es, sev_snp (the host's
+    # kernel, not libvirt: read beside the domain capabilities, as Nova reads them)
+    kvm_amd: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,9 @@ the loop has to abandon the call:
       LIBVIRT_KEEPALIVE_INTERVAL_S * (LIBVIRT_KEEPALIVE_COUNT + 1)                = 20 s < 60 s
   libvirt open (virConnectOpen has no time limit, keepalive starts after it),
   stat() on a hung network file system: no limit of their own; abandoned at 60 s
+  the domain capabilities over their own read-write connection (at a new connection only):
+      waited for DOMAIN_CAPABILITIES_S, then left to finish in their thread (the audit goes on
+      without them)                                                               = 10 s
   LVM `vgs`: LVM_VGS_S                                                            = 30 s < 60 s
   Placement (after the row is committed, in the same half): each request PLACEMENT_CALL_S
       at most and never past the report's deadline, which is PLACEMENT_BUDGET_S after it
@@ -47,6 +50,7 @@ SQLITE_BUSY_S = 5.0  # SQLite's busy_timeout: how long a statement waits for ano
 LIBVIRT_KEEPALIVE_INTERVAL_S = 5  # a libvirtd that misses 3 keepalives in a row is dropped
 LIBVIRT_KEEPALIVE_COUNT = 3
 LVM_VGS_S = 30.0
+DOMAIN_CAPABILITIES_S = 10.0
 
 PLACEMENT_CALL_S = 10.0  # any one request to Placement: connect, and each read
 PLACEMENT_BUDGET_S = 20.0  # the report's requests end this long after it starts

@@ -12,7 +12,8 @@ Traits: the CPU's features as HW_CPU_X86_* (Nova's mapping of libvirt's feature 
 os-traits' names), HW_CPU_HYPERTHREADING (an online CPU with an SMT sibling), HW_ARCH_<arch>
 and COMPUTE_ARCH_<arch> for the architectures guests can have, COMPUTE_NODE, and what the
 domain capabilities give where libvirt answers them (guest_traits.py: disk buses, video
-models, secure boot; SEV's child provider).
+models, secure boot; tpm_traits.py: vTPM; mem_encryption.py: the SEV, SEV-ES and SEV-SNP
+child providers).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resource_tracker.audit.devices import DeviceUse
-from resource_tracker.audit.guest_traits import guest_traits, owned_guest_traits, sev_children
+from resource_tracker.audit.guest_traits import guest_traits, owned_guest_traits
+from resource_tracker.audit.mem_encryption import mem_encryption_children
 from resource_tracker.audit.pci_providers import pci_children
+from resource_tracker.audit.tpm_traits import NO_VTPM, Vtpm, tpm_traits
 from resource_tracker.audit.vgpus import vgpu_children
 from resource_tracker.placement.records import (
     DISK_GB,
@@ -117,6 +120,7 @@ class ProviderPolicy:
     explicit_ratios: frozenset[str] = frozenset()
     enabled_mdev_types: tuple[str, ...] = ()  # [devices] enabled_mdev_types
     pci_in_placement: bool = False  # [pci] report_in_placement
+    vtpm: Vtpm = NO_VTPM  # [libvirt] swtpm_enabled and the options beside it
 
 
 def provider_tree(
@@ -133,19 +137,20 @@ def provider_tree(
     disk once for every host. `said` keeps the device problems logged (each said once)."""
     said = set() if said is None else said
     local = inventories(values)
+    tpm, owned_tpm = tpm_traits(resources.guest_features, policy.vtpm, said)
+    has, owned = traits(resources) | tpm, owned_traits(resources) | owned_tpm
     if values.storage_id is None:
         root = ProviderReport(
-            uuid, values.hypervisor_hostname, local, traits(resources), owned_traits(resources),
-            policy.explicit_ratios,
-        )  # fmt: skip
+            uuid, values.hypervisor_hostname, local, has, owned, policy.explicit_ratios
+        )
         return ProviderTree(root, children=_children(root, resources, devices, policy, said))
     shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
     root = ProviderReport(
         uuid,
         values.hypervisor_hostname,
         tuple(inventory for inventory in local if inventory.resource_class != DISK_GB),
-        traits(resources),
-        owned_traits(resources),
+        has,
+        owned,
         policy.explicit_ratios,
         aggregates=frozenset({shared.uuid}),
     )
@@ -159,7 +164,7 @@ def _children(
     policy: ProviderPolicy,
     said: set[str],
 ) -> tuple[ProviderReport, ...]:
-    sev = sev_children(root, resources.guest_features)
+    sev = mem_encryption_children(root, resources)
     if devices is None:
         return sev
     vgpus = vgpu_children(root, devices.mdevs, policy.enabled_mdev_types)

@@ -18,6 +18,7 @@ from resource_tracker.cmd import (
     FULL_READ_EVERY,
     check_config,
     fail,
+    guest_features,
     instances,
     last_audit_file,
     load_config,
@@ -209,7 +210,10 @@ def placement_sync(conf: cfg.ConfigOpts) -> TreeSync | None:
 
 def provider_policy(conf: cfg.ConfigOpts) -> ProviderPolicy:
     return ProviderPolicy(
-        explicit_ratios(conf), tuple(conf.devices.enabled_mdev_types), conf.pci.report_in_placement
+        explicit_ratios(conf),
+        tuple(conf.devices.enabled_mdev_types),
+        conf.pci.report_in_placement,
+        guest_features.vtpm(conf),
     )
 
 
@@ -234,7 +238,13 @@ def libvirt_driver(conf: cfg.ConfigOpts, on_event: OnEvent | None = None) -> Lib
         refresh_audits=conf.libvirt.domain_cache_refresh_audits, on_event=on_event
     )
     devices = DeviceLister(on_event=on_event)
-    return LibvirtDriver(connection, local_storage(conf), devices=devices, domains=domains)
+    return LibvirtDriver(
+        connection,
+        local_storage(conf),
+        devices=devices,
+        domains=domains,
+        guest_reader=guest_features.guest_reader(conf),
+    )
 
 
 def local_storage(conf: cfg.ConfigOpts) -> Storage:

@@ -18,7 +18,8 @@ opts = [
     cfg.StrOpt(
         "connection_uri",
         default="qemu:///system",
-        help="libvirt URI to audit, opened read-only. test:///path/node.xml audits a host "
+        help="libvirt URI to audit, opened read-only (and read-write for the domain "
+        "capabilities alone: read_domain_capabilities). test:///path/node.xml audits a host "
         "described in a file (libvirt's test driver).",
     ),
     cfg.IntOpt(
@@ -37,6 +38,48 @@ opts = [
         "2 to 3 ms an audit; 30 costs twice that). Lower it if such changes are made often "
         "and must be counted sooner. 1 reads every domain every audit; the most, 10080, is "
         "a week of 60 s periods.",
+    ),
+    cfg.BoolOpt(
+        "read_domain_capabilities",
+        default=True,
+        help="Read libvirt's domain capabilities (virConnectGetDomainCapabilities), which "
+        "give the traits Nova's compute reports of what guests can have: "
+        "COMPUTE_STORAGE_BUS_*, COMPUTE_GRAPHICS_MODEL_*, COMPUTE_SECURITY_UEFI_SECURE_BOOT, "
+        "COMPUTE_SECURITY_TPM_* (with swtpm_enabled) and the SEV, SEV-ES and SEV-SNP "
+        "MEM_ENCRYPTION_CONTEXT child providers. Only when [placement] report is on. libvirt "
+        "refuses them on a read-only connection, so the daemon opens a read-write one for "
+        "them alone when its own connection is new (libvirtd started), and closes it at "
+        "once. That needs the daemon's user in group libvirt (`usermod -aG libvirt "
+        "resource-tracker`), which the packages do not do: read-write access to libvirt is "
+        "root's power over the host. Without it, one log line says so and these traits are "
+        "neither reported nor removed. false: never open libvirt read-write (and no such "
+        "line).",
+    ),
+    cfg.BoolOpt(
+        "swtpm_enabled",
+        default=False,
+        help="Guests may have an emulated TPM (Nova's option of the same name): report "
+        "COMPUTE_SECURITY_TPM_1_2, _2_0, _TIS, _CRB as the domain capabilities offer them "
+        "(read_domain_capabilities), and the secret security traits of "
+        "supported_tpm_secret_security. false: those four are removed from the provider, "
+        "as Nova does.",
+    ),
+    cfg.StrOpt(
+        "swtpm_user",
+        default="tss",
+        help="The user swtpm runs as (Nova's option): with swtpm_enabled, a user this host "
+        "lacks means Nova's compute refuses to start, and no TPM trait is reported.",
+    ),
+    cfg.StrOpt(
+        "swtpm_group",
+        default="tss",
+        help="The group swtpm runs as (Nova's option): as swtpm_user.",
+    ),
+    cfg.ListOpt(
+        "supported_tpm_secret_security",
+        default=["user", "host", "deployment"],
+        help="The TPM secret security policies this host supports (Nova's option): each "
+        "gives COMPUTE_SECURITY_TPM_SECRET_SECURITY_<POLICY> with swtpm_enabled.",
     ),
     cfg.StrOpt(
         "images_type",

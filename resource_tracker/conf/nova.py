@@ -67,6 +67,10 @@ SHARED = (
         libvirt.GROUP, "connection_uri", "empty: from `virt_type` (`qemu:///system` for kvm, qemu)"
     ),
     Shared(libvirt.GROUP, "images_type"),
+    Shared(libvirt.GROUP, "swtpm_enabled"),
+    Shared(libvirt.GROUP, "swtpm_user"),
+    Shared(libvirt.GROUP, "swtpm_group"),
+    Shared(libvirt.GROUP, "supported_tpm_secret_security"),
     Shared(libvirt.GROUP, "images_volume_group"),
     Shared(libvirt.GROUP, "images_rbd_pool"),
     Shared(libvirt.GROUP, "images_rbd_ceph_conf"),
@@ -102,6 +106,8 @@ NOT_SHARED = {
     ("DEFAULT", "debug"): "our log level",
     ("DEFAULT", "nova_config_file"): "ours only",
     (libvirt.GROUP, "domain_cache_refresh_audits"): "ours only",
+    (libvirt.GROUP, "read_domain_capabilities"): "ours only: Nova's compute reads them on "
+    "its read-write connection",
     (libvirt.GROUP, "rbd_connect_timeout"): "ours bounds every Ceph call, at most 30 s",
     ("database", "connection"): "Nova's `[database]` is Nova's own database",
     ("database", "db_max_retries"): "Nova's `[database]` is Nova's own database",

@@ -16,12 +16,10 @@ the online CPUs differ from the last audit's, or the free count of a huge page p
 changed (a resize always changes it; a guest with huge pages started or stopped costs one
 needless read). An idle host's audit makes no capabilities call. A new connection reads
 them, and what only a libvirtd restart changes (hostname, version, the CPU model and its
-expanded features, one baselineCPU call, the domain capabilities of the host's
-architecture) once.
-
-libvirt refuses the domain capabilities on a read-only connection (VIR_ERR_OPERATION_DENIED,
-as the daemon's is) and its test driver has none (VIR_ERR_NO_SUPPORT): then the guest
-features are unknown (None), said in one log line, and the audit goes on.
+expanded features, one baselineCPU call) once; and, given a GuestFeaturesReader (when the
+provider is reported to Placement), the domain capabilities of the host's architecture,
+which libvirt refuses on the read-only connection (guest_features.py opens a read-write one
+for them).
 """
 
 from __future__ import annotations
@@ -51,20 +49,13 @@ from resource_tracker.resources import (
 )
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
-from resource_tracker.virt.libvirt import capabilities, domain_capabilities, host
+from resource_tracker.virt.libvirt import capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
+from resource_tracker.virt.libvirt.guest_features import GuestFeaturesReader
 
 LOG = logging.getLogger(__name__)
-
-# what libvirt answers when a connection may not or cannot give the domain capabilities
-# (read-only; a driver without them; an architecture or accelerator it lacks)
-NO_DOMAIN_CAPABILITIES = frozenset({
-    libvirt.VIR_ERR_OPERATION_DENIED, libvirt.VIR_ERR_NO_SUPPORT,
-    libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-    libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
-})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +86,7 @@ class LibvirtDriver(ComputeDriver):
         disk_meter: disk.DiskMeter | None = None,
         devices: DeviceLister | None = None,
         domains: DomainLister | None = None,
+        guest_reader: GuestFeaturesReader | None = None,
     ):
         self._connection = connection
         self._storage = storage
@@ -107,8 +99,7 @@ class LibvirtDriver(ComputeDriver):
         self._shape: _Shape | None = None
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
-        self._guest: tuple[libvirt.virConnect, GuestFeatures | None] | None = None
-        self._no_guest_features_said: str | None = None
+        self._guest_reader = guest_reader
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
@@ -201,7 +192,6 @@ class LibvirtDriver(ComputeDriver):
         self._storage.close()
         self._identity = None
         self._shape = None
-        self._guest = None
 
     def _unavailable(self, error: Exception) -> HypervisorUnavailable:
         """What a failed libvirt call means for the audit (re-raises what is not one)."""
@@ -257,44 +247,13 @@ class LibvirtDriver(ComputeDriver):
         return identity, host.with_free_pages(caps.topology, free)
 
     def _guest_features(self, conn: libvirt.virConnect, arch: str | None) -> GuestFeatures | None:
-        """The domain capabilities of the host's architecture (libvirt's default emulator,
-        machine and accelerator; on x86_64 also the q35 machine, where secure boot and SEV
-        are, as Nova reads both), or None where libvirt refuses them (said once); read once
-        per connection, by audits only (not host_topology(): start-up, the CLI)."""
-        if self._guest is not None and self._guest[0] is conn:
-            return self._guest[1]
-        features = self._read_guest_features(conn, arch)
-        self._guest = (conn, features)
-        return features
-
-    def _read_guest_features(
-        self, conn: libvirt.virConnect, arch: str | None
-    ) -> GuestFeatures | None:
-        self._activity.note("libvirt domain capabilities")
-        try:
-            found = [domain_capabilities.parse(conn.getDomainCapabilities(None, arch, None))]
-        except libvirt.libvirtError as error:
-            if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
-                raise
-            message = failure(error)
-            if message != self._no_guest_features_said:
-                self._no_guest_features_said = message
-                LOG.info(
-                    "libvirt at %s gives no domain capabilities (%s): no disk bus, video, "
-                    "TPM, secure boot or SEV traits are reported",
-                    self._connection.uri,
-                    message,
-                )
+        """The domain capabilities of the host's architecture, through the reader's own
+        read-write connection (guest_features.py: once per audit connection), or None:
+        no reader (not asked for), or libvirt did not give them; by audits only."""
+        if self._guest_reader is None:
             return None
-        if arch == "x86_64":
-            try:
-                found.append(
-                    domain_capabilities.parse(conn.getDomainCapabilities(None, arch, "q35"))
-                )
-            except libvirt.libvirtError as error:  # a QEMU without q35
-                if error.get_error_code() not in NO_DOMAIN_CAPABILITIES:
-                    raise
-        return domain_capabilities.merged(found)
+        self._activity.note("libvirt domain capabilities")
+        return self._guest_reader.features(conn, arch)
 
 
 def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:

@@ -29,6 +29,7 @@ def test_qemu_without_kvm():
         ),
         tpm_models=("tpm-tis", "tpm-crb"),
         tpm_versions=None,  # no backendVersion enum: not said
+        tpm_emulator=False,  # the passthrough backend only
         secure_boot=False,
         sev=False,
     )
@@ -39,7 +40,20 @@ def test_sev_secure_boot_and_tpm_versions():
 
     assert (features.sev, features.sev_max_guests, features.sev_max_es_guests) == (True, 15, 494)
     assert features.secure_boot
-    assert features.tpm_versions == ("1.2", "2.0")
+    assert features.tpm_versions == ("1.2", "2.0") and features.tpm_emulator
+    assert not features.sev_snp
+
+
+def test_sev_snp_from_launch_security():
+    features = parsed("domain-kvm-sev-snp-x86_64.xml")
+
+    assert features.sev_snp and features.tpm_models == ("tpm-crb",)
+    offered = "<features><launchSecurity supported='{}'><enum name='sectype'><value>{}</value>"
+    for supported, sectype in (("no", "sev-snp"), ("yes", "sev")):
+        xml = offered.format(supported, sectype) + "</enum></launchSecurity></features>"
+        assert not domain_capabilities.parse(
+            f"<domainCapabilities>{xml}</domainCapabilities>"
+        ).sev_snp
 
 
 def test_sev_not_supported_has_no_guests():
@@ -73,3 +87,6 @@ def test_machine_types_merged_as_nova_unions_them():
     assert both.tpm_versions == q35.tpm_versions and not both.sev
     with_sev = domain_capabilities.merged([default, sev])
     assert (with_sev.sev, with_sev.sev_max_guests, with_sev.secure_boot) == (True, 15, True)
+    assert not with_sev.tpm_emulator  # the first machine type's TPM, as Nova reads it
+    snp = parsed("domain-kvm-sev-snp-x86_64.xml")
+    assert domain_capabilities.merged([default, snp]).sev_snp
