@@ -21,6 +21,7 @@ from resource_tracker.audit.provider import (
     cpu_traits,
     provider_tree,
 )
+from resource_tracker.audit.tpm_traits import TPM, Vtpm
 from resource_tracker.cmd import daemon, load_config, open_database
 from resource_tracker.placement.records import Inventory, ProviderReport
 from resource_tracker.placement.sync import wanted_inventories
@@ -43,6 +44,9 @@ CONF.set_override("instances_path", args["instances"])
 CONF.set_override("reserved_host_disk_mb", args["reserved_disk_mb"])
 CONF.set_override("cpu_shared_set", args["shared"], group="compute")
 CONF.set_override("enabled_mdev_types", args.get("mdev_types", []), group="devices")
+CONF.set_override("swtpm_enabled", args.get("swtpm", False), group="libvirt")
+CONF.set_override("swtpm_user", "root", group="libvirt")  # one every host has
+CONF.set_override("swtpm_group", "root", group="libvirt")
 from nova.compute import provider_tree
 from nova.virt import fake
 from nova.virt.libvirt import driver
@@ -58,7 +62,17 @@ if args.get("domain_caps"):
         by_machine[machine] = config.LibvirtConfigDomainCaps()
         by_machine[machine].parse_str(xml)
     nova_driver._host._domain_caps = {"x86_64": by_machine}
-    nova_driver._host._kernel_supports_amd_sev = lambda model="sev": True
+    kvm_amd = args.get("kvm_amd", ["sev"])
+    nova_driver._host._kernel_supports_amd_sev = lambda model="sev": (
+        model.replace("-", "_") in kvm_amd)
+if args.get("qemu_version"):
+    # the QEMU version Nova compares with (SEV-ES needs 8.0), where the test driver says 2
+    version, has_min_version = args["qemu_version"], nova_driver._host.has_min_version
+    def qemu_at_least(lv_ver=None, hv_ver=None, hv_type=None):
+        if hv_ver is None or lv_ver is not None:
+            return has_min_version(lv_ver, hv_ver, hv_type)
+        return tuple(hv_ver) <= (version // 1000000, version // 1000 % 1000, version % 1000)
+    nova_driver._host.has_min_version = qemu_at_least
 tree = provider_tree.ProviderTree()
 tree.new_root("node", "00000000-0000-4000-8000-000000000001")
 nova_driver.update_provider_tree(tree, "node")
@@ -68,8 +82,15 @@ for uuid in tree.get_provider_uuids("node")[1:]:
     child = tree.data(uuid)
     children[child.name] = child.inventory
     child_traits[child.name] = sorted(child.traits)
+from nova import exception
+try:
+    nova_driver._check_vtpm_support()  # what init_host checks: Nova's compute starts or not
+    starts = True
+except exception.InvalidConfiguration:
+    starts = False
 found = {"inventory": data.inventory, "traits": sorted(data.traits), "children": children,
-         "child_traits": child_traits, "secure_boot": nova_driver._host.supports_secure_boot}
+         "child_traits": child_traits, "secure_boot": nova_driver._host.supports_secure_boot,
+         "starts": starts}
 print(json.dumps(found))
 """
 # what Nova's driver says it can build into a guest (its VIF, sound and vIOMMU models,
@@ -259,27 +280,41 @@ def test_standard_resource_classes_are_placements():
     assert set(standards) == STANDARD_CLASSES
 
 
-@pytest.mark.parametrize(
-    "machines",
-    [
-        {"pc": "domain-qemu-x86_64.xml", "q35": "domain-qemu-q35-x86_64.xml"},
-        {"pc": "domain-kvm-sev-x86_64.xml"},
-    ],
-)
-def test_novas_traits_and_sev_child_from_domain_capabilities_are_ours(
-    machines, mixed_host, config, tmp_path
+QEMU_8 = 8_002_000  # QEMU 8.2.0: SEV-ES needs 8.0
+QEMU_7 = 7_002_000
+DOMAIN_CAPABILITIES_CASES = {  # machines, kvm_amd's parameters on, QEMU, swtpm_enabled
+    "qemu": ({"pc": "domain-qemu-x86_64.xml", "q35": "domain-qemu-q35-x86_64.xml"}, (),
+             QEMU_8, False),
+    "sev, vTPM": ({"pc": "domain-kvm-sev-x86_64.xml"}, ("sev",), QEMU_8, True),
+    "sev-es": ({"pc": "domain-kvm-sev-x86_64.xml"}, ("sev", "sev_es"), QEMU_8, False),
+    "sev-es, QEMU 7": ({"pc": "domain-kvm-sev-x86_64.xml"}, ("sev", "sev_es"), QEMU_7, False),
+    "sev-snp, vTPM 2.0 CRB": ({"pc": "domain-kvm-sev-snp-x86_64.xml"},
+                              ("sev", "sev_es", "sev_snp"), QEMU_8, True),
+    "sev off in kvm_amd": ({"pc": "domain-kvm-sev-x86_64.xml"}, (), QEMU_8, False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DOMAIN_CAPABILITIES_CASES)
+def test_novas_traits_and_mem_encryption_children_from_domain_capabilities_are_ours(
+    case, mixed_host, config, tmp_path
 ):
+    machines, kvm_amd, qemu, swtpm = DOMAIN_CAPABILITIES_CASES[case]
     xml = {machine: (CAPABILITIES / name).read_text() for machine, name in machines.items()}
     result = audited_mixed(config)
     features = domain_capabilities.merged([domain_capabilities.parse(x) for x in xml.values()])
     resources = dataclasses.replace(
         result.resources,
-        guest_features=features,
+        guest_features=dataclasses.replace(features, kvm_amd=frozenset(kvm_amd)),
         cpu_info=dataclasses.replace(result.resources.cpu_info, arch="x86_64"),
+        hypervisor_version=qemu,
     )
-    tree = provider_tree(NOVAS_ROOT, resources, result.values, ProviderPolicy())
-    novas = novas_tree(mixed_host, tmp_path, domain_caps=xml)
+    policy = ProviderPolicy(vtpm=Vtpm(enabled=swtpm))
+    tree = provider_tree(NOVAS_ROOT, resources, result.values, policy)
+    novas = novas_tree(
+        mixed_host, tmp_path, domain_caps=xml, kvm_amd=kvm_amd, qemu_version=qemu, swtpm=swtpm
+    )
 
+    assert novas["starts"]
     # secure boot is one of the compute manager's capability traits, not the driver's
     # (COMPUTE_ARCH_*: Nova's come from the domain capabilities' architectures, here the one
     # injected; ours from the capabilities' guests, compared above)
@@ -289,6 +324,7 @@ def test_novas_traits_and_sev_child_from_domain_capabilities_are_ours(
         "COMPUTE_NET_VIRTIO_PACKED"
     } == (ours - {"COMPUTE_NODE"} - {t for t in ours if t.startswith("COMPUTE_ARCH_")})
     assert {t for t in ours if t.startswith(("COMPUTE_STORAGE_BUS_", "COMPUTE_GRAPHICS_"))}
+    assert swtpm == any(t.startswith("COMPUTE_SECURITY_TPM_") for t in ours)
     children = {
         child.name.replace(result.values.hypervisor_hostname, "node", 1): (
             {i.resource_class: i.as_placement() for i in child.inventories},
@@ -300,4 +336,20 @@ def test_novas_traits_and_sev_child_from_domain_capabilities_are_ours(
         name: (inventory, novas["child_traits"][name])
         for name, inventory in novas["children"].items()
     }
-    assert bool(children) == features.sev
+    assert bool(children) == ("sev" in kvm_amd)
+
+
+def test_swtpm_enabled_without_libvirts_emulator_nova_does_not_start_we_report_none(
+    mixed_host, config, tmp_path
+):
+    """The domain capabilities of this machine's libvirtd without swtpm (the qemu fixture:
+    a TPM with the passthrough backend only): Nova's compute refuses to start."""
+    xml = {"pc": (CAPABILITIES / "domain-qemu-x86_64.xml").read_text()}
+    result = audited_mixed(config)
+    features = domain_capabilities.parse(xml["pc"])
+    resources = dataclasses.replace(result.resources, guest_features=features)
+    tree = provider_tree(NOVAS_ROOT, resources, result.values, ProviderPolicy(vtpm=Vtpm(True)))
+
+    assert not novas_tree(mixed_host, tmp_path, domain_caps=xml, swtpm=True)["starts"]
+    assert not any(t.startswith("COMPUTE_SECURITY_TPM_") for t in tree.root.traits)
+    assert tree.root.owned_traits >= TPM  # removed where someone set them

@@ -482,14 +482,20 @@ def test_domain_capabilities_traits_and_sev_child_in_placement(api, make_host):
     host = make_host()
     result = host.audit()
     root = host.row()["uuid"]
+    resources = dataclasses.replace(
+        result.resources, cpu_info=dataclasses.replace(result.resources.cpu_info, arch="x86_64")
+    )  # SEV is x86_64's (the test driver's host is i686)
     with open(CAPABILITIES / "domain-kvm-sev-x86_64.xml") as fixture:
-        features = domain_capabilities.parse(fixture.read())
+        parsed = domain_capabilities.parse(fixture.read())
+    features = dataclasses.replace(parsed, kvm_amd=frozenset({"sev"}))  # kvm_amd's sev=Y
     policy = daemon.provider_policy(host.conf)
     sync = TreeSync(PlacementClient(daemon.placement_conf.adapter(host.conf), 10.0))
 
     def report(guest_features) -> None:
-        resources = dataclasses.replace(result.resources, guest_features=guest_features)
-        tree = provider_tree(root, resources, result.values, policy)
+        tree = provider_tree(
+            root, dataclasses.replace(resources, guest_features=guest_features), result.values,
+            policy,
+        )  # fmt: skip
         assert sync.sync(tree, time.monotonic() + 30).failure is None
 
     report(features)
