@@ -219,6 +219,7 @@ def test_the_shared_table_matches_nova_34():
         "DEFAULT update_resources_on_events",
         "capacity flavors_file",
         "libvirt domain_cache_refresh_audits",
+        "libvirt read_domain_capabilities",
         "metrics listen",
         "placement refresh_audits",
         "placement report",
