@@ -1,7 +1,9 @@
 """One read-only libvirt connection, opened on first use and reopened after it breaks.
 
 The tracker only reads, so the connection is read-only: the daemon needs no more than the
-read-only socket (world-readable under libvirt's default policy) on a compute host.
+read-only socket (world-readable under libvirt's default policy) on a compute host. (The
+domain capabilities, which libvirt refuses read-only, have a short-lived read-write
+connection of their own: guest_features.py.)
 
 A connection is known dead when libvirt's close callback fired or isAlive() says so; the
 next get() then opens a new one. Close callbacks and keepalives (a peer that stops answering
