@@ -40,26 +40,23 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker import version
-from resource_tracker.audit.drift import counts as drift_counts
 from resource_tracker.audit.fitting.flavor import Request
 from resource_tracker.audit.shape import HostShape
 from resource_tracker.audit.tracker import AuditResult, HostFigures
 from resource_tracker.conf.metrics import LISTEN_PATTERN
 from resource_tracker.daemon.device_metrics import DeviceCollector
 from resource_tracker.daemon.flavor_metrics import FlavorFitCollector
+from resource_tracker.daemon.placement_metrics import PlacementMetrics
 from resource_tracker.exception import (
     DatabaseUnavailable,
     HypervisorUnavailable,
     SchemaNotCurrent,
     StorageUnavailable,
 )
-from resource_tracker.placement.client import KINDS
-from resource_tracker.placement.sync import CONFLICT
 
 LOG = logging.getLogger(__name__)
 
 HEALTHY_INTERVALS = 3
-PLACEMENT_FAULTS = (*KINDS, CONFLICT)
 DEFAULT_ADDRESS = "127.0.0.1"
 WORKERS = 4
 CONNECTION_TIMEOUT_S = 10.0
@@ -224,31 +221,7 @@ class Metrics:
         )
         for _, reason in (*FAILURE_REASONS, (None, OTHER_FAILURE)):
             self.failed.labels(reason)
-        self.placement_requests = Counter(
-            "resource_tracker_placement_requests",
-            "Requests sent to Placement (none while the host's provider is unchanged)",
-            registry=self.registry,
-        )
-        self.placement_failed = Counter(
-            "resource_tracker_placement_reports_failed",
-            "Audits whose report to Placement failed, by kind of fault (the row was written)",
-            ["kind"],
-            registry=self.registry,
-        )
-        for kind in PLACEMENT_FAULTS:
-            self.placement_failed.labels(kind)
-        self.placement_drift = Gauge(
-            "resource_tracker_placement_drift",
-            "Allocations in Placement that differ from the host's domains, by kind, as last "
-            "compared (docs/placement.md)",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.placement_conflicts = Counter(
-            "resource_tracker_placement_generation_conflicts",
-            "Writes to Placement retried because another writer changed the provider",
-            registry=self.registry,
-        )
+        self.placement = PlacementMetrics(self.registry)
 
     def expect_audit_by(self, deadline_monotonic: float, interval_s: float | None = None) -> None:
         """Healthy until `deadline` even without a success (the first audit is not due yet)."""
@@ -270,14 +243,7 @@ class Metrics:
         self._flavor_fit.succeeded(result.values)
         self.duration.observe(result.duration_s)
         self.interval.set(interval_s)  # it may have changed on SIGHUP
-        if result.placement is not None:
-            self.placement_requests.inc(result.placement.requests)
-            self.placement_conflicts.inc(result.placement.conflicts)
-            if result.placement.failure is not None:
-                self.placement_failed.labels(result.placement.failure).inc()
-        if result.drift is not None:
-            for kind, count in drift_counts(result.drift).items():
-                self.placement_drift.labels(kind).set(count)
+        self.placement.audit_succeeded(result)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
 
