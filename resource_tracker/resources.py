@@ -314,6 +314,7 @@ class HostResources:
     domain_xml_reads: int = 0  # domain XML this audit read
     guests: tuple[GuestSize, ...] = ()  # every domain's size, by its uuid
     guest_features: GuestFeatures | None = None  # None: not known (a read-only connection)
+    libvirt_version: int | None = None  # virConnectGetLibVersion: major*10^6+minor*10^3+micro
 
     @property
     def disk_overcommit_bytes(self) -> int:

@@ -16,8 +16,8 @@ A device is offered by the first spec it matches.
 
 Refused with the entry named (DeviceSpecError), where Nova would refuse or crash, and also:
 a key other than domain, bus, slot and function in an address object (a typo there would
-offer every function); `devname` (it needs the host's network interfaces: use `address`);
-`one_time_use` true (it needs Nova's PCI-in-Placement).
+offer every function); `devname` (it needs the host's network interfaces: use `address`).
+`one_time_use` true needs [pci] report_in_placement, as in Nova.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ class DeviceSpec:
         return all(p in (ANY, v) for p, v in zip(self.address, values, strict=True))
 
 
-def parse(entries: Iterable[str]) -> tuple[DeviceSpec, ...]:
-    """Every spec of the option's values, in order; DeviceSpecError names a bad entry."""
+def parse(entries: Iterable[str], in_placement: bool = False) -> tuple[DeviceSpec, ...]:
+    """Every spec of the option's values, in order; DeviceSpecError names a bad entry.
+    `in_placement`: [pci] report_in_placement, which one_time_use true needs."""
     specs = []
     for entry in entries:
         try:
@@ -99,7 +100,7 @@ def parse(entries: Iterable[str]) -> tuple[DeviceSpec, ...]:
             if not isinstance(spec, dict):
                 raise _error(entry, "expected a JSON object or a list of objects")
             try:
-                specs.append(_spec(spec))
+                specs.append(_spec(spec, in_placement))
             except ValueError as error:
                 raise _error(entry, str(error)) from None
     return tuple(specs)
@@ -131,7 +132,7 @@ def _error(entry: str, reason: str) -> DeviceSpecError:
     return DeviceSpecError(f"{OPTION}: entry {' '.join(entry.split())}: {reason}")
 
 
-def _spec(spec: dict) -> DeviceSpec:
+def _spec(spec: dict, in_placement: bool) -> DeviceSpec:
     tags = dict(spec)
     vendor_id = _string(tags.pop("vendor_id", ANY), "vendor_id").strip()
     product_id = _string(tags.pop("product_id", ANY), "product_id")
@@ -142,8 +143,8 @@ def _spec(spec: dict) -> DeviceSpec:
     for name in _BOOLEAN_TAGS:
         if tags.get(name) is not None:
             tags[name] = "true" if _boolean(tags[name], name) else "false"
-    if tags.get("one_time_use") == "true":
-        raise ValueError("one_time_use needs Nova's PCI in Placement, which is not tracked here")
+    if tags.get("one_time_use") == "true" and not in_placement:
+        raise ValueError("one_time_use true requires [pci] report_in_placement")
     regex = isinstance(address, dict)
     return DeviceSpec(
         vendor_id=_hex(vendor_id, "vendor_id", 0xFFFF, 4),

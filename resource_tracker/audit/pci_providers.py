@@ -6,9 +6,14 @@ CUSTOM_PCI_<VENDOR>_<PRODUCT>; total and max_unit the devices; traits COMPUTE_MA
 the spec's `traits`, HW_PCI_LIVE_MIGRATABLE with `live_migratable`. Devices with a
 `physical_network` tag are Neutron's (left out, as Nova does).
 
+`one_time_use` true on a PF or standalone device: the trait HW_PCI_ONE_TIME_USE, and while
+a domain holds the device its inventory is reserved whole, as Nova's translator does, so
+no one else gets it after its first user until an operator frees it. Reserved is otherwise
+the operator's: Nova never sends it for these providers, so what Placement has is kept.
+
 Where Nova stops the compute service (a PF offered with its VFs, VFs of one PF with other
-classes or traits), the devices are left out here with one log line; `one_time_use`'s
-reserve on an allocated device is not made. Nova also adds OWNER_NOVA: this is not Nova.
+classes or traits, a VF's spec with `one_time_use` at all), the devices are left out here
+with one log line. Nova also adds OWNER_NOVA: this is not Nova.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import uuid as uuid_module
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from resource_tracker.audit.devices import DeviceState
+from resource_tracker.audit.devices import ALLOCATED, DeviceState
 from resource_tracker.placement.records import Inventory, ProviderReport
 from resource_tracker.resources import TYPE_PCI, TYPE_PF, TYPE_VDPA, TYPE_VF
 
@@ -27,6 +32,7 @@ LOG = logging.getLogger(__name__)
 
 # by name: os-traits has them from 2.9 and 3.3 on; Placement knows them from its own copy
 MANAGED, LIVE_MIGRATABLE = "COMPUTE_MANAGED_PCI_DEVICE", "HW_PCI_LIVE_MIGRATABLE"
+ONE_TIME_USE = "HW_PCI_ONE_TIME_USE"  # os-traits 3.4
 PARENT_TYPES = (TYPE_PCI, TYPE_PF)
 CHILD_TYPES = (TYPE_VF, TYPE_VDPA)
 
@@ -65,17 +71,19 @@ def pci_children(
                 LOG.warning("[pci] report_in_placement: %s; left out (Nova refuses it)", problem)
                 said.add(problem)
             continue
-        _state, rc, traits = entries[0]
+        state, rc, traits = entries[0]
         name = f"{root.name}_{address.upper()}"
         total = len(entries)
+        used_once = ONE_TIME_USE in traits and state.status == ALLOCATED
         children.append(
             ProviderReport(
                 uuid=str(uuid_module.uuid5(uuid_module.UUID(root.uuid), name)),
                 name=name,
-                inventories=(Inventory(rc, total, 0, 1, total, 1, 1.0),),
+                inventories=(Inventory(rc, total, total if used_once else 0, 1, total, 1, 1.0),),
                 traits=traits,
                 owned_traits=traits,
                 parent=root.uuid,
+                kept_reserved=frozenset({rc}),
             )
         )
     return tuple(children)
@@ -87,7 +95,14 @@ def _problem(address: str, entries) -> str | None:
         return f"PF {address} is offered with its VFs"
     if len({(rc, traits) for _state, rc, traits in entries}) > 1:
         return f"the VFs of {address} have different resource classes or traits"
+    for state, _rc, _traits in entries:
+        if state.device.dev_type in CHILD_TYPES and state.spec and _tag(state, "one_time_use"):
+            return f"one_time_use is set for {state.device.address}, not a PF or PCI device"
     return None
+
+
+def _tag(state: DeviceState, name: str) -> bool:
+    return state.spec is not None and name in dict(state.spec.tags)
 
 
 def resource_class(tags: dict, vendor_id: str, product_id: str) -> str:
@@ -129,4 +144,6 @@ def _traits(tags: dict) -> frozenset[str]:
             found.add(os_traits.normalize_name(upper))
     if str(tags.get("live_migratable", "false")).lower() in ("true", "yes", "1", "on", "y"):
         found.add(LIVE_MIGRATABLE)
+    if tags.get("one_time_use") == "true":  # device_spec.py made it "true" or "false"
+        found.add(ONE_TIME_USE)
     return frozenset(found)

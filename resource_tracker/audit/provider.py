@@ -10,10 +10,11 @@ with total 0 is left out, and a reserve above the total is cut to it: Placement 
 
 Traits: the CPU's features as HW_CPU_X86_* (Nova's mapping of libvirt's feature names, with
 os-traits' names), HW_CPU_HYPERTHREADING (an online CPU with an SMT sibling), HW_ARCH_<arch>
-and COMPUTE_ARCH_<arch> for the architectures guests can have, COMPUTE_NODE, and what the
+and COMPUTE_ARCH_<arch> for the architectures guests can have, COMPUTE_NODE, what the
 domain capabilities give where libvirt answers them (guest_traits.py: disk buses, video
 models, secure boot; tpm_traits.py: vTPM; mem_encryption.py: the SEV, SEV-ES and SEV-SNP
-child providers).
+child providers), the compute manager's capability traits (capability_traits.py: image
+types, ...) and the driver's guest models (model_traits.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ import uuid as uuid_module
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from resource_tracker.audit.capability_traits import capability_traits
 from resource_tracker.audit.devices import DeviceUse
-from resource_tracker.audit.guest_traits import guest_traits, owned_guest_traits
+from resource_tracker.audit.driver_settings import NOVA_DEFAULTS, DriverSettings
+from resource_tracker.audit.guest_traits import STORAGE_BUS, guest_traits, owned_guest_traits
 from resource_tracker.audit.mem_encryption import mem_encryption_children
+from resource_tracker.audit.model_traits import DOMAIN_CAPABILITIES_BUSES, model_traits
 from resource_tracker.audit.pci_providers import pci_children
 from resource_tracker.audit.tpm_traits import NO_VTPM, Vtpm, tpm_traits
 from resource_tracker.audit.vgpus import vgpu_children
@@ -43,6 +47,7 @@ from resource_tracker.units import GiB, mib_in_whole_gib
 
 # the namespace of the uuids of sharing providers, from the storage_id (uuid5)
 STORAGE_NAMESPACE = uuid_module.UUID("5b9f1d8e-6c1a-4f7e-9a53-2f0e6d4c8b71")
+KVM_QEMU = ("kvm", "qemu")
 
 
 # libvirt's CPU feature names (its cpu_map) and the traits Nova 34 reports for them
@@ -121,6 +126,7 @@ class ProviderPolicy:
     enabled_mdev_types: tuple[str, ...] = ()  # [devices] enabled_mdev_types
     pci_in_placement: bool = False  # [pci] report_in_placement
     vtpm: Vtpm = NO_VTPM  # [libvirt] swtpm_enabled and the options beside it
+    driver: DriverSettings = NOVA_DEFAULTS
 
 
 def provider_tree(
@@ -138,10 +144,11 @@ def provider_tree(
     said = set() if said is None else said
     local = inventories(values)
     tpm, owned_tpm = tpm_traits(resources.guest_features, policy.vtpm, said)
-    has, owned = traits(resources) | tpm, owned_traits(resources) | owned_tpm
+    found = traits(resources, policy.driver, devices) | tpm
+    owned = owned_traits(resources, policy.driver, devices) | owned_tpm
     if values.storage_id is None:
         root = ProviderReport(
-            uuid, values.hypervisor_hostname, local, has, owned, policy.explicit_ratios
+            uuid, values.hypervisor_hostname, local, found, owned, policy.explicit_ratios
         )
         return ProviderTree(root, children=_children(root, resources, devices, policy, said))
     shared = sharing_provider(values, policy, shared_overcommit_bytes or 0)
@@ -149,7 +156,7 @@ def provider_tree(
         uuid,
         values.hypervisor_hostname,
         tuple(inventory for inventory in local if inventory.resource_class != DISK_GB),
-        has,
+        found,
         owned,
         policy.explicit_ratios,
         aggregates=frozenset({shared.uuid}),
@@ -216,10 +223,16 @@ def inventories(values: ComputeNodeValues) -> tuple[Inventory, ...]:
     )
 
 
-def traits(resources: HostResources) -> frozenset[str]:
+def traits(
+    resources: HostResources,
+    settings: DriverSettings = NOVA_DEFAULTS,
+    devices: DeviceUse | None = None,
+) -> frozenset[str]:
     import os_traits
 
-    features = set(resources.cpu_info.features)
+    # Nova's guest CPU model (cpu_mode unset) is the host's for kvm and qemu; other virt
+    # types have none, and no feature traits are set or removed
+    features = set(resources.cpu_info.features) if settings.virt_type in KVM_QEMU else set()
     found = {
         trait
         for feature, names in cpu_feature_traits().items()
@@ -237,15 +250,41 @@ def traits(resources: HostResources) -> frozenset[str]:
     guests = topology.guests if topology is not None else ()
     found.update(trait for guest in guests if (trait := _arch_trait("COMPUTE_ARCH_", guest.arch)))
     found.add(os_traits.COMPUTE_NODE)
-    return frozenset(found) | guest_traits(resources.guest_features)
+    found.update(t for t, on in _decided(resources, settings, devices).items() if on)
+    guest = guest_traits(resources.guest_features)
+    if settings.virt_type not in DOMAIN_CAPABILITIES_BUSES:  # Nova's table, not libvirt's
+        guest = frozenset(t for t in guest if not t.startswith(STORAGE_BUS))
+    return frozenset(found) | guest
 
 
-def owned_traits(resources: HostResources) -> frozenset[str]:
+def owned_traits(
+    resources: HostResources,
+    settings: DriverSettings = NOVA_DEFAULTS,
+    devices: DeviceUse | None = None,
+) -> frozenset[str]:
     """The traits this daemon sets or removes; others' are left as they are."""
     import os_traits
 
-    owned = set(cpu_traits()) | {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
-    return frozenset(owned | traits(resources)) | owned_guest_traits(resources.guest_features)
+    owned = {os_traits.HW_CPU_HYPERTHREADING, os_traits.COMPUTE_NODE}
+    if settings.virt_type in KVM_QEMU:
+        owned.update(cpu_traits())
+    owned.update(t for t, on in _decided(resources, settings, devices).items() if on is not None)
+    return (
+        frozenset(owned | traits(resources, settings, devices))
+        | owned_guest_traits(resources.guest_features)
+    )  # fmt: skip
+
+
+def _decided(
+    resources: HostResources, settings: DriverSettings, devices: DeviceUse | None
+) -> dict[str, bool | None]:
+    """The capability and guest-model traits, those the installed os-traits knows."""
+    import os_traits
+
+    known = frozenset(os_traits.get_traits())
+    decided = {**capability_traits(resources, settings, devices)}
+    decided.update(model_traits(resources, settings))
+    return {trait: on for trait, on in decided.items() if trait in known}
 
 
 def _arch_trait(prefix: str, arch: str) -> str | None:

@@ -11,6 +11,7 @@ from oslo_config import cfg
 
 from resource_tracker import conf as rt_conf
 from resource_tracker import version
+from resource_tracker.audit.driver_settings import DriverSettings
 from resource_tracker.audit.fitting import flavor as fitting_flavor
 from resource_tracker.audit.provider import ProviderPolicy
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
@@ -214,6 +215,12 @@ def provider_policy(conf: cfg.ConfigOpts) -> ProviderPolicy:
         tuple(conf.devices.enabled_mdev_types),
         conf.pci.report_in_placement,
         guest_features.vtpm(conf),
+        DriverSettings(
+            conf.libvirt.virt_type,
+            conf.libvirt.images_type,
+            conf.force_raw_images,
+            tuple(conf.compute.image_type_exclude_list),
+        ),
     )
 
 

@@ -59,7 +59,7 @@ def show_provider(conf: cfg.ConfigOpts, database: Database) -> None:
         fail(f"Placement ({failure.kind}): {failure}")
     policy = daemon.provider_policy(conf)
     resources, values = measurement.resources, measurement.values
-    report = provider_tree(node.uuid, resources, values, policy).root
+    report = provider_tree(node.uuid, resources, values, policy, None, measurement.devices).root
     if view is None:
         fail(f"Placement has no provider {node.uuid} ({node.hypervisor_hostname}) yet")
     changes = _changes(view, report)

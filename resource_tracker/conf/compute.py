@@ -31,6 +31,13 @@ opts = [
         "to one CPU, an isolated emulator thread's <emulatorpin>. Must not overlap "
         "cpu_shared_set; not with [DEFAULT] vcpu_pin_set or reserved_host_cpus.",
     ),
+    cfg.ListOpt(
+        "image_type_exclude_list",
+        default=[],
+        help="Image formats nova-compute refuses, as Nova's option of the same name (e.g. "
+        "iso,aki): with [placement] report their COMPUTE_IMAGE_TYPE_* traits are not "
+        "reported.",
+    ),
 ]
 
 

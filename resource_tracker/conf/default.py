@@ -190,6 +190,14 @@ opts = [
         "option for each cell and size. Stored as the mempages' reserved in numa_topology.",
     ),
     cfg.BoolOpt(
+        "force_raw_images",
+        default=True,
+        help="Whether nova-compute converts images to raw, as Nova's option of the same name: "
+        "with [placement] report, images_type lvm or rbd and this false, "
+        "COMPUTE_IMAGE_TYPE_QCOW2 is not reported (those back ends then take raw images "
+        "only).",
+    ),
+    cfg.BoolOpt(
         "debug",
         default=False,
         help="Log at DEBUG level (per-disk detail of audits)." + ON_SIGHUP,

@@ -8,6 +8,7 @@ from resource_tracker.virt.libvirt.domains import REFRESH_AUDITS
 GROUP = "libvirt"
 
 FILE_IMAGE_TYPES = ("default", "qcow2", "raw", "flat")
+VIRT_TYPES = ("kvm", "qemu", "lxc", "parallels")  # Nova's choices
 LVM = "lvm"
 RBD = "rbd"
 # LVM's own rule for names; it also keeps the value from reading as a vgs option.
@@ -116,6 +117,14 @@ opts = [
         "keyring is found as Ceph finds it (/etc/ceph/ceph.client.USER.keyring). It needs "
         "only read access: mon 'profile rbd', osd 'profile rbd-read-only pool=POOL'. "
         "Empty: admin.",
+    ),
+    cfg.StrOpt(
+        "virt_type",
+        default="kvm",
+        choices=VIRT_TYPES,
+        help="The kind of guests nova-compute builds, as Nova's option of the same name: with "
+        "[placement] report it decides the COMPUTE_NET_VIF_MODEL_* traits (Nova's table of "
+        "NIC models per virt_type) and COMPUTE_IMAGE_TYPE_PLOOP (parallels).",
     ),
     cfg.IntOpt(
         "rbd_connect_timeout",

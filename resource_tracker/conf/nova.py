@@ -71,6 +71,9 @@ SHARED = (
     Shared(libvirt.GROUP, "swtpm_user"),
     Shared(libvirt.GROUP, "swtpm_group"),
     Shared(libvirt.GROUP, "supported_tpm_secret_security"),
+    Shared(libvirt.GROUP, "virt_type"),
+    Shared("DEFAULT", "force_raw_images"),
+    Shared(compute.GROUP, "image_type_exclude_list"),
     Shared(libvirt.GROUP, "images_volume_group"),
     Shared(libvirt.GROUP, "images_rbd_pool"),
     Shared(libvirt.GROUP, "images_rbd_ceph_conf"),
@@ -189,7 +192,6 @@ def _register_nova_view(nova: cfg.ConfigOpts, ours: dict[tuple[str, str], cfg.Op
     nova.register_opt(cfg.StrOpt("state_path", default=NOVA_STATE_PATH))
     for kind in ("cpu", "ram", "disk"):
         nova.register_opt(cfg.FloatOpt(f"initial_{kind}_allocation_ratio"))
-    nova.register_opt(cfg.StrOpt("virt_type", default="kvm"), group=libvirt.GROUP)
     for each in SHARED:
         if each.group == PHYSNET:
             continue

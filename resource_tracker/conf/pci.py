@@ -38,7 +38,8 @@ opts = [
         help="With [placement] report: the offered PCI devices as child resource providers, "
         "as Nova's option of the same name makes them (one per PF or standalone device, "
         "one per PF for its VFs; resource class and traits from the device_spec's "
-        "resource_class and traits tags). See docs/placement.md.",
+        "resource_class and traits tags; a one_time_use device reserved once a domain "
+        "holds it). Needed by the device_spec tag one_time_use true. See docs/placement.md.",
     ),
 ]
 
@@ -50,7 +51,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 def specs(conf: cfg.ConfigOpts) -> tuple[device_spec.DeviceSpec, ...]:
     """The parsed device_spec; ConfigError naming the option and the entry if malformed."""
     try:
-        return device_spec.parse(conf.pci.device_spec)
+        return device_spec.parse(conf.pci.device_spec, conf.pci.report_in_placement)
     except device_spec.DeviceSpecError as error:
         raise ConfigError(str(error)) from None
 

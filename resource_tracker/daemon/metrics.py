@@ -2,11 +2,8 @@
 
 Names carry base units (bytes, seconds), as Prometheus asks; the values are the audit's
 own, before the table's MB/GB flooring (docs/metrics.md says which column
-each one becomes and how). The host's gauges appear with the first successful audit: a
-gauge at 0 would claim a host with no CPUs or disk, where the truth is "not known yet".
-Every failure reason has its series from the start, so rate() sees the first failure.
-Per NUMA cell (label `cell`, and `page_size_bytes` for pages): the numbers of the row's
-numa_topology, and the free pages the kernel reports (only where libvirt says).
+each one becomes and how); the host's gauges are host_metrics.py's. Every failure reason
+has its series from the start, so rate() sees the first failure.
 `/healthz` answers 200 while audits succeed within HEALTHY_INTERVALS intervals (or the
 first audit is not due yet) and 503 otherwise, at once after a failure that needs an
 operator; a 503 names the last failure in one line; any other path is 404.
@@ -37,29 +34,25 @@ from prometheus_client import (
     ProcessCollector,
     make_wsgi_app,
 )
-from prometheus_client.core import GaugeMetricFamily
 
 from resource_tracker import version
-from resource_tracker.audit.drift import counts as drift_counts
 from resource_tracker.audit.fitting.flavor import Request
-from resource_tracker.audit.shape import HostShape
-from resource_tracker.audit.tracker import AuditResult, HostFigures
+from resource_tracker.audit.tracker import AuditResult
 from resource_tracker.conf.metrics import LISTEN_PATTERN
 from resource_tracker.daemon.device_metrics import DeviceCollector
 from resource_tracker.daemon.flavor_metrics import FlavorFitCollector
+from resource_tracker.daemon.host_metrics import HostCollector
+from resource_tracker.daemon.placement_metrics import PlacementMetrics
 from resource_tracker.exception import (
     DatabaseUnavailable,
     HypervisorUnavailable,
     SchemaNotCurrent,
     StorageUnavailable,
 )
-from resource_tracker.placement.client import KINDS
-from resource_tracker.placement.sync import CONFLICT
 
 LOG = logging.getLogger(__name__)
 
 HEALTHY_INTERVALS = 3
-PLACEMENT_FAULTS = (*KINDS, CONFLICT)
 DEFAULT_ADDRESS = "127.0.0.1"
 WORKERS = 4
 CONNECTION_TIMEOUT_S = 10.0
@@ -71,70 +64,6 @@ FAILURE_REASONS = (
     (StorageUnavailable, "storage"),
 )
 OTHER_FAILURE = "error"
-
-# name (after resource_tracker_), help, value from an audit's HostFigures
-HOST_GAUGES = (
-    ("vcpus", "Host CPUs online", lambda f: f.vcpus),
-    ("vcpus_used", "vCPUs of active domains, pinned ones too", lambda f: f.vcpus_used),
-    ("memory_bytes", "Host memory (node memory stats total)", lambda f: f.memory_total_bytes),
-    ("memory_used_bytes", "Memory of active domains", lambda f: f.memory_used_bytes),
-    (
-        "local_disk_bytes",
-        "Size of local storage: f_frsize*f_blocks of instances_path, or the VG's size",
-        lambda f: f.disk_total_bytes,
-    ),
-    (
-        "local_disk_used_bytes",
-        "Used local storage: f_frsize*(f_blocks-f_bfree), or the VG's size less its free",
-        lambda f: f.disk_used_bytes,
-    ),
-    (
-        "local_disk_avail_bytes",
-        "Local storage new disks may take: f_frsize*f_bavail (node_exporter's avail; root's "
-        "reserve excluded), or the VG's free space",
-        lambda f: f.disk_free_bytes,
-    ),
-    (
-        "local_disk_free_bytes",
-        "Deprecated: the same value as resource_tracker_local_disk_avail_bytes, under the "
-        "name it had first; will be removed",
-        lambda f: f.disk_free_bytes,
-    ),
-    (
-        "disk_overcommit_bytes",
-        "What the thin file disks of every domain may still grow into",
-        lambda f: f.disk_overcommit_bytes,
-    ),
-    (
-        "disk_available_least_bytes",
-        "Local storage available less disk over-commit; may be negative",
-        lambda f: f.disk_free_bytes - f.disk_overcommit_bytes,
-    ),
-    ("running_vms", "Active domains", lambda f: f.running_vms),
-)
-
-# name (after resource_tracker_), help, value from an audit's HostShape
-SHAPE_GAUGES = (
-    ("pcpus", "Dedicated CPUs online ([compute] cpu_dedicated_set)", lambda s: s.pcpus),
-    ("pcpus_used", "Dedicated CPUs pinned by domains, shut-off ones too", lambda s: s.pcpus_used),
-)
-# name (after resource_tracker_numa_), help, value of a cell's CellUsage
-CELL_GAUGES = (
-    ("cpus", "Shared CPUs of the NUMA cell", lambda c: len(c.shared_cpus)),
-    ("cpus_used", "Shared vCPUs placed on the NUMA cell", lambda c: c.vcpus_used),
-    ("pcpus", "Dedicated CPUs of the NUMA cell", lambda c: len(c.dedicated_cpus)),
-    ("pcpus_pinned", "Dedicated CPUs of the NUMA cell pinned", lambda c: len(c.pinned_cpus)),
-    ("memory_bytes", "Memory of the NUMA cell", lambda c: c.memory_bytes),
-    ("memory_used_bytes", "Memory placed on the NUMA cell", lambda c: c.memory_used_bytes),
-)
-# metric name (after resource_tracker_numa_): field of a PageUsage. Not "pages_total": a
-# _total suffix is for counters.
-PAGE_GAUGES = {
-    "pages": "total",
-    "pages_used": "used",
-    "pages_reserved": "reserved",
-    "pages_free": "free",
-}
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -152,7 +81,7 @@ class Metrics:
         self._healthy_until = float("inf")
         self._last_failure: str | None = None  # since the last success
         self._needs_operator = False
-        self._host = _HostCollector()
+        self._host = HostCollector()
         self.registry.register(self._host)
         ProcessCollector(registry=self.registry)  # process_open_fds, memory, CPU, start time
         Gauge(
@@ -224,31 +153,7 @@ class Metrics:
         )
         for _, reason in (*FAILURE_REASONS, (None, OTHER_FAILURE)):
             self.failed.labels(reason)
-        self.placement_requests = Counter(
-            "resource_tracker_placement_requests",
-            "Requests sent to Placement (none while the host's provider is unchanged)",
-            registry=self.registry,
-        )
-        self.placement_failed = Counter(
-            "resource_tracker_placement_reports_failed",
-            "Audits whose report to Placement failed, by kind of fault (the row was written)",
-            ["kind"],
-            registry=self.registry,
-        )
-        for kind in PLACEMENT_FAULTS:
-            self.placement_failed.labels(kind)
-        self.placement_drift = Gauge(
-            "resource_tracker_placement_drift",
-            "Allocations in Placement that differ from the host's domains, by kind, as last "
-            "compared (docs/placement.md)",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.placement_conflicts = Counter(
-            "resource_tracker_placement_generation_conflicts",
-            "Writes to Placement retried because another writer changed the provider",
-            registry=self.registry,
-        )
+        self.placement = PlacementMetrics(self.registry)
 
     def expect_audit_by(self, deadline_monotonic: float, interval_s: float | None = None) -> None:
         """Healthy until `deadline` even without a success (the first audit is not due yet)."""
@@ -270,14 +175,7 @@ class Metrics:
         self._flavor_fit.succeeded(result.values)
         self.duration.observe(result.duration_s)
         self.interval.set(interval_s)  # it may have changed on SIGHUP
-        if result.placement is not None:
-            self.placement_requests.inc(result.placement.requests)
-            self.placement_conflicts.inc(result.placement.conflicts)
-            if result.placement.failure is not None:
-                self.placement_failed.labels(result.placement.failure).inc()
-        if result.drift is not None:
-            for kind, count in drift_counts(result.drift).items():
-                self.placement_drift.labels(kind).set(count)
+        self.placement.audit_succeeded(result)
         self._healthy_until = time.monotonic() + HEALTHY_INTERVALS * interval_s
         self._last_failure, self._needs_operator = None, False
 
@@ -327,80 +225,6 @@ class Metrics:
             return [f"{line}\n".encode()]
         start_response("404 Not Found", text)
         return [b"not found: try /metrics or /healthz\n"]
-
-
-class _HostCollector:
-    """The host's gauges: absent until an audit tells them, then as the last one left them."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._figures: HostFigures | None = None
-        self._shape: HostShape | None = None
-        self._last_success: float | None = None
-        self._up: dict[str, int] = {}
-
-    def succeeded(self, figures: HostFigures, now: float, shape: HostShape | None) -> None:
-        with self._lock:
-            self._figures, self._last_success, self._shape = figures, now, shape
-            self._up = {"libvirt": 1, "database": 1}
-
-    def reached(self, **up: int) -> None:
-        with self._lock:
-            self._up.update(up)
-
-    def collect(self):
-        with self._lock:
-            figures, last_success, up = self._figures, self._last_success, dict(self._up)
-            shape = self._shape
-        if shape is not None:
-            yield from _shape_gauges(shape)
-        if figures is not None:
-            for name, help_text, value in HOST_GAUGES:
-                yield _gauge(name, help_text, value(figures))
-            yield _domains_by_flavor(figures)
-            yield _gauge(
-                "last_success_timestamp_seconds",
-                "Unix time of the last successful audit",
-                last_success,
-            )
-        for name, reached in sorted(up.items()):
-            yield _gauge(f"{name}_up", f"1 if the last audit reached {name}", reached)
-
-
-def _shape_gauges(shape: HostShape):
-    for name, help_text, value in SHAPE_GAUGES:
-        yield _gauge(name, help_text, value(shape))
-    for name, help_text, value in CELL_GAUGES:
-        family = GaugeMetricFamily(f"resource_tracker_numa_{name}", help_text, labels=["cell"])
-        for cell in shape.cells:
-            family.add_metric([str(cell.id)], value(cell))
-        yield family
-    for name, field in PAGE_GAUGES.items():
-        family = GaugeMetricFamily(
-            f"resource_tracker_numa_{name}",
-            f"Pages of the NUMA cell and size, {field}",
-            labels=["cell", "page_size_bytes"],
-        )
-        for cell in shape.cells:
-            for pages in cell.pages:
-                if getattr(pages, field) is not None:  # free: only where libvirt says
-                    family.add_metric([str(cell.id), str(pages.size_bytes)], getattr(pages, field))
-        yield family
-
-
-def _domains_by_flavor(figures: HostFigures) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        "resource_tracker_domains",
-        'Domains, running or not, by the Nova flavor their metadata names ("": none)',
-        labels=["flavor"],
-    )
-    for flavor, count in figures.domains_by_flavor:
-        family.add_metric([flavor], count)
-    return family
-
-
-def _gauge(name: str, help_text: str, value) -> GaugeMetricFamily:
-    return GaugeMetricFamily(f"resource_tracker_{name}", help_text, value=value)
 
 
 class _Server(WSGIServer):

@@ -40,7 +40,8 @@ class ProviderReport:
     the provider is kept. An inventory's allocation_ratio is sent as given for the classes in
     `explicit_ratios` (configured by the operator); for the others it is only the initial
     ratio, and a ratio already in Placement (set there by an operator) is kept, as Nova 34
-    does with initial_*_allocation_ratio.
+    does with initial_*_allocation_ratio. For the classes in `kept_reserved` a reserved of 0
+    is not ours to say: the one in Placement is kept (at most the total).
     """
 
     uuid: str
@@ -51,6 +52,7 @@ class ProviderReport:
     explicit_ratios: frozenset[str] = frozenset()
     aggregates: frozenset[str] = frozenset()  # it is put in these (others' are kept)
     parent: str | None = None  # a child provider's parent (the root's uuid)
+    kept_reserved: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,14 +250,18 @@ class ProviderSync:
 
 
 def wanted_inventories(report: ProviderReport, placed: dict[str, dict]) -> dict[str, dict]:
-    """Our inventories, each ratio not configured explicitly kept as Placement has it."""
+    """Our inventories, each ratio not configured explicitly kept as Placement has it, and
+    each reserved not ours to say (ProviderReport.kept_reserved)."""
     wanted = {}
     for inventory in report.inventories:
         fields = inventory.as_placement()
-        there = placed.get(inventory.resource_class)
-        if there is not None and inventory.resource_class not in report.explicit_ratios:
+        rc = inventory.resource_class
+        there = placed.get(rc)
+        if there is not None and rc not in report.explicit_ratios:
             fields["allocation_ratio"] = there["allocation_ratio"]
-        wanted[inventory.resource_class] = fields
+        if there is not None and rc in report.kept_reserved and not inventory.reserved:
+            fields["reserved"] = min(there["reserved"], inventory.total)
+        wanted[rc] = fields
     return wanted
 
 

@@ -17,6 +17,7 @@ import json
 import uuid
 
 import libvirt
+import pytest
 
 from resource_tracker.audit import devices, nova_format
 from resource_tracker.audit.device_spec import parse
@@ -63,15 +64,23 @@ def ours(states) -> tuple[dict, list]:
     return rows, pools
 
 
-def sample_host(tmp_path):
-    """The devices.xml host's URI, and its devices as our audit finds them (DEVICES_HOST)."""
+# the NVMe drives (one held by a domain) and the PF used once: [pci] report_in_placement
+ONE_TIME_USE = [
+    DEVICES_HOST[0],
+    '{"address": "0000:81:00.0", "product_id": "10fb", "one_time_use": true}',
+    '{"vendor_id": "144d", "product_id": "a808", "one_time_use": "yes"}',
+]
+
+
+def sample_host(tmp_path, device_spec=DEVICES_HOST):
+    """The devices.xml host's URI, and its devices as our audit finds them."""
     uri = hosts.render("devices.xml", tmp_path, EXTRA="")
     driver = LibvirtDriver(LibvirtConnection(uri), FileStorage(str(tmp_path)))
     try:
         resources = driver.get_host_resources()
     finally:
         driver.close()
-    return uri, device_use(resources, parse(DEVICES_HOST))
+    return uri, device_use(resources, parse(device_spec, in_placement=True))
 
 
 def test_the_sample_hosts_devices_as_novas_driver_and_pci_tracker_see_them(tmp_path):
@@ -164,11 +173,12 @@ def test_a_vdpa_device_a_remote_managed_vf_and_vf_numbers_as_nova_sees_them(tmp_
     assert json.loads(remote["capabilities"])["sriov"]["vf_num"] == 0
 
 
-def test_pci_devices_in_placement_as_novas_translator_makes_them(tmp_path):
+@pytest.mark.parametrize("device_spec", [DEVICES_HOST, ONE_TIME_USE])
+def test_pci_devices_in_placement_as_novas_translator_makes_them(tmp_path, device_spec):
     """[pci] report_in_placement: the same child providers (name, inventory, traits) as Nova's
     pci_placement_translator makes of the same devices and device_spec (OWNER_NOVA aside:
-    this is not Nova)."""
-    uri, use = sample_host(tmp_path)
+    this is not Nova); with one_time_use, the device a domain holds reserved."""
+    uri, use = sample_host(tmp_path, device_spec)
     root = ProviderReport(str(uuid.uuid4()), "node", (), frozenset(), frozenset())
     children = pci_children(root, use.offered, set())
     conn = libvirt.openReadOnly(uri)
@@ -177,13 +187,21 @@ def test_pci_devices_in_placement_as_novas_translator_makes_them(tmp_path):
     finally:
         conn.close()
     available = {s.device.address for s in use.states if s.status == devices.AVAILABLE}
+    allocated = {
+        s.device.address: s.instance_uuid
+        for s in use.states
+        if s.status == devices.ALLOCATED and s.instance_uuid
+    }
 
-    nova = nova_view(tmp_path, node_devices(xml), DEVICES_HOST, available, placement=True)
+    nova = nova_view(
+        tmp_path, node_devices(xml), device_spec, available, placement=True, allocated=allocated
+    )
 
     ours = {
         child.name: {
             "inventory": {
                 i.resource_class: {"total": i.total, "max_unit": i.max_unit}
+                | ({"reserved": i.reserved} if i.reserved else {})
                 for i in child.inventories
             },
             "traits": sorted(child.traits),
@@ -195,4 +213,13 @@ def test_pci_devices_in_placement_as_novas_translator_makes_them(tmp_path):
         for name, child in nova["children"].items()
     }
     assert ours == theirs
-    assert ours["node_0000:81:00.0"]["inventory"] == {"CUSTOM_NIC": {"total": 1, "max_unit": 1}}
+    if device_spec is DEVICES_HOST:
+        assert ours["node_0000:81:00.0"]["inventory"] == {
+            "CUSTOM_NIC": {"total": 1, "max_unit": 1}
+        }
+    else:
+        held = ours["node_0000:5E:00.0"]
+        assert held["inventory"] == {
+            "CUSTOM_PCI_144D_A808": {"total": 1, "max_unit": 1, "reserved": 1}
+        }
+        assert "HW_PCI_ONE_TIME_USE" in held["traits"]

@@ -402,6 +402,44 @@ def test_vgpu_and_pci_children_under_the_root(api, make_host, tmp_path):
     assert {child["name"] for child in json.loads(shown.stdout)["children"]} == set(children)
 
 
+def test_a_one_time_use_device_held_by_a_domain_is_reserved_and_an_operators_reserve_kept(
+    api, make_host, tmp_path
+):
+    uri = hosts.render("devices.xml", tmp_path, EXTRA="")
+    spec = '{"vendor_id": "144d", "product_id": "a808", "one_time_use": true}'
+    pci = f"[pci]\ndevice_spec = {spec}\nreport_in_placement = true\n"
+    host = make_host(uri=uri, placement=placement_support.config(api.url) + "refresh_audits = 1\n"
+                     + pci)  # fmt: skip
+    result = host.audit()
+    assert result.placement.failure is None
+    name, root = result.values.hypervisor_hostname, host.row()["uuid"]
+    tree = api.get("/resource_providers", in_tree=root)["resource_providers"]
+    uuids = {p["name"][len(name) + 1 :]: p["uuid"] for p in tree if p["uuid"] != root}
+    held = {s.device.address.upper() for s in result.devices.offered if s.status == "allocated"}
+    assert held == {"0000:5E:00.0"} and set(uuids) == held | {"0000:5F:00.0", "0000:D8:00.0"}
+
+    def reserved(address: str) -> int:
+        inventories = api.get(f"/resource_providers/{uuids[address]}/inventories")
+        return inventories["inventories"]["CUSTOM_PCI_144D_A808"]["reserved"]
+
+    def reserve(address: str, amount: int) -> None:
+        base = f"/resource_providers/{uuids[address]}/inventories"
+        inventory = api.get(base)
+        inventory["inventories"]["CUSTOM_PCI_144D_A808"]["reserved"] = amount
+        assert api.put(base, inventory).status_code == 200
+
+    assert [reserved(a) for a in ("0000:5E:00.0", "0000:5F:00.0")] == [1, 0]
+    traits = api.get(f"/resource_providers/{uuids['0000:5F:00.0']}/traits")["traits"]
+    assert "HW_PCI_ONE_TIME_USE" in traits
+    candidates = api.get("/allocation_candidates", resources="CUSTOM_PCI_144D_A808:1")
+    offered = {rp for r in candidates["allocation_requests"] for rp in r["allocations"]}
+    assert offered == {uuids["0000:5F:00.0"], uuids["0000:D8:00.0"]}  # 5E: used once
+    reserve("0000:5F:00.0", 1)  # an operator's, on a free device: not ours to undo
+    reserve("0000:5E:00.0", 0)  # freed while a domain still holds it: reserved again
+    assert host.audit().placement.failure is None
+    assert [reserved(a) for a in ("0000:5E:00.0", "0000:5F:00.0", "0000:D8:00.0")] == [1, 1, 0]
+
+
 @pytest.fixture
 def started():
     running: list[Daemon] = []

@@ -55,6 +55,10 @@ driver = type("Driver", (), {})()
 driver._host = host
 reported = json.loads(
     libvirt_driver.LibvirtDriver._get_pci_passthrough_devices.__wrapped__(driver))
+if payload.get("placement"):  # before the device_spec, which one_time_use checks it for
+    from nova import conf as nova_conf
+    nova_conf.CONF([], project="nova", default_config_files=[])
+    nova_conf.CONF.set_override("report_in_placement", True, group="pci")
 spec_filter = whitelist.Whitelist(payload["device_spec"])
 pools = stats.PciDeviceStats(None, dev_filter=spec_filter)
 rows, created = {}, []
@@ -64,6 +68,7 @@ for dev in reported:
         continue
     spec.enhanced_pci_device_with_spec_tags(dev)
     device = objects.PciDevice.create(context.get_admin_context(), dev)
+    device.instance_uuid = payload["allocated"].get(device.address)
     created.append(device)
     rows[device.address] = {
         "dev_type": device.dev_type, "parent_addr": device.parent_addr,
@@ -74,10 +79,7 @@ for dev in reported:
 children = None
 if payload.get("placement"):  # Nova's [pci] report_in_placement view of the same devices
     import types
-    from nova import conf as nova_conf
     from nova.compute import pci_placement_translator, provider_tree
-    nova_conf.CONF([], project="nova", default_config_files=[])
-    nova_conf.CONF.set_override("report_in_placement", True, group="pci")
     tracker = types.SimpleNamespace(pci_devs=created, dev_filter=spec_filter, stats=pools)
     tree = provider_tree.ProviderTree()
     tree.new_root("node", "00000000-0000-4000-8000-000000000001")
@@ -148,11 +150,17 @@ def _address(element) -> str:
 
 
 def nova_view(
-    tmp_path: Path, devices: list[dict], device_spec, available, placement: bool = False
+    tmp_path: Path,
+    devices: list[dict],
+    device_spec,
+    available,
+    placement: bool = False,
+    allocated: dict[str, str] | None = None,
 ) -> dict:
     """Nova's rows (by address: dev_type, parent_addr, extra_info) and pools
     ([vendor, product, numa, tags, count], sorted) for these node devices; with `placement`
-    also its [pci] report_in_placement providers (children: name -> inventory, traits)."""
+    also its [pci] report_in_placement providers (children: name -> inventory, traits).
+    `allocated`: the instance holding each device so (by address)."""
     sysfs = tmp_path / "sysfs"
     fake_sysfs(sysfs, devices)
     payload = {
@@ -161,5 +169,6 @@ def nova_view(
         "device_spec": list(device_spec),
         "available": sorted(available),
         "placement": placement,
+        "allocated": allocated or {},
     }
     return nova.run(SCRIPT, payload)

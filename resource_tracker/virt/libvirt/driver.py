@@ -66,6 +66,7 @@ class _HostIdentity:
     hypervisor_type: str
     hypervisor_version: int
     cpu_info: CpuInfo
+    libvirt_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,7 @@ class LibvirtDriver(ComputeDriver):
             domain_xml_reads=reads,
             guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
             guest_features=guest_features,
+            libvirt_version=identity.libvirt_version,
         )
 
     def host_topology(self) -> tuple[HostTopology, int]:
@@ -239,6 +241,7 @@ class LibvirtDriver(ComputeDriver):
             hypervisor_type=hypervisor_type,
             hypervisor_version=conn.getVersion(),
             cpu_info=host.cpu_info(caps, info, host.expanded_features(conn, caps.cpu)),
+            libvirt_version=conn.getLibVersion(),
         )
         self._activity.note("libvirt free pages")
         free = host.free_pages(conn, caps.topology)

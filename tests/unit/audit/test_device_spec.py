@@ -74,7 +74,7 @@ def test_address_and_ids_are_normalized():
         ('{"address": {"func": "0"}}', "address has unknown key\\(s\\) func"),
         ('{"devname": "eth0"}', "devname is not supported here"),
         ('{"vendor_id": "8086", "managed": "maybe"}', "tag managed 'maybe' is not a boolean"),
-        ('{"vendor_id": "8086", "one_time_use": true}', "one_time_use needs Nova's PCI"),
+        ('{"vendor_id": "8086", "one_time_use": true}', "requires \\[pci\\] report_in_placement"),
         ('{"vendor_id": "8086", "physical_network": ["a"]}', "tag physical_network must be"),
     ],
 )
@@ -113,3 +113,10 @@ def test_why_a_device_is_not_offered():
     )
     assert why_not_offered(named, PF) == "no device_spec entry matches"
     assert why_not_offered(named, SERIAL_VF) is None  # offered (by entry 2)
+
+
+def test_one_time_use_with_pci_in_placement():
+    (spec,) = device_spec.parse(['{"vendor_id": "8086", "one_time_use": "yes"}'], True)
+    assert dict(spec.tags) == {"one_time_use": "true"}
+    (spec,) = device_spec.parse(['{"vendor_id": "8086", "one_time_use": false}'])
+    assert dict(spec.tags) == {"one_time_use": "false"}

@@ -28,3 +28,17 @@ def test_a_ratio_in_placement_is_kept_unless_ours_is_explicit():
 def test_traits_of_others_are_kept_ours_set_and_removed():
     placed = frozenset({"CUSTOM_RACK_1", "HW_CPU_X86_SSE", "COMPUTE_NODE"})
     assert wanted_traits(report(), placed) == {"CUSTOM_RACK_1", "COMPUTE_NODE", "HW_CPU_X86_AVX"}
+
+
+def test_a_reserved_not_ours_to_say_is_kept_as_placement_has_it():
+    pci = ProviderReport(
+        "u", "n", (Inventory("CUSTOM_GPU", 2, 0, 1, 2),), frozenset(), frozenset(),
+        kept_reserved=frozenset({"CUSTOM_GPU"}),
+    )  # fmt: skip
+    placed = {"CUSTOM_GPU": {"allocation_ratio": 1.0, "reserved": 1}}
+    assert wanted_inventories(pci, placed)["CUSTOM_GPU"]["reserved"] == 1  # an operator's
+    assert wanted_inventories(pci, {})["CUSTOM_GPU"]["reserved"] == 0  # a new provider
+    placed["CUSTOM_GPU"]["reserved"] = 5  # above a total that shrank: cut, else refused
+    assert wanted_inventories(pci, placed)["CUSTOM_GPU"]["reserved"] == 2
+    ours = {"DISK_GB": {"allocation_ratio": 1.0, "reserved": 7}}
+    assert wanted_inventories(report(), ours)["DISK_GB"]["reserved"] == 1  # the root's: ours
