@@ -74,9 +74,10 @@ if args.get("qemu_version"):
     # the QEMU version Nova compares with (SEV-ES needs 8.0), where the test driver says 2
     version, has_min_version = args["qemu_version"], nova_driver._host.has_min_version
     def qemu_at_least(lv_ver=None, hv_ver=None, hv_type=None):
-        if hv_ver is None or lv_ver is not None:
+        if hv_ver is None:
             return has_min_version(lv_ver, hv_ver, hv_type)
-        return tuple(hv_ver) <= (version // 1000000, version // 1000 % 1000, version % 1000)
+        qemu = (version // 1000000, version // 1000 % 1000, version % 1000)
+        return tuple(hv_ver) <= qemu and has_min_version(lv_ver, None, hv_type)
     nova_driver._host.has_min_version = qemu_at_least
 tree = provider_tree.ProviderTree()
 tree.new_root("node", "00000000-0000-4000-8000-000000000001")
