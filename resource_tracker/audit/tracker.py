@@ -42,6 +42,7 @@ from resource_tracker.exception import DatabaseUnavailable, ResourceTrackerError
 from resource_tracker.placement.records import ProviderTree, SyncOutcome
 from resource_tracker.resources import (
     ComputeNodeValues,
+    DomainSweep,
     HostResources,
     PciDeviceValues,
     Reconciled,
@@ -302,6 +303,10 @@ class ResourceTracker:
         )
         shared = shared_storage(resources)
         return Measurement(resources, values, started, shape, shared, use)
+
+    def sweep(self) -> DomainSweep:
+        """Between audits: what the driver re-reads for changes it gets no event for."""
+        return self._driver.sweep()
 
     def check_host(self) -> tuple[str, ...]:
         """What the shape policy names that the host does not have (asks the driver)."""

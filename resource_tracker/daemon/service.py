@@ -16,6 +16,9 @@ pool under a deadline while the hub stays free for signals, timers and the watch
   device added, ...) call for an audit soon, besides the periodic ones: debounced, at most
   one in flight and one a second under a storm (schedule.event_audit_due); not while
   audits fail (the backoff holds). An event audit starts the period afresh.
+- After each periodic audit that succeeded, the driver's sweep re-reads a share of what the
+  audits keep (domain XML, for the changes libvirt sends no event for) in the measurement's
+  thread, off the audit's path: a change it finds calls for an audit soon, as an event does.
 - A failed audit is logged once per kind of failure, not once per period, and retried with
   exponential backoff: the next period, then twice that, up to max(interval, 5 minutes).
 - SIGTERM or SIGINT: an audit still measuring is abandoned (nothing was written yet); one
@@ -194,6 +197,8 @@ class Service:
             self._audit(covered)
             self._last_end = time.monotonic()
             self._schedule()
+            if self._trigger == "period" and not self._failures:
+                self._sweep()
         if listening is not None:
             listening.kill()
         return self._stopped()
@@ -240,6 +245,25 @@ class Service:
             self._failed(error)
         else:
             self._succeeded(result, covered)
+
+    def _sweep(self) -> None:
+        """The driver's sweep, in the measurement's half (one thread at most runs either)."""
+        try:
+            swept = self._run(self._measuring, self._tracker.sweep)
+        except _Abandoned:
+            return
+        except Exception as error:  # the next audit meets the fault, and says so
+            LOG.debug("sweep failed: %s", error)
+            return
+        if self._metrics:
+            self._metrics.domain_xml_reads.inc(swept.xml_reads)
+        if swept.changed:
+            LOG.info(
+                "domain(s) %s changed without a libvirt event: auditing soon",
+                ", ".join(swept.changed),
+            )
+            now = time.monotonic()
+            self._pending = Pending(now, now).merged(self._pending)
 
     def _run(self, half: _Half, function: Callable, *args):
         """Run `function` in the thread pool, handling signals meanwhile; return its result.

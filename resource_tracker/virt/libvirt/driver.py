@@ -41,6 +41,7 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    DomainSweep,
     GuestFeatures,
     GuestSize,
     HostDevices,
@@ -177,6 +178,15 @@ class LibvirtDriver(ComputeDriver):
             guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
             guest_features=guest_features,
         )
+
+    def sweep(self) -> DomainSweep:
+        """The domain XML of a round-robin share, for changes libvirt sends no event for."""
+        try:
+            return self._domains.sweep(self._connection.get(), self._activity)
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+        finally:
+            self._activity.clear()
 
     def host_topology(self) -> tuple[HostTopology, int]:
         try:
