@@ -206,7 +206,7 @@ def _daemon(root: Path, uri: str, instances: Path, disks: list[str], seconds: in
     # Each audit's time as the daemon logs it, from the STATUS= line it sends systemd after
     # each audit: an unchanged audit logs its line at DEBUG only, and `debug = true` would
     # also log one line per disk (1,000 an audit) for the bench to read.
-    listener = NotifyListener(str(root / f"notify-{os.getpid()}-{len(disks)}.sock"))
+    listener = NotifyListener(str(Path(tempfile.mkdtemp(dir=root)) / "notify.sock"))
     run = daemon_run.start(
         root, uri, instances, interval_s=1, env={"NOTIFY_SOCKET": listener.path}
     )
