@@ -182,26 +182,28 @@ class DomainLister:
         changes = self._feed.changes
         generation = changes.generation if changes is not None else 0
         activity.note("libvirt getAllDomainStats")
-        listed = [
-            (dom.UUID(), dom, stats)
-            for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
-        ]
-        stale = self._stale(listed, changes)
-        domains = []
-        for uuid, dom, stats in listed:
+        listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+        domains, seen = [], set()
+        for dom, stats in listed:
+            uuid = dom.UUID()
+            seen.add(uuid)
             read = self._read.get(uuid)
-            if stale is None or uuid in stale:
+            if (
+                read is None
+                or changes is None
+                or read.domain_id != dom.ID()
+                or changes.changed_since(uuid, read.generation)
+            ):
                 if not self._kept_while_in_a_job(dom, uuid, read, changes):
                     read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
-            assert read is not None, "_stale() names every domain not read yet"
             domain = read.domain
             busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
             if busy or state != domain.state:
                 domain = dataclasses.replace(domain, busy=busy, state=state)
             domains.append(domain)
-        for uuid in self._read.keys() - {uuid for uuid, _dom, _stats in listed}:
+        for uuid in self._read.keys() - seen:
             del self._read[uuid]
         if changes is not None:
             changes.forget_until(generation)  # what was marked since is read next audit
@@ -246,21 +248,6 @@ class DomainLister:
             if fetched is not None and fetched.digest != last.digest:
                 changed.append(fetched.domain.name)
         return DomainSweep(self.xml_reads - reads, tuple(changed))
-
-    def _stale(self, listed, changes: events.ChangeLog | None) -> set[bytes] | None:
-        """The UUIDs of the listed domains whose XML is to be fetched; None: every domain's."""
-        if changes is None:
-            return None
-        stale = set()
-        for uuid, dom, _stats in listed:
-            read = self._read.get(uuid)
-            if (
-                read is None
-                or read.domain_id != dom.ID()
-                or changes.changed_since(uuid, read.generation)
-            ):
-                stale.add(uuid)
-        return stale
 
     def _kept_while_in_a_job(
         self, dom, uuid: bytes, last: _Read | None, changes: events.ChangeLog | None
