@@ -197,7 +197,7 @@ class Service:
             self._audit(covered)
             self._last_end = time.monotonic()
             self._schedule()
-            if self._trigger == "period" and not self._failures:
+            if self._trigger == "period" and not self._failures and not self._stopping:
                 self._sweep()
         if listening is not None:
             listening.kill()
@@ -249,7 +249,7 @@ class Service:
     def _sweep(self) -> None:
         """The driver's sweep, in the measurement's half (one thread at most runs either)."""
         try:
-            swept = self._run(self._measuring, self._tracker.sweep)
+            swept = self._run(self._measuring, self._tracker.sweep, finish_on_stop=True)
         except _Abandoned:
             return
         except Exception as error:  # the next audit meets the fault, and says so
@@ -265,11 +265,13 @@ class Service:
             now = time.monotonic()
             self._pending = Pending(now, now).merged(self._pending)
 
-    def _run(self, half: _Half, function: Callable, *args):
+    def _run(self, half: _Half, function: Callable, *args, finish_on_stop: bool = False):
         """Run `function` in the thread pool, handling signals meanwhile; return its result.
 
         Raises the dependency's error if it outlasts the deadline (the thread is left to
-        finish), or at once if the last call of this half has not returned yet."""
+        finish), or at once if the last call of this half has not returned yet. A stop
+        abandons a measurement at once; a write (or a call to `finish_on_stop`: the sweep,
+        which takes milliseconds) has STOP_GRACE_S to return."""
         if half.started is not None:
             since = time.monotonic() - half.started
             raise self._not_answering(
@@ -294,7 +296,7 @@ class Service:
         slow_at: float | None = started + min(self._settings.interval_s, self._deadline_s / 2)
         grace_ends = None
         while True:
-            if self._stopping and not half.writing:
+            if self._stopping and not (half.writing or finish_on_stop):
                 half.abandoned = call
                 raise _Abandoned("audit abandoned before it wrote anything")
             if self._stopping and grace_ends is None:
@@ -308,8 +310,9 @@ class Service:
             now = time.monotonic()
             if grace_ends is not None and now >= grace_ends:
                 half.abandoned = call
+                what = "write" if half.writing else "sweep"
                 raise _Abandoned(
-                    f"write not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
+                    f"{what} not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
                 )
             if now >= deadline:
                 half.abandoned = call
