@@ -4,7 +4,6 @@ database, metrics endpoint and RSS."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,19 +24,18 @@ class Run:
             kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
         return kib / 1024
 
-    def audit_ms(self) -> list[float]:
-        """The duration of every audit the daemon logged, in order."""
-        return [
-            float(found.group(1))
-            for line in list(self.daemon.lines)
-            if (found := re.search(r"audit: .*, audit ([\d.]+) ms,", line))
-        ]
-
     def stop(self) -> None:
         self.daemon.stop()
 
 
-def start(root: Path, uri: str, instances: Path, interval_s: int, extra: str = "") -> Run:
+def start(
+    root: Path,
+    uri: str,
+    instances: Path,
+    interval_s: int,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+) -> Run:
     """The daemon on `uri`, its state under `root` (a database made by db sync)."""
     state = root / f"state-{free_port()}"
     state.mkdir(parents=True)
@@ -53,5 +51,5 @@ def start(root: Path, uri: str, instances: Path, interval_s: int, extra: str = "
     )
     manage = os.path.join(BIN, "resource-tracker-manage")
     subprocess.run([manage, "--config-file", str(config), "db", "sync"], check=True)
-    daemon = Daemon(str(config))
+    daemon = Daemon(str(config), env)
     return Run(daemon, str(state / "rt.sqlite"), f"http://127.0.0.1:{port}/metrics")

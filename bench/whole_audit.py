@@ -10,11 +10,15 @@ file system (a commit's fsyncs are real).
 1. the daemon's parts in this process, wired as the daemon wires them (domain and device
    events, SQLite with full_read_every = 10, the last-audit file), --audits steady audits
    with the floor (one getAllDomainStats and one stat per disk, on a connection of its own)
-   timed after each: the audit by part, the floor, and what each audit did (domain and
-   device XML read, database statements, last-audit writes);
-2. the daemon itself (a real process, update_resources_interval = 1): the audit time it
-   logs, with the floor timed in this process half a period after each audit; and its RSS
-   every 10 s (the curve), over --seconds.
+   timed after each, then the sweep the daemon runs after a periodic audit: the audit by
+   part, the floor, the sweep, and what each audit did (domain and device XML read, in the
+   audit and in the sweep, database statements, last-audit writes); then getAllDomainStats
+   alone, with the STATE group and with the groups a signature of the changes libvirt sends
+   no event for would need (VCPU, BALLOON, BLOCK);
+2. the daemon itself (a real process, update_resources_interval = 1, debug off): the audit
+   time it logs, read from the STATUS= line it sends systemd after each audit (a test
+   socket as NOTIFY_SOCKET), with the floor timed in this process half a period after each
+   audit; and its RSS every 10 s (the curve), over --seconds.
 
 Ratios are of medians measured in the same run. From the repository root (root, for the
 private libvirtd):
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -46,9 +51,19 @@ from resource_tracker.virt.libvirt.connection import LibvirtConnection
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
 from resource_tracker.virt.libvirt.domains import DomainLister
 from resource_tracker.virt.libvirt.driver import LibvirtDriver
+from tests.support.notify import NotifyListener
 from tests.support.quiet_fs import own_file_system
 
 PARTS = ("driver", "shape and values", "database", "last audit", "whole", "floor")
+# getAllDomainStats alone: what the listing costs, and with the groups a signature of the
+# changes libvirt sends no event for would need (vCPUs, memory, disks and their paths)
+SIGNATURE = {
+    "listing (STATE)": libvirt.VIR_DOMAIN_STATS_STATE,
+    "listing (STATE, VCPU, BALLOON, BLOCK)": libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_BLOCK,
+}
 
 
 def main() -> int:
@@ -141,13 +156,16 @@ def _in_process(root: Path, uri: str, instances: Path, disks: list[str], audits:
         timed.times.clear()
     statements.clear()
     xml, device_xml, writes = domains.xml_reads, devices.xml_reads, last.writes
-    whole, floor = [], []
+    whole, floor, sweeps, swept = [], [], [], 0
     for _ in range(audits):
         result = tracker.audit(HostPolicy())
         whole.append(result.duration_s)
         started = time.perf_counter()
         audit_ways._floor(floor_conn, disks)
         floor.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        swept += tracker.sweep().xml_reads  # as the daemon does after a periodic audit
+        sweeps.append(time.perf_counter() - started)
     parts = {
         "driver": driver.times,
         "shape and values": [
@@ -160,7 +178,8 @@ def _in_process(root: Path, uri: str, instances: Path, disks: list[str], audits:
         "floor": floor,
     }
     counts = {
-        "domain XML reads": (domains.xml_reads - xml) / audits,
+        "domain XML reads": (domains.xml_reads - xml - swept) / audits,
+        "of the sweep between audits": swept / audits,
         "device XML reads": (devices.xml_reads - device_xml) / audits,
         "database statements": len(statements) / audits,
         "of them beyond the heartbeat": sum(
@@ -169,6 +188,14 @@ def _in_process(root: Path, uri: str, instances: Path, disks: list[str], audits:
         / audits,
         "last-audit rewrites": (last.writes - writes) / audits,
     }
+    listing = {name: [] for name in SIGNATURE}
+    for _ in range(audits // 3):
+        for name, groups in SIGNATURE.items():
+            started = time.perf_counter()
+            floor_conn.getAllDomainStats(groups)
+            listing[name].append(time.perf_counter() - started)
+    parts["sweep (between audits)"] = sweeps
+    parts.update(listing)
     driver.close()
     database.dispose()
     floor_conn.close()
@@ -176,17 +203,22 @@ def _in_process(root: Path, uri: str, instances: Path, disks: list[str], audits:
 
 
 def _daemon(root: Path, uri: str, instances: Path, disks: list[str], seconds: int):
-    # an audit that changed nothing logs its time at DEBUG only
-    run = daemon_run.start(root, uri, instances, interval_s=1, extra="debug = true")
+    # Each audit's time as the daemon logs it, from the STATUS= line it sends systemd after
+    # each audit: an unchanged audit logs its line at DEBUG only, and `debug = true` would
+    # also log one line per disk (1,000 an audit) for the bench to read.
+    listener = NotifyListener(str(Path(tempfile.mkdtemp(dir=root)) / "notify.sock"))
+    run = daemon_run.start(
+        root, uri, instances, interval_s=1, env={"NOTIFY_SOCKET": listener.path}
+    )
     conn = libvirt.openReadOnly(uri)
     floor, rss = [], []
     try:
         run.daemon.wait_for_log(r"audit: ", timeout_s=120)
         started = time.monotonic()
-        seen = len(run.audit_ms())
+        seen = len(_audit_ms(listener))
         while time.monotonic() - started < seconds:
-            if len(run.audit_ms()) > seen:  # half a period after the daemon's audit
-                seen = len(run.audit_ms())
+            if len(_audit_ms(listener)) > seen:  # half a period after the daemon's audit
+                seen = len(_audit_ms(listener))
                 time.sleep(0.5)
                 began = time.perf_counter()
                 audit_ways._floor(conn, disks)
@@ -195,11 +227,21 @@ def _daemon(root: Path, uri: str, instances: Path, disks: list[str], seconds: in
             if elapsed >= len(rss) * 10:
                 rss.append((elapsed, run.rss_mib()))
             time.sleep(0.02)
-        logged = [ms / 1000 for ms in run.audit_ms()[3:]]
+        logged = [ms / 1000 for ms in _audit_ms(listener)[3:]]
     finally:
         conn.close()
         run.stop()
+        listener.close()
     return statistics.median(logged), statistics.median(floor), rss
+
+
+def _audit_ms(listener: NotifyListener) -> list[float]:
+    """The duration of every audit the daemon reported, in order."""
+    return [
+        float(found.group(1))
+        for text in listener.texts()
+        if (found := re.search(r"^STATUS=.*, audit ([\d.]+) ms,", text, re.MULTILINE))
+    ]
 
 
 def _print(results: dict, args) -> None:
@@ -210,6 +252,15 @@ def _print(results: dict, args) -> None:
         parts = result["parts"]
         cells = " | ".join(f"{parts[part] * 1e3:.2f} ms" for part in PARTS)
         print(f"| {name} | {cells} | {parts['whole'] / parts['floor']:.2f}x |")
+    print("\nbeside the audit (in this process): the sweep after each, and the listing alone")
+    extra = ("sweep (between audits)", *SIGNATURE)
+    print("| driver | " + " | ".join(extra) + " | signature listing / STATE listing |")
+    print("|---" * (len(extra) + 2) + "|")
+    for name, result in results.items():
+        parts = result["parts"]
+        cells = " | ".join(f"{parts[part] * 1e3:.2f} ms" for part in extra)
+        ratio = parts[extra[2]] / parts[extra[1]]
+        print(f"| {name} | {cells} | {ratio:.2f}x |")
     print("\nper steady audit (in this process)")
     for name, result in results.items():
         print(f"  {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result["counts"].items()))

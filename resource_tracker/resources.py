@@ -235,6 +235,15 @@ class NovaDomain:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainSweep:
+    """What one sweep between audits did: the domain XML it read, and the domains whose XML
+    read differently (a change libvirt sent no event for)."""
+
+    xml_reads: int = 0
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GuestSize:
     """What one domain, active or not, is defined with: its uuid (Nova's instance uuid, the
     consumer of its allocations in Placement), vCPUs and memory."""

@@ -28,17 +28,18 @@ opts = [
         default=REFRESH_AUDITS,
         min=1,
         max=WEEK_OF_MINUTES,
-        help="Read every domain's XML again at least every this many audits, even if "
-        "libvirt sent no event about it. Between, a domain's XML is read again only after a "
-        "domain event named it (or it started or stopped); a share of the domains is read "
-        "in turn each audit, for the changes libvirt does not signal (vCPU hot-plug, "
-        "AFFECT_CONFIG changes to a shut-off domain, external snapshots): such a change is "
-        "counted up to this many periods late (a shut-off domain that starts is read at "
-        "once). The default, at the default 60 s period, bounds that to an hour for 1/60 of "
-        "the calls of reading every domain every audit (at 1,000 domains on a real libvirtd "
-        "2 to 3 ms an audit; 30 costs twice that). Lower it if such changes are made often "
-        "and must be counted sooner. 1 reads every domain every audit; the most, 10080, is "
-        "a week of 60 s periods.",
+        help="Read every domain's XML again at least every this many periods, even if "
+        "libvirt sent no event about it. An audit reads a domain's XML only after a domain "
+        "event named it (or it started or stopped); after each periodic audit, off the "
+        "audit's path, the daemon reads a share of the domains in turn (the least recently "
+        "read first), for the changes libvirt does not signal (vCPU hot-plug, AFFECT_CONFIG "
+        "changes to a shut-off domain, external snapshots), and a domain found changed is "
+        "audited at once: such a change is counted up to this many periods late (a shut-off "
+        "domain that starts is read at once). The default, at the default 60 s period, "
+        "bounds that to an hour for 1/60 of the calls of reading every domain every period "
+        "(at 1,000 domains on a real libvirtd 17 XMLDesc calls a period, 2 to 3 ms). Lower "
+        "it if such changes are made often and must be counted sooner. 1 reads every "
+        "domain every period; the most, 10080, is a week of 60 s periods.",
     ),
     cfg.BoolOpt(
         "read_domain_capabilities",

@@ -113,7 +113,7 @@ class Metrics:
         )
         self.domain_xml_reads = Counter(
             "resource_tracker_domain_xml_reads",
-            "Domain XML read from libvirt (on events, and a slow round robin)",
+            "Domain XML read from libvirt (on events, and by the slow sweep between audits)",
             registry=self.registry,
         )
         self.audits = Counter(

@@ -16,6 +16,9 @@ pool under a deadline while the hub stays free for signals, timers and the watch
   device added, ...) call for an audit soon, besides the periodic ones: debounced, at most
   one in flight and one a second under a storm (schedule.event_audit_due); not while
   audits fail (the backoff holds). An event audit starts the period afresh.
+- After each periodic audit that succeeded, the driver's sweep re-reads a share of what the
+  audits keep (domain XML, for the changes libvirt sends no event for) in the measurement's
+  thread, off the audit's path: a change it finds calls for an audit soon, as an event does.
 - A failed audit is logged once per kind of failure, not once per period, and retried with
   exponential backoff: the next period, then twice that, up to max(interval, 5 minutes).
 - SIGTERM or SIGINT: an audit still measuring is abandoned (nothing was written yet); one
@@ -194,6 +197,8 @@ class Service:
             self._audit(covered)
             self._last_end = time.monotonic()
             self._schedule()
+            if self._trigger == "period" and not self._failures and not self._stopping:
+                self._sweep()
         if listening is not None:
             listening.kill()
         return self._stopped()
@@ -241,11 +246,32 @@ class Service:
         else:
             self._succeeded(result, covered)
 
-    def _run(self, half: _Half, function: Callable, *args):
+    def _sweep(self) -> None:
+        """The driver's sweep, in the measurement's half (one thread at most runs either)."""
+        try:
+            swept = self._run(self._measuring, self._tracker.sweep, finish_on_stop=True)
+        except _Abandoned:
+            return
+        except Exception as error:  # the next audit meets the fault, and says so
+            LOG.debug("sweep failed: %s", error)
+            return
+        if self._metrics:
+            self._metrics.domain_xml_reads.inc(swept.xml_reads)
+        if swept.changed:
+            LOG.info(
+                "domain(s) %s changed without a libvirt event: auditing soon",
+                ", ".join(swept.changed),
+            )
+            now = time.monotonic()
+            self._pending = Pending(now, now).merged(self._pending)
+
+    def _run(self, half: _Half, function: Callable, *args, finish_on_stop: bool = False):
         """Run `function` in the thread pool, handling signals meanwhile; return its result.
 
         Raises the dependency's error if it outlasts the deadline (the thread is left to
-        finish), or at once if the last call of this half has not returned yet."""
+        finish), or at once if the last call of this half has not returned yet. A stop
+        abandons a measurement at once; a write (or a call to `finish_on_stop`: the sweep,
+        which takes milliseconds) has STOP_GRACE_S to return."""
         if half.started is not None:
             since = time.monotonic() - half.started
             raise self._not_answering(
@@ -270,7 +296,7 @@ class Service:
         slow_at: float | None = started + min(self._settings.interval_s, self._deadline_s / 2)
         grace_ends = None
         while True:
-            if self._stopping and not half.writing:
+            if self._stopping and not (half.writing or finish_on_stop):
                 half.abandoned = call
                 raise _Abandoned("audit abandoned before it wrote anything")
             if self._stopping and grace_ends is None:
@@ -284,8 +310,9 @@ class Service:
             now = time.monotonic()
             if grace_ends is not None and now >= grace_ends:
                 half.abandoned = call
+                what = "write" if half.writing else "sweep"
                 raise _Abandoned(
-                    f"write not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
+                    f"{what} not finished after {timeouts.STOP_GRACE_S:.0f} s; rolled back"
                 )
             if now >= deadline:
                 half.abandoned = call

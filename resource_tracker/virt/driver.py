@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from resource_tracker.exception import HypervisorUnavailable, ResourceTrackerError
-from resource_tracker.resources import HostResources, HostTopology
+from resource_tracker.resources import DomainSweep, HostResources, HostTopology
 
 
 class Activity:
@@ -54,6 +54,11 @@ class ComputeDriver(abc.ABC):
         """The host's NUMA cells and guests, and how many CPUs are online (for start-up
         checks, without auditing the domains)."""
         return HostTopology((), ()), self.get_host_resources().vcpus
+
+    def sweep(self) -> DomainSweep:
+        """Between audits, off their path: re-read a share of what the audits keep, for the
+        changes the hypervisor sends no event for."""
+        return DomainSweep()
 
     def waiting_on(self) -> str | None:
         """The call an audit in progress is waiting on, if the driver keeps track."""

@@ -1,4 +1,5 @@
-"""A libvirt connection that counts the XMLDesc calls made on the domains it lists."""
+"""A libvirt connection that counts the XMLDesc calls made on the domains it lists or
+looks up."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class CountingConnection:
             (_CountedDomain(dom, self), dom_stats)
             for dom, dom_stats in self._conn.getAllDomainStats(stats, flags)
         ]
+
+    def lookupByUUID(self, uuid: bytes):
+        return _CountedDomain(self._conn.lookupByUUID(uuid), self)
 
     def take_reads(self) -> dict[str, int]:
         """The reads counted since the last take."""

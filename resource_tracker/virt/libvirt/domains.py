@@ -15,20 +15,26 @@ read before is fetched even then: unknown is never counted as nothing, and the a
 time limit bounds the wait.
 
 Domain definitions rarely change between two audits, so a DomainLister keeps each domain's
-XML and what was parsed of it, and fetches the XML again only when it may have changed:
+XML and what was parsed of it, and an audit fetches the XML again only when it may have
+changed:
 - for a domain that a domain event (EVENTS) named since its XML was fetched;
 - for a domain new to the listing, or whose ID changed (it started or stopped: the ID is in
-  the listing, no call needed), so state changes are seen even if an event was lost;
-- for a round-robin share of the domains each audit, the least recently read first, so each
-  is read again at least every `refresh_audits` audits: libvirt sends no event for some
-  changes (in libvirt 9.0, QEMU's vCPU hot-plug; attachDeviceFlags, setVcpusFlags or
-  setMemoryFlags with AFFECT_CONFIG on a shut-off domain; an external snapshot's new overlay).
-An idle host with events then costs one getAllDomainStats and 1/refresh_audits of the
-domains' XMLDesc calls per audit. A new connection (the first, or a reconnect: events may
-have been missed) drops everything kept. Without events (no event loop, as with `--once`,
-or a driver that refuses a subscription) every audit fetches every domain's XML. XML that
-did not change is not parsed again (its digest, kept instead of the text, 1 to 3 KB a
-domain, costs 3 us; a parse 50 us or more); the domains that are gone are forgotten.
+  the listing, no call needed), so state changes are seen even if an event was lost.
+An idle host with events then costs one getAllDomainStats per audit and no XMLDesc call.
+libvirt sends no event for some changes (in libvirt 9.0, QEMU's vCPU hot-plug;
+attachDeviceFlags, setVcpusFlags or setMemoryFlags with AFFECT_CONFIG on a shut-off domain;
+an external snapshot's new overlay): for those, sweep(), which the daemon calls between
+audits (after each periodic one, off the audit's path), reads a round-robin share of the
+domains' XML, the least recently read first, so each is read again at least every
+`refresh_audits` sweeps; it keeps what it read and says which domains read differently, so
+the daemon audits again soon. (A cheaper signature of these changes from getAllDomainStats'
+VCPU, BALLOON and BLOCK groups was measured: on a real libvirtd at 1,000 shut-off domains it
+costs more than the round robin's XMLDesc calls, bench/whole_audit.py.) A new connection
+(the first, or a reconnect: events may have been missed) drops everything kept. Without
+events (no event loop, as with `--once`, or a driver that refuses a subscription) every
+audit fetches every domain's XML. XML that did not change is not parsed again (its digest,
+kept instead of the text, 1 to 3 KB a domain, costs 3 us; a parse 50 us or more); the
+domains that are gone are forgotten.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from resource_tracker import cpuset
 from resource_tracker.resources import (
     DEFAULT_HUGE_PAGES,
     DomainDisk,
+    DomainSweep,
     GuestNumaCell,
     NovaInstance,
     Placement,
@@ -146,7 +153,7 @@ class _Read:
     domain: Domain
     generation: int  # the ChangeLog's generation before the XML was fetched
     domain_id: int  # the domain's ID then (-1: shut off)
-    audit: int  # the number of the audit that fetched it
+    sweep: int  # the number of sweeps before it was fetched
 
 
 class DomainLister:
@@ -163,7 +170,7 @@ class DomainLister:
         )
         self._refresh_audits = refresh_audits
         self._read: collections.OrderedDict[bytes, _Read] = collections.OrderedDict()
-        self._audit = 0
+        self._sweeps = 0
         self._turns = 0.0  # round-robin reads owed, a fraction of one
         self.xml_reads = 0  # every XMLDesc since the lister was made
         self._busy: set[bytes] = set()  # domains found in a job at their last turn
@@ -174,28 +181,29 @@ class DomainLister:
             self._read.clear()
         changes = self._feed.changes
         generation = changes.generation if changes is not None else 0
-        self._audit += 1
         activity.note("libvirt getAllDomainStats")
-        listed = [
-            (dom.UUID(), dom, stats)
-            for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
-        ]
-        stale = self._stale(listed, changes)
-        domains = []
-        for uuid, dom, stats in listed:
+        listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+        domains, seen = [], set()
+        for dom, stats in listed:
+            uuid = dom.UUID()
+            seen.add(uuid)
             read = self._read.get(uuid)
-            if stale is None or uuid in stale:
+            if (
+                read is None
+                or changes is None
+                or read.domain_id != dom.ID()
+                or changes.changed_since(uuid, read.generation)
+            ):
                 if not self._kept_while_in_a_job(dom, uuid, read, changes):
                     read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
-            assert read is not None, "_stale() names every domain not read yet"
             domain = read.domain
             busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
             if busy or state != domain.state:
                 domain = dataclasses.replace(domain, busy=busy, state=state)
             domains.append(domain)
-        for uuid in self._read.keys() - {uuid for uuid, _dom, _stats in listed}:
+        for uuid in self._read.keys() - seen:
             del self._read[uuid]
         if changes is not None:
             changes.forget_until(generation)  # what was marked since is read next audit
@@ -207,30 +215,39 @@ class DomainLister:
         self._feed.disconnect(conn)
         self._read.clear()
 
-    def _stale(self, listed, changes: events.ChangeLog | None) -> set[bytes] | None:
-        """The UUIDs of the listed domains whose XML is to be fetched; None: every domain's."""
-        if changes is None:
-            return None
-        stale = set()
-        for uuid, dom, _stats in listed:
-            read = self._read.get(uuid)
-            if (
-                read is None
-                or read.domain_id != dom.ID()
-                or changes.changed_since(uuid, read.generation)
-            ):
-                stale.add(uuid)
-        # n / refresh_audits domains an audit on average (none in most audits of a small
-        # host), and any domain not read in the last refresh_audits audits
-        self._turns += len(listed) / self._refresh_audits
+    def sweep(self, conn: libvirt.virConnect, activity: Activity | None = None) -> DomainSweep:
+        """Read the XML of the round robin's share of the domains: 1/refresh_audits of them
+        on average, and any not read in the last refresh_audits sweeps; keep what was read.
+        Nothing is read on a connection the audits do not follow with events (they read
+        every domain's XML, or the next one will)."""
+        changes = self._feed.changes
+        if changes is None or not self._feed.following(conn):
+            return DomainSweep(0, ())
+        activity = activity or Activity()
+        self._sweeps += 1
+        self._turns += len(self._read) / self._refresh_audits
         share = int(self._turns)
         self._turns -= share
-        due = self._audit - self._refresh_audits
+        due = self._sweeps - self._refresh_audits
+        turn = []
         for index, (uuid, read) in enumerate(self._read.items()):  # least recently read first
-            if index >= share and read.audit > due:
+            if index >= share and read.sweep > due:
                 break
-            stale.add(uuid)
-        return stale
+            turn.append((uuid, read))
+        reads, changed = self.xml_reads, []
+        for uuid, last in turn:
+            try:
+                dom = conn.lookupByUUID(uuid)
+            except libvirt.libvirtError as error:
+                if error.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                continue  # gone: the next listing forgets it
+            if dom.ID() != -1 and self._in_a_job(dom):
+                continue  # first in line at the next sweep
+            fetched = self._fetch(dom, uuid, last, changes.generation, activity)
+            if fetched is not None and fetched.digest != last.digest:
+                changed.append(fetched.domain.name)
+        return DomainSweep(self.xml_reads - reads, tuple(changed))
 
     def _kept_while_in_a_job(
         self, dom, uuid: bytes, last: _Read | None, changes: events.ChangeLog | None
@@ -241,6 +258,15 @@ class DomainLister:
         never read, shut off, or started or stopped since (those are read whatever it costs)."""
         if last is None or dom.ID() == -1 or dom.ID() != last.domain_id:
             return False
+        if not self._in_a_job(dom):
+            return False
+        if changes is not None:
+            changes.mark(uuid)
+        return True
+
+    def _in_a_job(self, dom) -> bool:
+        """Whether the running `dom` is in a job (controlInfo takes none); said once."""
+        uuid = dom.UUID()
         try:
             control, _details, held_ms = dom.controlInfo()
         except libvirt.libvirtError:
@@ -256,8 +282,6 @@ class DomainLister:
             dom.name(),
             held_ms / 1000,
         )
-        if changes is not None:
-            changes.mark(uuid)
         return True
 
     def _fetch(
@@ -279,7 +303,7 @@ class DomainLister:
         digest = hashlib.blake2b(xml.encode(), digest_size=16).digest()
         unchanged = last is not None and last.digest == digest
         domain = last.domain if last is not None and unchanged else parse_domain(xml)
-        read = _Read(digest, domain, generation, dom.ID(), self._audit)
+        read = _Read(digest, domain, generation, dom.ID(), self._sweeps)
         self._read[uuid] = read
         self._read.move_to_end(uuid)
         return read

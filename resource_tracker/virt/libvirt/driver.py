@@ -24,7 +24,6 @@ for them).
 
 from __future__ import annotations
 
-import collections
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,20 +38,20 @@ from resource_tracker.exception import (
 from resource_tracker.resources import (
     CpuInfo,
     DomainDisk,
+    DomainSweep,
     GuestFeatures,
-    GuestSize,
     HostDevices,
     HostDevUse,
     HostResources,
     HostTopology,
-    NovaDomain,
 )
 from resource_tracker.virt import disk
 from resource_tracker.virt.driver import Activity, ComputeDriver
 from resource_tracker.virt.libvirt import capabilities, host
 from resource_tracker.virt.libvirt.connection import LibvirtConnection, failure
 from resource_tracker.virt.libvirt.device_lister import DeviceLister
-from resource_tracker.virt.libvirt.domains import DomainLister
+from resource_tracker.virt.libvirt.domain_sums import DomainSums, device_users, domain_sums
+from resource_tracker.virt.libvirt.domains import Domain, DomainLister
 from resource_tracker.virt.libvirt.guest_features import GuestFeaturesReader
 
 LOG = logging.getLogger(__name__)
@@ -101,6 +100,7 @@ class LibvirtDriver(ComputeDriver):
         self._activity = Activity()
         self._on_storage = False  # whether the call in progress is on local storage
         self._guest_reader = guest_reader
+        self._sums: tuple[tuple[Domain, ...], DomainSums] | None = None
 
     def waiting_on(self) -> str | None:
         return self._activity.describe()
@@ -141,35 +141,49 @@ class LibvirtDriver(ComputeDriver):
         disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
-        active = [domain for domain in domains if domain.active]
+        sums = self._sums_of(domains)
         return HostResources(
             hypervisor_hostname=identity.hostname,
             hypervisor_type=identity.hypervisor_type,
             hypervisor_version=identity.hypervisor_version,
             cpu_info=identity.cpu_info,
             vcpus=host.vcpu_count(info),
-            vcpus_used=sum(domain.vcpus for domain in active),
+            vcpus_used=sums.vcpus_used,
             memory_total_bytes=memory_total,
-            memory_used_bytes=sum(domain.memory_bytes for domain in active),
-            running_vms=len(active),
-            busy_vms=sum(domain.busy for domain in domains),
+            memory_used_bytes=sums.memory_used_bytes,
+            running_vms=sums.running_vms,
+            busy_vms=sums.busy_vms,
             storage=storage,
             disks=disks,
-            vcpus_held=sum(domain.vcpus for domain in domains),
-            memory_held_bytes=sum(domain.memory_bytes for domain in domains),
+            vcpus_held=sums.vcpus_held,
+            memory_held_bytes=sums.memory_held_bytes,
             topology=topology,
-            placements=tuple(domain.placement for domain in domains),
-            domain_states=tuple(sorted(collections.Counter(d.state for d in domains).items())),
+            placements=sums.placements,
+            domain_states=sums.domain_states,
             devices=host_devices,
-            device_users=_device_users(domains),
-            nova_domains=tuple(
-                NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
-            ),
+            device_users=sums.device_users,
+            nova_domains=sums.nova_domains,
             domain_xml_reads=reads,
-            guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
+            guests=sums.guests,
             guest_features=guest_features,
             libvirt_version=identity.libvirt_version,
         )
+
+    def _sums_of(self, domains: list[Domain]) -> DomainSums:
+        """domain_sums, worked out again only when the domains differ from the last audit's."""
+        listed = tuple(domains)
+        if self._sums is None or self._sums[0] != listed:
+            self._sums = (listed, domain_sums(listed))
+        return self._sums[1]
+
+    def sweep(self) -> DomainSweep:
+        """The domain XML of a round-robin share, for changes libvirt sends no event for."""
+        try:
+            return self._domains.sweep(self._connection.get(), self._activity)
+        except (libvirt.libvirtError, SystemError) as error:
+            raise self._unavailable(error) from error
+        finally:
+            self._activity.clear()
 
     def host_topology(self) -> tuple[HostTopology, int]:
         try:
@@ -185,7 +199,7 @@ class LibvirtDriver(ComputeDriver):
         try:
             conn = self._connection.get()
             domains = self._domains.list(conn)
-            return self._devices.list(conn), _device_users(domains)
+            return self._devices.list(conn), device_users(domains)
         except (libvirt.libvirtError, SystemError) as error:
             raise self._unavailable(error) from error
 
@@ -263,14 +277,6 @@ def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:
     """The cells and their page sizes: what the free pages are read for."""
     return tuple(
         (cell.id, tuple(pool.size_bytes for pool in cell.pages)) for cell in topology.cells
-    )
-
-
-def _device_users(domains) -> tuple[HostDevUse, ...]:
-    return tuple(
-        HostDevUse(d.uuid, d.name, d.active, d.pci_hostdevs, d.mdev_hostdevs)
-        for d in domains
-        if d.pci_hostdevs or d.mdev_hostdevs
     )
 
 

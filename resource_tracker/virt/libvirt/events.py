@@ -214,6 +214,10 @@ class Feed(Generic[K]):
         self.changes = changes
         return True
 
+    def following(self, conn: libvirt.virConnect) -> bool:
+        """Whether the audits follow `conn` (and what was read on it is kept)."""
+        return conn is self._conn
+
     def disconnect(self, conn: libvirt.virConnect | None) -> None:
         """`conn` is about to be closed: cancel the subscription on it (registered callbacks
         would keep it open)."""

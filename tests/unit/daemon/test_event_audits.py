@@ -34,12 +34,16 @@ def domain(name: str) -> str:
 class Loop:
     """The daemon's loop on the test driver, in this process, and a connection to change it."""
 
-    def __init__(self, database, tmp_path, interval_s: float, ring: bool = True):
+    def __init__(
+        self, database, tmp_path, interval_s: float, ring: bool = True, refresh_audits: int = 60
+    ):
         events.start()
         self.database = database
         self.doorbell = Doorbell()
         self.metrics = Metrics()
-        lister = DomainLister(on_event=self.doorbell.ring if ring else None)
+        lister = DomainLister(
+            on_event=self.doorbell.ring if ring else None, refresh_audits=refresh_audits
+        )
         self.driver = LibvirtDriver(
             LibvirtConnection(URI, libvirt.openReadOnly),
             FileStorage(str(tmp_path)),
@@ -146,5 +150,32 @@ def test_a_change_whose_event_is_lost_is_in_the_row_after_the_next_period(
         loop.wait_for(lambda: loop.audits("period") >= 2)
 
         assert loop.audits("event") == 0
+    finally:
+        loop.close()
+
+
+def test_a_change_libvirt_sends_no_event_for_is_found_by_the_sweep_and_audited_soon(
+    sqlite_database, tmp_path
+):
+    """The sweep after a periodic audit reads every domain here (refresh_audits 1): a
+    shut-off domain's memory set with AFFECT_CONFIG (no event) calls for an audit."""
+    loop = Loop(sqlite_database, tmp_path, interval_s=2, refresh_audits=1)
+    try:
+        loop.made.append("quiet")
+        loop.rw.defineXML(domain("quiet"))
+        before = loop.row().memory_mb_used
+        loop.wait_for(lambda: loop.row().memory_mb_used == before + 64)
+        loop.wait_for(lambda: loop.audits("period") >= 2)
+        event_audits = loop.audits("event")
+        swept = loop.metrics.registry.get_sample_value("resource_tracker_domain_xml_reads_total")
+
+        loop.rw.lookupByName("quiet").setMemoryFlags(
+            128 * 1024, libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_MEM_MAXIMUM
+        )
+        loop.wait_for(lambda: loop.row().memory_mb_used == before + 128)
+        loop.wait_for(lambda: loop.audits("event") > event_audits)
+
+        reads = loop.metrics.registry.get_sample_value("resource_tracker_domain_xml_reads_total")
+        assert reads > swept  # the sweeps' reads are counted
     finally:
         loop.close()

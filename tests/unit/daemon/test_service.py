@@ -90,6 +90,43 @@ def test_hub_keeps_ticking_while_an_audit_blocks(mixed_host, sqlite_database):
     assert len(ticks_while_blocked) >= 10
 
 
+class SlowSweepDriver(BlockingDriver):
+    """Audits as `real` does; its sweep between audits waits until released."""
+
+    def get_host_resources(self):
+        return self.real.get_host_resources()
+
+    def sweep(self):
+        self.entered.set()
+        self.release.wait(timeout=30)
+        return self.real.sweep()
+
+
+def test_a_stop_during_the_sweep_lets_it_finish(mixed_host, sqlite_database, monkeypatch):
+    """The sweep after an audit takes milliseconds: a stop waits for it, as for a write,
+    rather than leave its thread behind (the process would then exit without the loop)."""
+    exits = []
+    monkeypatch.setattr(service.os, "_exit", exits.append)
+    real = LibvirtDriver(LibvirtConnection(mixed_host.uri), FileStorage(str(mixed_host.instances)))
+    driver = SlowSweepDriver(real)
+    tracker = ResourceTracker("compute-1", driver, sqlite_database)
+    settings = schedule.Settings(
+        interval_s=3600, fuzzy_delay_s=0, policy=HostPolicy(), debug=False
+    )
+    loop = service.Service(tracker, settings, reload_settings=lambda: settings)
+    running = eventlet.spawn(loop.run)
+    while not driver.entered.is_set():
+        eventlet.sleep(0.01)
+
+    loop.stop()
+    eventlet.sleep(0.2)
+    driver.release.set()
+
+    assert running.wait() == 0
+    real.close()
+    assert exits == []
+
+
 class StuckDriver(ComputeDriver):
     """A driver whose call does not return until released: a hung libvirt call, on purpose."""
 

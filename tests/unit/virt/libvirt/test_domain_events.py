@@ -1,6 +1,6 @@
 """DomainLister with libvirt's domain events, on the test driver (tests/functional/
 test_libvirtd_domain_events.py does the same on a real libvirtd): what a change makes it
-fetch again, what an idle host costs, the round robin, and a new connection."""
+fetch again, what an idle host costs, the sweep between audits, and a new connection."""
 
 from __future__ import annotations
 
@@ -129,9 +129,10 @@ def test_an_event_during_the_fetch_has_the_domain_fetched_again_next_audit(rw, h
     assert after["racy"].memory_bytes == 400 * MiB
 
 
-def test_the_round_robin_fetches_every_domain_within_refresh_audits(rw, host):
+def test_the_sweep_reads_every_domain_within_refresh_audits_and_the_audits_none(rw, host):
     """Without any event: here a change libvirt does not signal (the test driver, like QEMU,
-    sends none for setMemoryFlags with AFFECT_CONFIG on a shut-off domain)."""
+    sends none for setMemoryFlags with AFFECT_CONFIG on a shut-off domain). The sweeps
+    between audits find it; the audits read no XML."""
     conn, make = host
     names = [f"rr{i}" for i in range(10)]
     for name in names:
@@ -143,12 +144,33 @@ def test_the_round_robin_fetches_every_domain_within_refresh_audits(rw, host):
         128 * 1024, libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_MEM_MAXIMUM
     )
 
-    rounds = [(audit(lister, conn), conn.take_reads()) for _ in range(4)]
+    rounds = []
+    for _ in range(4):
+        swept = lister.sweep(conn)
+        sweep_reads = conn.take_reads()
+        found = audit(lister, conn)
+        rounds.append((swept, sweep_reads, found, conn.take_reads()))
 
-    # 11 / 4 domains an audit on average, and all within 4 audits
-    assert all(sum(reads.values()) in (2, 3) for _, reads in rounds)
-    assert set().union(*(reads for _, reads in rounds)) == {"test", *names}
-    assert rounds[-1][0]["rr5"].memory_bytes == 128 * MiB
+    # 11 / 4 domains a sweep on average, and all within 4 sweeps
+    assert [swept.xml_reads for swept, *_ in rounds] == [
+        sum(reads.values()) for _, reads, *_ in rounds
+    ]
+    assert all(sum(reads.values()) in (2, 3) for _, reads, *_ in rounds)
+    assert set().union(*(reads for _, reads, *_ in rounds)) == {"test", *names}
+    assert [swept.changed for swept, *_ in rounds if swept.changed] == [("rr5",)]
+    assert rounds[-1][2]["rr5"].memory_bytes == 128 * MiB
+    assert [audit_reads for *_, audit_reads in rounds] == [{}] * 4
+
+
+def test_no_sweep_without_events(rw, host):
+    conn, make = host
+    rw.defineXML(defined("a"))
+    lister = make(use_events=False, refresh_audits=1)
+    audit(lister, conn)
+    conn.take_reads()
+
+    assert lister.sweep(conn).xml_reads == 0
+    assert conn.take_reads() == {}
 
 
 def test_without_events_every_audit_fetches_every_domain(rw, host):
