@@ -2,7 +2,8 @@
 
 The event thread is a native thread: it may not touch the loop's queue, so it counts the
 event under a lock and writes a byte to a pipe the loop waits on (a full pipe only means
-the loop has yet to read the earlier bytes).
+the loop has yet to read the earlier bytes). Closing takes the same lock: an event that
+arrives after it writes nothing (its file descriptor may already be another file's).
 """
 
 from __future__ import annotations
@@ -33,15 +34,18 @@ class Doorbell:
         self._lock = threading.Lock()
         self._kinds: collections.Counter[str] = collections.Counter()
         self._pending: Pending | None = None
+        self._closed = False
 
     def ring(self, kind: str) -> None:
         """One event of `kind` arrived (any thread)."""
         now = time.monotonic()
         with self._lock:
+            if self._closed:
+                return
             self._kinds[kind] += 1
             self._pending = Pending(now, now).merged(self._pending)
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write_fd, b"\0")
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._write_fd, b"\0")
 
     def take(self) -> Rung | None:
         """The events since the last take, None if none."""
@@ -56,5 +60,7 @@ class Doorbell:
         return Rung(pending, tuple(sorted(kinds.items())))
 
     def close(self) -> None:
-        os.close(self.read_fd)
-        os.close(self._write_fd)
+        with self._lock:
+            self._closed = True
+            os.close(self.read_fd)
+            os.close(self._write_fd)

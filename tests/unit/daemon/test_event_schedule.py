@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -68,3 +69,19 @@ def test_the_doorbell_counts_events_by_kind_until_taken():
         assert doorbell.take() is None
     finally:
         doorbell.close()
+
+
+def test_an_event_after_close_writes_to_no_file(tmp_path):
+    """libvirt's event thread may ring after the loop closed the doorbell: the pipe's file
+    descriptors may by then be other files', which must get nothing."""
+    doorbell = Doorbell()
+    doorbell.close()
+    files = [tmp_path / "a", tmp_path / "b"]  # the two lowest free descriptors: the pipe's
+    fds = [os.open(path, os.O_CREAT | os.O_WRONLY) for path in files]
+    try:
+        doorbell.ring("lifecycle")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+    assert [path.read_bytes() for path in files] == [b"", b""]
