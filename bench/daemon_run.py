@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,29 @@ class Run:
             if (found := re.search(r"audit: .*, audit ([\d.]+) ms,", line))
         ]
 
+    def audits(self) -> int:
+        """The audits that succeeded, as its metrics count them (periodic and event ones)."""
+        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        return sum(
+            int(float(v))
+            for v in re.findall(r"^resource_tracker_audits_total\S* (\S+)$", text, re.M)
+        )
+
     def stop(self) -> None:
         self.daemon.stop()
 
 
-def start(root: Path, uri: str, instances: Path, interval_s: int, extra: str = "") -> Run:
-    """The daemon on `uri`, its state under `root` (a database made by db sync)."""
+def start(
+    root: Path,
+    uri: str,
+    instances: Path,
+    interval_s: int,
+    extra: str = "",
+    bin_dir: str = BIN,
+    env: dict[str, str] | None = None,
+) -> Run:
+    """The daemon on `uri`, its state under `root` (a database made by db sync), run from
+    the virtualenv whose commands are in `bin_dir`, with `env` added to its environment."""
     state = root / f"state-{free_port()}"
     state.mkdir(parents=True)
     instances.mkdir(parents=True, exist_ok=True)
@@ -51,7 +69,7 @@ def start(root: Path, uri: str, instances: Path, interval_s: int, extra: str = "
         f"[database]\nconnection = sqlite:///{state}/rt.sqlite\n"
         f"[metrics]\nlisten = 127.0.0.1:{port}\n"
     )
-    manage = os.path.join(BIN, "resource-tracker-manage")
+    manage = os.path.join(bin_dir, "resource-tracker-manage")
     subprocess.run([manage, "--config-file", str(config), "db", "sync"], check=True)
-    daemon = Daemon(str(config))
+    daemon = Daemon(str(config), env=env, bin_dir=bin_dir)
     return Run(daemon, str(state / "rt.sqlite"), f"http://127.0.0.1:{port}/metrics")
