@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from resource_tracker.db.api import Database
 from resource_tracker.db.errors import mysql_code
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import compute_nodes, services
 from resource_tracker.resources import ComputeNodeValues
 from tests.support.mariadb import MariaDBServer
 from tests.support.nodes import NODE
@@ -122,7 +122,6 @@ class NaiveWriter(Writer):
 
     def reconcile(self, host: str, values: ComputeNodeValues) -> None:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        services, nodes = Service.__table__, ComputeNode.__table__
         try:
             with self._engine.begin() as connection:
                 service_id = connection.execute(
@@ -148,13 +147,13 @@ class NaiveWriter(Writer):
                     )
                 columns = dataclasses.asdict(values) | {"service_id": service_id}
                 node_id = connection.execute(
-                    select(nodes.c.id).filter_by(
+                    select(compute_nodes.c.id).filter_by(
                         host=host, hypervisor_hostname=values.hypervisor_hostname, deleted=0
                     )
                 ).scalar()
                 if node_id is None:
                     connection.execute(
-                        nodes.insert().values(
+                        compute_nodes.insert().values(
                             columns
                             | {"uuid": str(uuid.uuid4()), "host": host, "deleted": 0}
                             | {"created_at": now}
@@ -162,8 +161,8 @@ class NaiveWriter(Writer):
                     )
                 else:
                     connection.execute(
-                        nodes.update()
-                        .where(nodes.c.id == node_id)
+                        compute_nodes.update()
+                        .where(compute_nodes.c.id == node_id)
                         .values(columns | {"updated_at": now})
                     )
         except DBAPIError as error:

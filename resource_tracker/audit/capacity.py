@@ -34,7 +34,7 @@ DISK_RULES = fitting_host.DISK_RULES
 
 
 class NodeRow(fitting_host.NodeRow, Protocol):
-    """What capacity reads of a compute_nodes row (db.models.ComputeNode is one)."""
+    """What capacity reads of a compute_nodes row (db.records.ComputeNode is one)."""
 
     @property
     def host(self) -> str: ...

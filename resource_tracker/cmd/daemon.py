@@ -34,6 +34,7 @@ from resource_tracker.conf import neutron as neutron_conf
 from resource_tracker.conf import pci as pci_conf
 from resource_tracker.conf import placement as placement_conf
 from resource_tracker.conf.opts import list_opts
+from resource_tracker.daemon import malloc
 from resource_tracker.daemon.doorbell import Doorbell
 from resource_tracker.daemon.metrics import Metrics
 from resource_tracker.daemon.schedule import Settings
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
+    malloc.one_arena()  # before the first thread
     with open_database(conf, FULL_READ_EVERY) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events

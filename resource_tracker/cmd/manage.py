@@ -27,7 +27,7 @@ from resource_tracker.cmd import (
     storage,
 )
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode
+from resource_tracker.db.models import LOCAL_STORAGE, compute_nodes
 from resource_tracker.exception import ResourceTrackerError
 from resource_tracker.units import GiB, MiB
 
@@ -62,7 +62,7 @@ NODE_COLUMNS = (
     output.Column("SEEN", text=lambda e: render.age(e["heartbeat_age_s"]), right=True),
     output.Column("STATE", "state"),
 )
-NODE_FIELDS = (*(column.key for column in ComputeNode.__table__.columns), "state")
+NODE_FIELDS = (*compute_nodes.c.keys(), "state")
 SERVICE_COLUMNS = (
     output.Column("HOST", "host", shrink=True),
     output.Column("BINARY", "binary"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from resource_tracker.audit import nova_format
 from resource_tracker.audit.shape import PageUsage
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.records import ComputeNode, PciDevice, Service
 from resource_tracker.units import GiB, KiB, MiB
 
 JSON_COLUMNS = (
@@ -103,16 +104,17 @@ def state(node: ComputeNode, service: Service | None, now: datetime, down_after_
     return "up" if seen is not None and seen <= down_after_s else "down"
 
 
-def row_dict(row) -> dict:
-    """Every column of a model row, JSON-ready (times in ISO 8601 UTC, JSON columns parsed)."""
+def row_dict(row: ComputeNode | Service | PciDevice) -> dict:
+    """Every column of a row's record, JSON-ready (times in ISO 8601 UTC, JSON columns
+    parsed)."""
     result = {}
-    for column in type(row).__table__.columns:
-        value = getattr(row, column.key)
+    for field in dataclasses.fields(row):
+        value = getattr(row, field.name)
         if isinstance(value, datetime):
             value = value.isoformat() + "Z"
-        elif column.key in JSON_COLUMNS and value:
+        elif field.name in JSON_COLUMNS and value:
             value = json.loads(value)
-        result[column.key] = value
+        result[field.name] = value
     return result
 
 

@@ -23,14 +23,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, inspect, select, text
+from sqlalchemy import Connection, Row, RowMapping, Select, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from resource_tracker import modes
 from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
 from resource_tracker.db import engine as db_engine
-from resource_tracker.db.models import ComputeNode, PciDevice, Service
+from resource_tracker.db.models import compute_nodes, pci_devices, services
+from resource_tracker.db.records import ComputeNode, PciDevice, Service
 from resource_tracker.db.retry import RetryPolicy, in_transaction
 from resource_tracker.exception import DatabaseUnavailable
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
@@ -173,36 +173,40 @@ class Database:
         self, host: str | None = None, include_deleted: bool = False
     ) -> list[ComputeNode]:
         """compute_nodes rows (live ones unless asked), of one host or all, ordered by host."""
-        query = select(ComputeNode)
+        query = select(compute_nodes)
         if not include_deleted:
-            query = query.filter_by(deleted=0)
+            query = query.where(compute_nodes.c.deleted == 0)
         if host is not None:
-            query = query.filter_by(host=host)
-        query = query.order_by(ComputeNode.host, ComputeNode.hypervisor_hostname)
-        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
-            return list(session.scalars(query))
+            query = query.where(compute_nodes.c.host == host)
+        query = query.order_by(compute_nodes.c.host, compute_nodes.c.hypervisor_hostname)
+        return [ComputeNode(*row) for row in self._read(query)]
 
     def pci_devices(self, host: str | None = None) -> list[tuple[ComputeNode, PciDevice]]:
         """Live pci_devices rows of live compute nodes, of one host or all, with their node;
         by host, node and address."""
+        nodes, devices = compute_nodes.c, pci_devices.c
         query = (
-            select(ComputeNode, PciDevice)
-            .join(PciDevice, PciDevice.compute_node_id == ComputeNode.id)
-            .where(ComputeNode.deleted == 0, PciDevice.deleted == 0)
-            .order_by(ComputeNode.host, ComputeNode.hypervisor_hostname, PciDevice.address)
+            select(compute_nodes, pci_devices)
+            .join_from(compute_nodes, pci_devices, devices.compute_node_id == nodes.id)
+            .where(nodes.deleted == 0, devices.deleted == 0)
+            .order_by(nodes.host, nodes.hypervisor_hostname, devices.address)
         )
         if host is not None:
-            query = query.where(ComputeNode.host == host)
-        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
-            return [(node, device) for node, device in session.execute(query)]
+            query = query.where(nodes.host == host)
+        split = len(nodes)
+        return [(ComputeNode(*row[:split]), PciDevice(*row[split:])) for row in self._read(query)]
 
     def services(self, host: str | None = None) -> list[Service]:
         """Live services rows (the trackers' heartbeats), of one host or all."""
-        query = select(Service).filter_by(deleted=0).order_by(Service.host, Service.binary)
+        query = select(services).where(services.c.deleted == 0)
         if host is not None:
-            query = query.filter_by(host=host)
-        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
-            return list(session.scalars(query))
+            query = query.where(services.c.host == host)
+        query = query.order_by(services.c.host, services.c.binary)
+        return [Service(*row) for row in self._read(query)]
+
+    def _read(self, query: Select) -> list[Row]:
+        with self._errors(), self.engine.connect() as connection:
+            return list(connection.execute(query))
 
     def storage_pools(self) -> list[RowMapping]:
         """The storage_pools view: one row per storage of the live compute nodes."""

@@ -15,12 +15,10 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, delete, exists, func, not_, or_, select
 
 from resource_tracker.db.dialect import utc_now
-from resource_tracker.db.models import ComputeNode, PciDevice, Service
+from resource_tracker.db.models import compute_nodes as nodes
+from resource_tracker.db.models import pci_devices as devices
+from resource_tracker.db.models import services
 from resource_tracker.db.reconcile import BINARY
-
-services = Service.__table__
-nodes = ComputeNode.__table__
-devices = PciDevice.__table__
 
 
 def soft_delete_nodes(connection: Connection, host: str) -> int:

@@ -18,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Connection, select
 
 from resource_tracker.db.dialect import utc_now
-from resource_tracker.db.models import PciDevice
+from resource_tracker.db.models import pci_devices as devices
 from resource_tracker.db.writes import expect, fit, int_ranges, update_if_changed
 from resource_tracker.resources import PciDeviceValues
 
 DELETED = "deleted"
 
-devices = PciDevice.__table__
 INT_RANGES = int_ranges(devices)
 
 

@@ -39,15 +39,14 @@ from sqlalchemy import (
 )
 
 from resource_tracker.db.dialect import update_returning_id, upsert, utc_now
-from resource_tracker.db.models import LOCAL_STORAGE, ComputeNode, Service
+from resource_tracker.db.models import LOCAL_STORAGE, services
+from resource_tracker.db.models import compute_nodes as nodes
 from resource_tracker.db.pci_devices import reconcile_devices
 from resource_tracker.db.writes import differences, expect, fit, int_ranges, update_if_changed
 from resource_tracker.resources import ComputeNodeValues, PciDeviceValues, Reconciled
 
 BINARY = "resource-tracker"
 
-services = Service.__table__
-nodes = ComputeNode.__table__
 INT_RANGES = int_ranges(nodes)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import Service
+from resource_tracker.db.models import services
 from resource_tracker.exception import DatabaseUnavailable, SchemaNotCurrent
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -67,7 +67,7 @@ def test_later_audits_update_the_same_row(mixed_host, database):
     assert node.free_ram_mb == 32768 - 15360 - 4096
     assert node.updated_at is not None
     with database.engine.connect() as connection:
-        (service,) = connection.execute(Service.__table__.select()).all()
+        (service,) = connection.execute(services.select()).all()
     assert (service.host, service.binary, service.report_count) == (
         "compute-1",
         "resource-tracker",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from resource_tracker.audit import device_spec
 from resource_tracker.audit.tracker import HostPolicy, ResourceTracker
-from resource_tracker.db.models import PciDevice
+from resource_tracker.db.models import pci_devices
 from resource_tracker.virt.disk import FileStorage
 from resource_tracker.virt.libvirt import events
 from resource_tracker.virt.libvirt.connection import LibvirtConnection
@@ -96,7 +96,7 @@ def tracker_for(uri, directory, database, lister=None, open_connection=libvirt.o
 
 
 def device_rows(database, live_only=True) -> dict:
-    table = PciDevice.__table__
+    table = pci_devices
     query = select(table).where(table.c.deleted == 0) if live_only else select(table)
     with database.engine.connect() as connection:
         return {row["address"]: row for row in connection.execute(query).mappings()}

@@ -12,10 +12,10 @@ from tests.support.waiting import wait_for
 
 
 class Daemon:
-    def __init__(self, config_path: str, env: dict[str, str] | None = None):
+    def __init__(self, config_path: str, env: dict[str, str] | None = None, bin_dir: str = BIN):
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [os.path.join(BIN, "resource-tracker"), "--config-file", config_path],
+            [os.path.join(bin_dir, "resource-tracker"), "--config-file", config_path],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

@@ -38,7 +38,7 @@ DISK_RULES = ("least", "placement")
 
 
 class NodeRow(Protocol):
-    """What fitting reads of a compute_nodes row (db.models.ComputeNode is one)."""
+    """What fitting reads of a compute_nodes row (db.records.ComputeNode is one)."""
 
     @property
     def vcpus(self) -> int: ...

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from resource_tracker.db.models import Base
+from resource_tracker.db.models import metadata
 from resource_tracker.db.schema import (
     REVISION_TABLE,
     not_the_writers,
@@ -18,7 +18,7 @@ def run(connection) -> None:
     # render_as_batch: SQLite alters a column by copying the table; MySQL gets a plain ALTER.
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=True,
         version_table=REVISION_TABLE,
         include_name=not_the_writers,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import ComputeNode, Service
+from resource_tracker.db.models import compute_nodes, services
 from tests.support.nodes import node
 from tests.support.paths import BIN
 
@@ -40,7 +40,7 @@ def run_together(count: int, work: Callable[[int], None]) -> list[BaseException]
 
 def count_rows(database: Database, table, **where) -> int:
     with database.engine.connect() as connection:
-        query = select(func.count()).select_from(table.__table__).filter_by(**where)
+        query = select(func.count()).select_from(table).filter_by(**where)
         return connection.execute(query).scalar_one()
 
 
@@ -64,11 +64,11 @@ def test_two_trackers_of_one_host_racing_keep_one_live_row(database, db_url):
     assert failures == []
     live = database.compute_nodes("compute-1")
     assert len(live) == 1 and live[0].hypervisor_hostname.startswith("renamed-")
-    assert count_rows(database, Service, host="compute-1", deleted=0) == 1
+    assert count_rows(database, services, host="compute-1", deleted=0) == 1
     # each name has one row, live or soft-deleted: the renames revived rows, never added any
-    assert count_rows(database, ComputeNode, host="compute-1") == 3
-    (services,) = database.services("compute-1")
-    assert services.report_count == 50
+    assert count_rows(database, compute_nodes, host="compute-1") == 3
+    (service,) = database.services("compute-1")
+    assert service.report_count == 50
 
 
 def test_many_writers_for_different_hosts_never_fail(database, db_url):
@@ -109,6 +109,6 @@ def test_daemons_of_one_host_started_at_once_keep_one_live_row(tmp_path, mixed_h
     assert [process.returncode for process in processes] == [0] * 6
     assert sum("row updated" in output for output in outputs) >= 1
     assert len(database.compute_nodes("compute-1")) == 1
-    assert count_rows(database, ComputeNode, host="compute-1") == 1
+    assert count_rows(database, compute_nodes, host="compute-1") == 1
     (service,) = database.services("compute-1")
     assert service.report_count == 6

@@ -11,7 +11,7 @@ from sqlalchemy import insert, text
 
 from resource_tracker.audit.tracker import HostPolicy
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import Service
+from resource_tracker.db.models import services
 from tests.functional.db.test_schema import migrate
 from tests.functional.test_audit import make_tracker
 from tests.support import nova
@@ -101,7 +101,7 @@ def test_rows_of_older_writers_get_nova_defaults(db_url):
         migrate(database, "0006")
         with database.engine.begin() as connection:
             connection.execute(
-                insert(Service.__table__).values(
+                insert(services).values(
                     id=1, host="compute-1", binary="resource-tracker", report_count=1,
                     disabled=False, deleted=0,
                 )

@@ -15,7 +15,7 @@ from sqlalchemy import Integer, MetaData, Table, inspect, select, text
 
 from resource_tracker.db import schema
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import ComputeNode, PciDevice
+from resource_tracker.db.models import compute_nodes, pci_devices
 from resource_tracker.exception import ResourceTrackerError, SchemaNotCurrent
 from resource_tracker.resources import PciDeviceValues
 from tests.functional.db.test_schema import SHIPPED, insert_shipped_rows, migrate
@@ -68,7 +68,7 @@ def reconcile(database, *devices, **node_changes) -> bool:
 
 def device_rows(database) -> list:
     with database.engine.connect() as connection:
-        table = PciDevice.__table__
+        table = pci_devices
         return list(connection.execute(select(table).order_by(table.c.id)).mappings())
 
 
@@ -310,6 +310,6 @@ def test_migration_down_and_up_again(db_url):
 
         assert database.sync_schema() == (PREVIOUS, schema.head())
         with database.engine.connect() as connection:
-            assert connection.execute(select(ComputeNode.__table__.c.id)).all() != []
+            assert connection.execute(select(compute_nodes.c.id)).all() != []
     finally:
         database.dispose()

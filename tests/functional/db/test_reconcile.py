@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import Row, event, select, text
 
-from resource_tracker.db.models import ComputeNode
+from resource_tracker.db.models import compute_nodes
 from resource_tracker.db.reconcile import BINARY
 from tests.support.nodes import StatementLog, node
 
 
-def all_rows(database, host: str) -> list[ComputeNode]:
+def all_rows(database, host: str) -> list[Row]:
     """Every compute_nodes row of `host`, soft-deleted ones included, by id."""
     with database.engine.connect() as connection:
-        query = select(ComputeNode.__table__).where(ComputeNode.host == host)
-        return list(connection.execute(query.order_by(ComputeNode.id)))
+        query = select(compute_nodes).where(compute_nodes.c.host == host)
+        return list(connection.execute(query.order_by(compute_nodes.c.id)))
 
 
 def test_first_reconcile_inserts_one_live_row(database):

@@ -9,7 +9,7 @@ from sqlalchemy import MetaData, Table, insert, select, text
 
 from resource_tracker.db import schema
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import Service
+from resource_tracker.db.models import services
 from resource_tracker.exception import SchemaNotCurrent
 from tests.functional.db.test_reconcile import all_rows
 from tests.functional.db.test_schema import migrate
@@ -31,7 +31,7 @@ def at_previous(db_url):
     migrate(database, PREVIOUS)
     with database.engine.begin() as connection:
         connection.execute(
-            insert(Service.__table__).values(
+            insert(services).values(
                 id=1, host="compute-1", binary="resource-tracker", report_count=3, deleted=0
             )
         )
@@ -194,7 +194,7 @@ def test_a_row_changed_between_our_read_and_our_write_is_read_again(mysql_url):
 
 def heartbeats(database: Database) -> int:
     with database.engine.connect() as connection:
-        return connection.execute(select(Service.__table__.c.report_count)).scalar_one()
+        return connection.execute(select(services.c.report_count)).scalar_one()
 
 
 def test_a_schema_that_moved_on_while_running_is_never_written(database):

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from resource_tracker.db import schema
 from resource_tracker.db.api import Database
-from resource_tracker.db.models import Base, ComputeNode, Service
+from resource_tracker.db.models import compute_nodes, metadata, services
 from resource_tracker.exception import SchemaNotCurrent
 from tests.functional.test_cli import run
 from tests.support.nodes import NODE, node
@@ -38,7 +38,7 @@ def insert_shipped_rows(database: Database, names=("node-1", None)) -> None:
     """Rows as main's tracker wrote them, and one with a NULL name that 0001 allowed."""
     with database.engine.begin() as connection:
         connection.execute(
-            insert(Service.__table__).values(
+            insert(services).values(
                 id=1,
                 host="compute-1",
                 binary="resource-tracker",
@@ -62,7 +62,7 @@ def insert_shipped_rows(database: Database, names=("node-1", None)) -> None:
 
 def rows(database: Database) -> list:
     with database.engine.connect() as connection:
-        table = ComputeNode.__table__
+        table = compute_nodes
         query = select(table.c.id, table.c.uuid, table.c.hypervisor_hostname, table.c.deleted)
         return list(connection.execute(query.order_by(table.c.id)))
 
@@ -86,7 +86,7 @@ def test_the_migrations_build_exactly_what_the_models_describe(empty):
             connection,
             opts={"version_table": schema.REVISION_TABLE, "include_name": schema.not_the_writers},
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_sync_upgrades_a_database_one_revision_behind_and_keeps_its_rows(empty):
@@ -154,7 +154,7 @@ def test_sync_adopts_a_database_made_before_migrations(empty):
 
 def test_sync_refuses_half_a_schema_it_did_not_make(empty):
     with empty.engine.begin() as connection:
-        Service.__table__.create(connection)
+        services.create(connection)
 
     with pytest.raises(SchemaNotCurrent, match="has services but not compute_nodes"):
         empty.sync_schema()
