@@ -389,6 +389,7 @@ class Reconciled:
     uuids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     shared_overcommit_bytes: int | None = None
     read: bool = True  # False: the heartbeat alone (nothing changed since the last commit)
+    sent: bool = True  # False: not even the heartbeat (younger than report_interval)
 
 
 # Devices: PCI functions, mediated device types and mediated devices (virt/libvirt/nodedev.py)

@@ -138,6 +138,7 @@ class AuditResult:
     shape: HostShape | None = None
     devices: DeviceUse | None = None
     rows_read: bool = True  # False: the database got the heartbeat alone
+    beat: bool = True  # False: not even that (the last one is younger than report_interval)
     placement: SyncOutcome | None = None  # None: not reported to Placement
     drift: tuple[Drift, ...] | None = None  # None: not known (not compared this audit)
 
@@ -356,6 +357,7 @@ class ResourceTracker:
             shape=measurement.shape,
             devices=measurement.devices,
             rows_read=reconciled.read,
+            beat=reconciled.sent,
             placement=placed,
             drift=drifted,
         )

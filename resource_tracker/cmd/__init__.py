@@ -125,12 +125,15 @@ def fail(error: object, status: int = 1) -> NoReturn:
     raise SystemExit(status)
 
 
-# The daemon's reconcile of an unchanged host is the heartbeat alone, but for every tenth,
-# which reads the rows: a row changed by hand is put back within 10 audits.
+# The daemon's reconcile of an unchanged host is the heartbeat alone (or nothing, while
+# the last is younger than report_interval), but for every tenth audit, which reads the
+# rows: a row changed by hand is put back within 10 audits.
 FULL_READ_EVERY = 10
 
 
-def open_database(conf: cfg.ConfigOpts, full_read_every: int = 1) -> Database:
+def open_database(
+    conf: cfg.ConfigOpts, full_read_every: int = 1, report_interval_s: float = 0
+) -> Database:
     """The [database] options as a Database (connections are opened when first used)."""
     from resource_tracker.db.api import Database
     from resource_tracker.db.retry import RetryPolicy
@@ -139,6 +142,7 @@ def open_database(conf: cfg.ConfigOpts, full_read_every: int = 1) -> Database:
         conf.database.connection,
         retry=RetryPolicy(attempts=conf.database.db_max_retries + 1),
         full_read_every=full_read_every,
+        report_interval_s=report_interval_s,
     )
 
 

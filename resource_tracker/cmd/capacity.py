@@ -11,6 +11,7 @@ from resource_tracker.audit.fitting import flavor as fitting_flavor
 from resource_tracker.cmd import fail, flavor_views, last_audit_file, output, render
 from resource_tracker.conf import capacity as conf_capacity
 from resource_tracker.conf import pci as conf_pci
+from resource_tracker.conf.default import service_down_time as down_time
 from resource_tracker.db.api import Database
 from resource_tracker.units import GiB, MiB, parse_size
 
@@ -72,7 +73,7 @@ def show(conf: cfg.ConfigOpts, database: Database) -> None:
     by_host = [
         capacity.host_fits(
             node,
-            render.state(node, services.get(node.host), now, conf.service_down_time),
+            render.state(node, services.get(node.host), now, down_time(conf)),
             requests,
             args.disk_rule,
         )

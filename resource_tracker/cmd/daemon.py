@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None, signals: SignalPipe | None = None) -> in
 def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> int:
     """The daemon's whole wiring: each part is built here and handed only what it uses."""
     malloc.one_arena()  # before the first thread
-    with open_database(conf, FULL_READ_EVERY) as database:
+    with open_database(conf, FULL_READ_EVERY, conf.report_interval) as database:
         waiting = check_schema_at_start(database)
         libvirt_events.start()  # before the first connection opens, so it gets close events
         doorbell = Doorbell()

@@ -43,7 +43,7 @@ def shape_policy(conf: cfg.ConfigOpts) -> ShapePolicy:
 def start_warnings(conf: cfg.ConfigOpts) -> tuple[str, ...]:
     """What Nova's libvirt driver accepts at start-up with a warning: the CPU options
     (compute.warnings) and, as its _check_my_ip, a my_ip no interface of the host has."""
-    warnings = compute.warnings(conf)
+    warnings = compute.warnings(conf) + default.warnings(conf)
     if conf.my_ip and not is_local_address(conf.my_ip):
         warnings += (f"[DEFAULT] my_ip {conf.my_ip} is on none of the host's interfaces",)
     return warnings

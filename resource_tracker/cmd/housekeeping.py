@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from oslo_config import cfg
 
 from resource_tracker.cmd import fail, render
+from resource_tracker.conf.default import service_down_time as down_time
 from resource_tracker.db.api import Database
 
 
@@ -62,10 +63,10 @@ def _refuse_while_up(conf: cfg.ConfigOpts, database: Database, host: str, what: 
         return
     (service,) = database.services(host) or (None,)
     age = render.heartbeat_age(service, database.now())
-    if age is not None and age <= conf.service_down_time:
+    if age is not None and age <= down_time(conf):
         fail(
             f"refusing to delete {host}'s {what}: its tracker reported {render.age(age)} ago "
-            f"(service_down_time {conf.service_down_time} s) and would write them again; "
+            f"(service_down_time {down_time(conf)} s) and would write them again; "
             "stop it first, or use --force"
         )
 

@@ -26,6 +26,7 @@ from resource_tracker.cmd import (
     setup_logging,
     storage,
 )
+from resource_tracker.conf.default import service_down_time as down_time
 from resource_tracker.db.api import Database
 from resource_tracker.db.models import LOCAL_STORAGE, compute_nodes
 from resource_tracker.exception import ResourceTrackerError
@@ -145,7 +146,7 @@ def _shared_mark(entry: dict) -> str:
 
 def _node_json(conf, node, service, now) -> dict:
     entry = render.row_dict(node)
-    entry["state"] = render.state(node, service, now, conf.service_down_time)
+    entry["state"] = render.state(node, service, now, down_time(conf))
     entry["heartbeat_age_s"] = render.heartbeat_age(service, now)
     return entry
 
@@ -154,7 +155,7 @@ def _service_json(conf, service, now) -> dict:
     entry = render.row_dict(service)
     seen = render.heartbeat_age(service, now)
     entry["heartbeat_age_s"] = seen
-    entry["state"] = "up" if seen is not None and seen <= conf.service_down_time else "down"
+    entry["state"] = "up" if seen is not None and seen <= down_time(conf) else "down"
     return entry
 
 

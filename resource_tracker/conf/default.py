@@ -108,13 +108,31 @@ opts = [
         "events." + ON_SIGHUP,
     ),
     cfg.IntOpt(
+        "report_interval",
+        default=10,
+        min=0,
+        max=DAY_S,
+        help="Seconds between two heartbeats (services.updated_at) at most, as in Nova: an "
+        "audit that changes nothing writes nothing to the database, not even its "
+        "heartbeat, while the last one is younger than this; an audit that changes "
+        "anything writes at once, with its heartbeat. With update_resources_interval above "
+        "it (60 s by default) every periodic audit that follows no other beats; audits that "
+        "come faster (libvirt's events, a short period) do not multiply the writes. The "
+        "heartbeat is then at most report_interval + update_resources_interval old while "
+        "the daemon runs; service_down_time must be above report_interval (if not, it is "
+        "taken as 2.5 times report_interval, with a warning, as Nova does). 0: every audit "
+        "writes its heartbeat. `--once` always writes it.",
+    ),
+    cfg.IntOpt(
         "service_down_time",
         default=180,
         min=1,
         max=7 * DAY_S,
         help="resource-tracker-manage shows a tracker as down once its last heartbeat "
         "(services.updated_at, on the database's clock) is older than this many seconds. "
-        "Keep it above update_resources_interval.",
+        "Keep it above update_resources_interval + report_interval (a heartbeat's largest "
+        "age); one not above report_interval is taken as 2.5 times report_interval, with a "
+        "warning, as Nova does.",
     ),
     cfg.IntOpt(
         "periodic_fuzzy_delay",
@@ -207,3 +225,22 @@ opts = [
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(opts)
+
+
+def service_down_time(conf: cfg.ConfigOpts) -> int:
+    """service_down_time as used: Nova's servicegroup API raises one not above
+    report_interval to 2.5 times it (warnings() says so)."""
+    if conf.service_down_time > conf.report_interval:
+        return conf.service_down_time
+    return int(conf.report_interval * 2.5)
+
+
+def warnings(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    """What Nova accepts with a warning, one line each: a service_down_time too short."""
+    used = service_down_time(conf)
+    if used == conf.service_down_time:
+        return ()
+    return (
+        f"[DEFAULT] service_down_time {conf.service_down_time} is not above report_interval "
+        f"{conf.report_interval}: {used} is used (2.5 times report_interval, as Nova does)",
+    )

@@ -53,6 +53,7 @@ SHARED = (
         "instances_path",
         f"`$state_path/instances`, Nova's `state_path` (unset: `{NOVA_STATE_PATH}`)",
     ),
+    Shared("DEFAULT", "report_interval"),
     Shared("DEFAULT", "reserved_host_memory_mb"),
     Shared("DEFAULT", "reserved_host_disk_mb"),
     Shared("DEFAULT", "reserved_host_cpus"),

@@ -64,6 +64,7 @@ FAILURE_REASONS = (
     (StorageUnavailable, "storage"),
 )
 OTHER_FAILURE = "error"
+RECONCILE_KINDS = ("heartbeat", "full", "skipped")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -127,11 +128,12 @@ class Metrics:
         self.reconciles = Counter(
             "resource_tracker_database_reconciles",
             "Successful audits' database work: `heartbeat` alone (nothing changed since the "
-            "last commit) or `full` (the rows read, what differed written)",
+            "last commit), `full` (the rows read, what differed written) or `skipped` (nothing "
+            "sent: unchanged, and the last heartbeat younger than report_interval)",
             ["kind"],
             registry=self.registry,
         )
-        for kind in ("heartbeat", "full"):
+        for kind in RECONCILE_KINDS:
             self.reconciles.labels(kind)
         self.events = Counter(
             "resource_tracker_libvirt_events",
@@ -166,7 +168,7 @@ class Metrics:
     ) -> None:
         figures = result.figures
         self.audits.labels(trigger).inc()
-        self.reconciles.labels("full" if result.rows_read else "heartbeat").inc()
+        self.reconciles.labels(reconcile_kind(result)).inc()
         self.domain_xml_reads.inc(figures.domain_xml_reads)
         self._host.succeeded(figures, time.time(), result.shape)
         if result.devices is not None:
@@ -225,6 +227,12 @@ class Metrics:
             return [f"{line}\n".encode()]
         start_response("404 Not Found", text)
         return [b"not found: try /metrics or /healthz\n"]
+
+
+def reconcile_kind(result: AuditResult) -> str:
+    if result.rows_read:
+        return "full"
+    return "heartbeat" if result.beat else "skipped"
 
 
 class _Server(WSGIServer):

@@ -12,7 +12,10 @@ With `full_read_every` above 1 (the daemon's), a reconcile whose values (and dev
 equal those this Database committed last for the host, off shared storage, is the
 heartbeat alone: no SELECT, no compute_nodes or pci_devices statement. Every
 `full_read_every`-th reconcile reads the rows anyway, so a row changed behind the daemon's
-back (by hand, or `nodes delete --force`) is put back within that many audits.
+back (by hand, or `nodes delete --force`) is put back within that many audits. With
+`report_interval_s` (the daemon's [DEFAULT] report_interval), such a reconcile sends
+nothing at all while the host's last committed heartbeat is younger than that (liveness.py);
+it still counts towards the full read.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sqlalchemy import Connection, Row, RowMapping, Select, inspect, select, tex
 from sqlalchemy.exc import SQLAlchemyError
 
 from resource_tracker import modes
-from resource_tracker.db import dialect, errors, housekeeping, reconcile, schema
+from resource_tracker.db import dialect, errors, housekeeping, liveness, reconcile, schema
 from resource_tracker.db import engine as db_engine
 from resource_tracker.db.models import compute_nodes, pci_devices, services
 from resource_tracker.db.records import ComputeNode, PciDevice, Service
@@ -43,6 +46,7 @@ class Database:
         retry: RetryPolicy | None = None,
         on_retry: Callable[[Exception], None] | None = None,
         full_read_every: int = 1,
+        report_interval_s: float = 0,
     ):
         self.url = url
         self.full_read_every = full_read_every
@@ -56,6 +60,8 @@ class Database:
         self._beats_since_read = 0
         self.full_reconciles = 0  # reconciles that read (and wrote what differed)
         self.heartbeats_only = 0  # reconciles that found nothing to read
+        self.heartbeats = liveness.Heartbeats(report_interval_s)
+        self.skipped = 0  # reconciles that sent nothing: the heartbeat was not due
 
     @property
     def masked_url(self) -> str:
@@ -133,6 +139,11 @@ class Database:
             and self._committed.get(host) == committed
             and self._beats_since_read < self.full_read_every - 1
         )
+        began = self.heartbeats.clock()
+        if beat_only and not self.heartbeats.due(host, began):
+            self._beats_since_read += 1
+            self.skipped += 1
+            return Reconciled(False, uuids=self._uuids.get(host, {}), read=False, sent=False)
 
         def work(connection: Connection) -> Reconciled:
             guard = reconcile.Guard(
@@ -150,6 +161,7 @@ class Database:
             result = in_transaction(self.engine, work, self.retry, self._count_retry)
         self._committed[host] = committed
         self._uuids[host] = result.uuids
+        self.heartbeats.beaten(host, began)
         if beat_only:
             self._beats_since_read += 1
             self.heartbeats_only += 1

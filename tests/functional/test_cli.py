@@ -208,6 +208,19 @@ def _stored(db_url: str):
     return nodes, services
 
 
+def test_once_always_writes_its_heartbeat(config, db_url):
+    """Within report_interval and unchanged, the daemon's audit would send nothing;
+    --once's always commits its heartbeat."""
+    conf = config(database=db_url, extra="report_interval = 3600\n")
+    run("resource-tracker-manage", "--config-file", conf, "db", "sync")
+
+    for _ in range(2):
+        assert run("resource-tracker", "--config-file", conf, "--once").returncode == 0
+
+    _, services = _stored(db_url)
+    assert [count for count, _ in services] == [2]
+
+
 def test_dry_run_prints_the_difference_and_writes_nothing(config, db_url, tmp_path):
     run("resource-tracker-manage", "--config-file", config(database=db_url), "db", "sync")
     run("resource-tracker", "--config-file", config(database=db_url), "--once")

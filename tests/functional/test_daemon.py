@@ -68,8 +68,11 @@ def report_count(sqlite_url: str) -> int:
 FREE_SPACE_COLUMNS = {"disk_available_least", "free_disk_gb", "local_gb_used"}
 
 
+EVERY_AUDIT_BEATS = "report_interval = 0"  # report_count counts the audits
+
+
 def test_audits_every_interval(synced, daemons, sqlite_url):
-    daemon = daemons(synced(extra="update_resources_interval = 1"))
+    daemon = daemons(synced(extra=f"update_resources_interval = 1\n{EVERY_AUDIT_BEATS}"))
 
     assert wait_for(lambda: report_count(sqlite_url) >= 3, timeout_s=30), daemon.log
     assert daemon.process.poll() is None
@@ -130,9 +133,11 @@ def test_stop_signal_exits_zero_promptly(synced, daemons, signum):
 
 
 def test_sighup_applies_a_new_interval_and_reserve(synced, daemons, sqlite_url):
-    daemon = daemons(synced(extra="update_resources_interval = 3600"))
+    daemon = daemons(synced(extra=f"update_resources_interval = 3600\n{EVERY_AUDIT_BEATS}"))
     assert daemon.wait_for_log(AUDITED)
-    synced(extra="update_resources_interval = 1\nreserved_host_memory_mb = 1024")
+    synced(
+        extra=f"update_resources_interval = 1\nreserved_host_memory_mb = 1024\n{EVERY_AUDIT_BEATS}"
+    )
 
     daemon.signal(signal.SIGHUP)
 
@@ -166,7 +171,7 @@ def test_sighup_while_starting_up_is_a_reload_once_the_loop_runs(synced, daemons
 
 
 def test_sighup_with_a_bad_config_keeps_the_running_one(synced, daemons, sqlite_url):
-    daemon = daemons(synced(extra="update_resources_interval = 1"))
+    daemon = daemons(synced(extra=f"update_resources_interval = 1\n{EVERY_AUDIT_BEATS}"))
     assert daemon.wait_for_log(AUDITED)
     synced(extra="update_resources_interval = often")
 
@@ -358,6 +363,19 @@ def test_metrics_endpoint_matches_the_row(synced, daemons, sqlite_url):
     assert metrics["resource_tracker_libvirt_up"] == metrics["resource_tracker_database_up"] == 1
     assert metrics["resource_tracker_last_success_timestamp_seconds"] > 0
     assert metrics[f"resource_tracker_build_info{{version={version()}}}"] == 1
+
+
+def test_unchanged_audits_within_report_interval_send_nothing(synced, daemons, sqlite_url):
+    port = free_port()
+    conf = f"update_resources_interval = 1\nreport_interval = 3600\n[metrics]\nlisten = {port}"
+    daemon = daemons(synced(extra=conf))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+    skipped = "resource_tracker_database_reconciles_total{kind=skipped}"
+
+    assert wait_for(lambda: samples(scrape(port)[1]).get(skipped, 0) >= 3, timeout_s=20)
+    # audits that changed something (free space, on a shared file system) beat; none other
+    metrics = samples(scrape(port)[1])
+    assert metrics["resource_tracker_database_reconciles_total{kind=heartbeat}"] == 0
 
 
 def test_health_fails_once_audits_keep_failing(synced, daemons):

@@ -66,6 +66,7 @@ def write_config(tmp_path: Path, state: Path, host, database: str | None, port: 
         f"[DEFAULT]\nhost = compute-1\nstate_path = {state}\n"
         f"instances_path = {host.instances}\nperiodic_fuzzy_delay = 0\ndebug = true\n"
         f"update_resources_interval = {INTERVAL_S}\n"
+        "report_interval = 0\n"  # every audit goes to the database: the one after a fault
         f"[libvirt]\nconnection_uri = {host.uri}\n{connection}"
         f"[metrics]\nlisten = 127.0.0.1:{port}\n"
     )

@@ -308,11 +308,13 @@ def test_audits_are_counted_by_trigger_and_by_their_database_work():
     beat_only = dataclasses.replace(audit_result(), changed=False, rows_read=False)
     metrics.audit_succeeded(beat_only, interval_s=60, trigger="event")
     metrics.audit_succeeded(beat_only, interval_s=60, trigger="event")
+    metrics.audit_succeeded(dataclasses.replace(beat_only, beat=False), 60, trigger="event")
 
     def value(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, labels)
 
     assert value("resource_tracker_audits_total", trigger="period") == 1
-    assert value("resource_tracker_audits_total", trigger="event") == 2
+    assert value("resource_tracker_audits_total", trigger="event") == 3
     assert value("resource_tracker_database_reconciles_total", kind="full") == 1
     assert value("resource_tracker_database_reconciles_total", kind="heartbeat") == 2
+    assert value("resource_tracker_database_reconciles_total", kind="skipped") == 1
