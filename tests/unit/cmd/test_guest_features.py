@@ -4,19 +4,14 @@ Nova's compute would refuse to start (a swtpm user or group the host lacks)."""
 
 from __future__ import annotations
 
-from resource_tracker import conf as rt_conf
 from resource_tracker.cmd.guest_features import guest_reader, vtpm
+from tests.unit.conf.test_conf_nova import load as load_with_nova
 
 PLACEMENT = "[placement]\nreport = true\nauth_type = admin_token\nendpoint = http://x\ntoken = t\n"
 
 
 def load(tmp_path, ours: str, nova_text: str = ""):
-    (tmp_path / "nova.conf").write_text(nova_text)
-    path = tmp_path / "resource-tracker.conf"
-    path.write_text(f"[DEFAULT]\nnova_config_file = {tmp_path}/nova.conf\n{ours}")
-    conf = rt_conf.make_config()
-    rt_conf.load(conf, ["--config-file", str(path)])
-    return conf
+    return load_with_nova(tmp_path, nova_text, ours)
 
 
 def test_the_reader_only_reporting_to_placement_and_allowed(tmp_path):
