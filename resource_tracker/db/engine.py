@@ -73,7 +73,9 @@ def _refused_parameters(url: URL) -> str | None:
             ignored = re.search(r"argument\(s\) (.*) are not accepted", str(warning))
             return f"unknown parameter {ignored[1] if ignored else names} (parameters: {names})"
         except TypeError as error:  # an argument the driver does not have
-            unknown = str(error).rpartition(" ")[2]
+            # "... unexpected keyword argument 'x'", with ". Did you mean 'y'?" on Python 3.13
+            found = re.search(r"argument ('[^']*')", str(error))
+            unknown = found[1] if found else names
             return f"unknown parameter {unknown} (parameters: {names})"
         except LookupError as error:  # PyMySQL: an unknown charset (AttributeError here)
             return f"the driver refuses the URL's parameters ({names}): {error}"

@@ -154,10 +154,14 @@ def test_test_driver_has_none(mixed_host, caplog):
 
     found = audits(mixed_host.uri, reader, str(mixed_host.instances), 1)
 
-    assert found == [None, None] and reader.reads == 1
-    (said,) = lines(caplog)
-    assert "gives no domain capabilities" in said and "usermod" not in said
-    assert caplog.records[0].levelno == logging.INFO
+    # libvirt 9 refuses the test driver's domain capabilities; libvirt 11 (Debian 13) answers
+    # them with nothing in them: no trait either way
+    assert all(f is None or not (f.disk_buses or f.video_models) for f in found)
+    assert reader.reads == 1
+    if found == [None, None]:
+        (said,) = lines(caplog)
+        assert "gives no domain capabilities" in said and "usermod" not in said
+        assert caplog.records[0].levelno == logging.INFO
 
 
 def test_no_reader_no_read(mixed_host, caplog):
