@@ -10,12 +10,13 @@ file system (a commit's fsyncs are real).
 1. the daemon's parts in this process, wired as the daemon wires them (domain and device
    events, SQLite with full_read_every = 10 and report_interval = 10 s, the last-audit
    file), --audits steady audits back to back (an unchanged one sends the database nothing:
-   its last heartbeat is younger than report_interval), and again with every audit sending
-   its heartbeat (report_interval = 0: what an audit of the default 60 s period pays),
-   with the floor (one getAllDomainStats and one stat per disk, on a connection of its own)
-   timed after each, then the sweep the daemon runs after a periodic audit: the audit by
-   part, the floor, the sweep, and what each audit did (domain and device XML read, in the
-   audit and in the sweep, database statements, last-audit writes); then getAllDomainStats
+   its last heartbeat is younger than report_interval, as the daemon's heartbeat between
+   audits keeps it), with the floor (one getAllDomainStats and one stat per disk, on a
+   connection of its own) timed after each, then the sweep the daemon runs after a periodic
+   audit and the heartbeat it writes on its own every report_interval: the audit by part,
+   the floor, the sweep, the heartbeat, and what each audit did (domain and device XML
+   read, in the audit and in the sweep, database statements, last-audit writes); then
+   getAllDomainStats
    alone, with the STATE group and with the groups a signature of the changes libvirt sends
    no event for would need (VCPU, BALLOON, BLOCK);
 2. the daemon itself (a real process, update_resources_interval = 1, report_interval 10 s
@@ -108,15 +109,12 @@ def _arguments() -> argparse.Namespace:
 
 def _both(root: Path, uri: str, instances: Path, disks: list[str], args) -> dict:
     print(f"  {uri[:40]}...: in this process", flush=True)
-    parts, counts = _in_process(root, uri, instances, disks, args.audits, REPORT_INTERVAL_S)
-    beating, beating_counts = _in_process(root, uri, instances, disks, args.audits, 0)
+    parts, counts = _in_process(root, uri, instances, disks, args.audits)
     print(f"  {uri[:40]}...: the daemon for {args.seconds} s", flush=True)
     logged, floor, rss = _daemon(root, uri, instances, disks, args.seconds)
     return {
         "parts": parts,
         "counts": counts,
-        "beating": beating,
-        "beating_counts": beating_counts,
         "logged": logged,
         "daemon_floor": floor,
         "rss": rss,
@@ -143,9 +141,7 @@ class _Timed:
         return getattr(self._inner, name)
 
 
-def _in_process(
-    root: Path, uri: str, instances: Path, disks: list[str], audits: int, report_interval_s: float
-):
+def _in_process(root: Path, uri: str, instances: Path, disks: list[str], audits: int):
     events.start()
     conn = libvirt.openReadOnly(uri)
     floor_conn = libvirt.openReadOnly(uri)
@@ -161,7 +157,7 @@ def _in_process(
     )
     state = Path(tempfile.mkdtemp(dir=root))
     database = Database(
-        f"sqlite:///{state}/rt.sqlite", full_read_every=10, report_interval_s=report_interval_s
+        f"sqlite:///{state}/rt.sqlite", full_read_every=10, report_interval_s=REPORT_INTERVAL_S
     )
     database.sync_schema()
     statements: list[str] = []
@@ -175,7 +171,7 @@ def _in_process(
         timed.times.clear()
     statements.clear()
     xml, device_xml, writes = domains.xml_reads, devices.xml_reads, last.writes
-    whole, floor, sweeps, swept = [], [], [], 0
+    whole, floor, sweeps, beats, swept = [], [], [], [], 0
     for _ in range(audits):
         result = tracker.audit(HostPolicy())
         whole.append(result.duration_s)
@@ -185,6 +181,12 @@ def _in_process(
         started = time.perf_counter()
         swept += tracker.sweep().xml_reads  # as the daemon does after a periodic audit
         sweeps.append(time.perf_counter() - started)
+        if len(beats) < audits // 3:  # as the daemon between audits, every report_interval
+            sent = len(statements)
+            started = time.perf_counter()
+            tracker.beat()
+            beats.append(time.perf_counter() - started)
+            del statements[sent:]  # the audits' statements are counted, not the beats'
     parts = {
         "driver": driver.times,
         "shape and values": [
@@ -201,7 +203,6 @@ def _in_process(
         "of the sweep between audits": swept / audits,
         "device XML reads": (devices.xml_reads - device_xml) / audits,
         "database statements": len(statements) / audits,
-        "commits": sum(s.lstrip().startswith("UPDATE services") for s in statements) / audits,
         "of them beyond the heartbeat": sum(
             not s.lstrip().startswith("UPDATE services") for s in statements
         )
@@ -215,6 +216,7 @@ def _in_process(
             floor_conn.getAllDomainStats(groups)
             listing[name].append(time.perf_counter() - started)
     parts["sweep (between audits)"] = sweeps
+    parts["heartbeat (between audits)"] = beats
     parts.update(listing)
     driver.close()
     database.dispose()
@@ -272,28 +274,21 @@ def _print(results: dict, args) -> None:
         parts = result["parts"]
         cells = " | ".join(f"{parts[part] * 1e3:.2f} ms" for part in PARTS)
         print(f"| {name} | {cells} | {parts['whole'] / parts['floor']:.2f}x |")
-    print("\nbeside the audit (in this process): the sweep after each, and the listing alone")
-    extra = ("sweep (between audits)", *SIGNATURE)
+    print(
+        "\nbeside the audit (in this process): the sweep after each, the heartbeat the daemon "
+        f"writes every {REPORT_INTERVAL_S} s (6 per default period), and the listing alone"
+    )
+    extra = ("sweep (between audits)", "heartbeat (between audits)", *SIGNATURE)
     print("| driver | " + " | ".join(extra) + " | signature listing / STATE listing |")
     print("|---" * (len(extra) + 2) + "|")
     for name, result in results.items():
         parts = result["parts"]
         cells = " | ".join(f"{parts[part] * 1e3:.2f} ms" for part in extra)
-        ratio = parts[extra[2]] / parts[extra[1]]
+        ratio = parts[extra[3]] / parts[extra[2]]
         print(f"| {name} | {cells} | {ratio:.2f}x |")
     print("\nper steady audit (in this process)")
     for name, result in results.items():
         print(f"  {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result["counts"].items()))
-    print("\nevery audit sending its heartbeat (report_interval = 0: the default 60 s period)")
-    print("| driver | database | whole | floor | whole / floor | statements per audit |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, result in results.items():
-        parts, statements = result["beating"], result["beating_counts"]["database statements"]
-        print(
-            f"| {name} | {parts['database'] * 1e3:.2f} ms | {parts['whole'] * 1e3:.2f} ms "
-            f"| {parts['floor'] * 1e3:.2f} ms | {parts['whole'] / parts['floor']:.2f}x "
-            f"| {statements:.2f} |"
-        )
     print(
         f"\nthe daemon (update_resources_interval = 1, report_interval = {REPORT_INTERVAL_S}, "
         f"{args.seconds} s): logged audit vs floor"

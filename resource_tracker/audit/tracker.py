@@ -100,6 +100,12 @@ class NodeStore(Protocol):
         host's other rows; say whether any changed, and the disk_available_least of the
         rows on `shared` storage."""
 
+    def beat(self, host: str) -> None:
+        """Write the host's heartbeat alone."""
+
+    def beat_due(self, host: str) -> float | None:
+        """When the host's next heartbeat is due (time.monotonic()); None: not on its own."""
+
 
 class ProviderReporter(Protocol):
     def sync(self, tree: ProviderTree, deadline: float, allocations: bool = False) -> SyncOutcome:
@@ -361,6 +367,20 @@ class ResourceTracker:
             placement=placed,
             drift=drifted,
         )
+
+    def beat(self) -> None:
+        """The heartbeat alone, between audits: the row the last audit wrote stands."""
+        try:
+            self._writing_to_database = True
+            self._writing.note("the database, heartbeat of host", self.host)
+            self._store.beat(self.host)
+        finally:
+            self._writing_to_database = False
+            self._writing.clear()
+
+    def beat_due(self) -> float | None:
+        """When the heartbeat is due on its own (time.monotonic()); None: only audits beat."""
+        return self._store.beat_due(self.host)
 
     def _report(
         self, measurement: Measurement, reconciled: Reconciled, started: float

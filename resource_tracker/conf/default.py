@@ -112,16 +112,14 @@ opts = [
         default=10,
         min=0,
         max=DAY_S,
-        help="Seconds between two heartbeats (services.updated_at) at most, as in Nova: an "
-        "audit that changes nothing writes nothing to the database, not even its "
-        "heartbeat, while the last one is younger than this; an audit that changes "
-        "anything writes at once, with its heartbeat. With update_resources_interval above "
-        "it (60 s by default) every periodic audit that follows no other beats; audits that "
-        "come faster (libvirt's events, a short period) do not multiply the writes. The "
-        "heartbeat is then at most report_interval + update_resources_interval old while "
-        "the daemon runs; service_down_time must be above report_interval (if not, it is "
-        "taken as 2.5 times report_interval, with a warning, as Nova does). 0: every audit "
-        "writes its heartbeat. `--once` always writes it.",
+        help="Seconds between two heartbeats (services.updated_at), as Nova's report_state: "
+        "while its audits succeed the daemon writes the heartbeat every report_interval, "
+        "between audits too, and stops once an audit fails (until one succeeds). An audit "
+        "that changes nothing writes nothing to the database while the last heartbeat is "
+        "younger than this; one that changes anything writes at once, with its heartbeat. "
+        "service_down_time must be above report_interval (if not, it is taken as 2.5 times "
+        "report_interval, with a warning, as Nova does). 0: only audits beat, every one. "
+        "`--once` always writes it.",
     ),
     cfg.IntOpt(
         "service_down_time",
@@ -130,8 +128,9 @@ opts = [
         max=7 * DAY_S,
         help="resource-tracker-manage shows a tracker as down once its last heartbeat "
         "(services.updated_at, on the database's clock) is older than this many seconds. "
-        "Keep it above update_resources_interval + report_interval (a heartbeat's largest "
-        "age); one not above report_interval is taken as 2.5 times report_interval, with a "
+        "Keep it well above report_interval (a healthy tracker's heartbeat is at most that "
+        "old, plus an audit's duration; with report_interval 0, update_resources_interval); "
+        "one not above report_interval is taken as 2.5 times report_interval, with a "
         "warning, as Nova does.",
     ),
     cfg.IntOpt(

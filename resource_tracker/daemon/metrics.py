@@ -135,6 +135,12 @@ class Metrics:
         )
         for kind in RECONCILE_KINDS:
             self.reconciles.labels(kind)
+        self.heartbeats = Counter(
+            "resource_tracker_heartbeats",
+            "Heartbeats written on their own, between audits (every report_interval while "
+            "audits succeed; an audit that writes beats too)",
+            registry=self.registry,
+        )
         self.events = Counter(
             "resource_tracker_libvirt_events",
             "libvirt events received, by kind (each calls for an audit soon)",

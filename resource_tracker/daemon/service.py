@@ -16,6 +16,10 @@ pool under a deadline while the hub stays free for signals, timers and the watch
   device added, ...) call for an audit soon, besides the periodic ones: debounced, at most
   one in flight and one a second under a storm (schedule.event_audit_due); not while
   audits fail (the backoff holds). An event audit starts the period afresh.
+- While audits succeed, the heartbeat is written on its own every report_interval between
+  them (the tracker says when it is due), in the write's half, as Nova's report_state: a
+  host with a long period still looks alive, and an outage of the database is met within
+  report_interval (a failed heartbeat calls for an audit at once).
 - After each periodic audit that succeeded, the driver's sweep re-reads a share of what the
   audits keep (domain XML, for the changes libvirt sends no event for) in the measurement's
   thread, off the audit's path: a change it finds calls for an audit soon, as an event does.
@@ -153,6 +157,7 @@ class Service:
         self._doorbell = doorbell
         self._pending: Pending | None = None  # events no audit started since
         self._trigger = "period"  # of the audit about to run or running
+        self._beat_failed = False  # no heartbeat on its own until an audit succeeds
 
     def run(self) -> int:
         """Audit until stopped; return the exit status."""
@@ -203,11 +208,38 @@ class Service:
             after_events = self._event_audit_due()
             if after_events is not None and after_events < due:
                 due, self._trigger = after_events, "event"
-            remaining = due - time.monotonic()
-            if remaining <= 0:
+            beat = self._beat_due()
+            now = time.monotonic()
+            if beat is not None and beat < due:
+                if beat <= now:
+                    self._beat()
+                    continue
+                due = beat
+            elif due <= now:
                 return True
-            self._handle(self._receive(remaining))
+            self._handle(self._receive(due - now))
         return False
+
+    def _beat_due(self) -> float | None:
+        """When the heartbeat is due on its own: only while the audits succeed, so a
+        host whose audits fail (or that has not audited yet) looks as stale as it is."""
+        if self._failures or self._schema_wait or self._beat_failed or not self._last_end:
+            return None
+        return self._tracker.beat_due()
+
+    def _beat(self) -> None:
+        """The heartbeat between audits, in the write's half. A failed one calls for an
+        audit at once, which meets the fault, says so and backs off as audits do."""
+        try:
+            self._run(self._writing, self._tracker.beat)
+        except _Abandoned as abandoned:
+            LOG.warning("stopping: %s", abandoned)
+        except Exception as error:
+            LOG.debug("heartbeat failed, auditing now: %s", error)
+            self._due, self._beat_failed = time.monotonic(), True
+        else:
+            if self._metrics:
+                self._metrics.heartbeats.inc()
 
     def _event_audit_due(self) -> float | None:
         if not self._settings.on_events or self._failures or self._schema_wait:
@@ -369,6 +401,7 @@ class Service:
         if self._failures:
             LOG.info("audit succeeded after %d failed attempt(s)", self._failures)
         self._failures, self._last_failure, self._schema_wait = 0, None, False
+        self._beat_failed = False
         summary = result.summary()
         LOG.log(*self._audit_log.line(result, time.monotonic()))
         malloc.give_back()

@@ -15,7 +15,7 @@ heartbeat alone: no SELECT, no compute_nodes or pci_devices statement. Every
 back (by hand, or `nodes delete --force`) is put back within that many audits. With
 `report_interval_s` (the daemon's [DEFAULT] report_interval), such a reconcile sends
 nothing at all while the host's last committed heartbeat is younger than that (liveness.py);
-it still counts towards the full read.
+it still counts towards the full read. Between audits, beat() sends the heartbeat alone.
 """
 
 from __future__ import annotations
@@ -146,9 +146,7 @@ class Database:
             return Reconciled(False, uuids=self._uuids.get(host, {}), read=False, sent=False)
 
         def work(connection: Connection) -> Reconciled:
-            guard = reconcile.Guard(
-                schema.at_head(), lambda: schema.check(connection, self.masked_url)
-            )
+            guard = self._guard(connection)
             if beat_only:
                 reconcile.beat(connection, host, guard)
                 # the rows' uuids are those of the last full read: only a row replaced by
@@ -169,6 +167,26 @@ class Database:
             self._beats_since_read = 0
             self.full_reconciles += 1
         return result
+
+    def beat(self, host: str) -> None:
+        """The host's heartbeat alone, in a transaction of its own (retried like a
+        reconcile's), checking the schema's revision as a reconcile does."""
+        began = self.heartbeats.clock()
+
+        def work(connection: Connection) -> None:
+            reconcile.beat(connection, host, self._guard(connection))
+
+        with self._errors():
+            in_transaction(self.engine, work, self.retry, self._count_retry)
+        self.heartbeats.beaten(host, began)
+
+    def beat_due(self, host: str) -> float | None:
+        """When the host's next heartbeat is due (time.monotonic()); None: its first is
+        a reconcile's, and with report_interval 0 every reconcile beats."""
+        return self.heartbeats.next_due(host)
+
+    def _guard(self, connection: Connection) -> reconcile.Guard:
+        return reconcile.Guard(schema.at_head(), lambda: schema.check(connection, self.masked_url))
 
     def plan_compute_nodes(
         self,

@@ -99,7 +99,9 @@ def test_a_schema_moved_on_under_the_daemon_is_never_written(synced, daemons, sq
     assert daemon.wait_for_log(AUDITED)
 
     set_schema_revision(sqlite_url, "9999")  # a newer release's db sync, while we run
-    assert daemon.wait_for_log(r"WARNING .*audit failed: database .* revision 9999, which this")
+    assert daemon.wait_for_log(r"WARNING .*audit failed: database .* revision 9999, which this"), (
+        daemon.log
+    )
     beats = report_count(sqlite_url)
     time.sleep(4)  # failed audits at +1 s and +3 s (backoff), logged at debug
     assert report_count(sqlite_url) == beats  # not even the heartbeat was written
@@ -376,6 +378,32 @@ def test_unchanged_audits_within_report_interval_send_nothing(synced, daemons, s
     # audits that changed something (free space, on a shared file system) beat; none other
     metrics = samples(scrape(port)[1])
     assert metrics["resource_tracker_database_reconciles_total{kind=heartbeat}"] == 0
+
+
+def test_the_heartbeat_goes_on_between_audits_of_a_long_period(synced, daemons, sqlite_url):
+    port = free_port()
+    conf = f"update_resources_interval = 3600\nreport_interval = 1\n[metrics]\nlisten = {port}"
+    daemon = daemons(synced(extra=conf))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+
+    assert wait_for(lambda: report_count(sqlite_url) >= 4, timeout_s=20), daemon.log
+    metrics = samples(scrape(port)[1])
+    assert metrics["resource_tracker_audits_total{trigger=period}"] == 1
+    assert metrics["resource_tracker_heartbeats_total"] >= 3
+
+
+def test_a_failed_heartbeat_calls_for_an_audit_and_stops_the_beats(synced, daemons, sqlite_url):
+    daemon = daemons(synced(extra="update_resources_interval = 3600\nreport_interval = 1"))
+    assert daemon.wait_for_log(AUDITED), daemon.log
+    assert wait_for(lambda: report_count(sqlite_url) >= 2, timeout_s=20), daemon.log
+
+    set_schema_revision(sqlite_url, "9999")
+    # met within report_interval, though the next periodic audit is an hour away
+    assert daemon.wait_for_log(r"WARNING .*audit failed: database .* revision 9999", timeout_s=10)
+    beats = report_count(sqlite_url)
+    time.sleep(3)
+    assert report_count(sqlite_url) == beats  # a host whose audits fail looks stale
+    assert daemon.process.poll() is None
 
 
 def test_health_fails_once_audits_keep_failing(synced, daemons):

@@ -129,3 +129,39 @@ def test_a_failed_write_is_not_a_beat(database, clock):
 
     assert again.sent is True
     assert report_count(database) == 2
+
+
+def test_a_beat_between_audits_is_the_heartbeat_alone(database, clock):
+    assert database.beat_due("compute-1") is None  # the first beat is a reconcile's
+    reconcile(database)
+    assert database.beat_due("compute-1") == clock.now + INTERVAL_S
+    clock.now += INTERVAL_S
+    log = StatementLog(database.engine)
+
+    database.beat("compute-1")
+
+    assert [s.split(" SET")[0] for s in log.statements] == ["UPDATE services"]
+    assert report_count(database) == 2
+    assert database.beat_due("compute-1") == clock.now + INTERVAL_S
+    clock.now += INTERVAL_S - 1
+    assert reconcile(database).sent is False  # an audit just after it sends nothing
+
+
+def test_a_beat_into_a_schema_not_current_is_refused_and_not_a_beat(database, clock):
+    reconcile(database)
+    due = database.beat_due("compute-1")
+    with database.engine.begin() as connection:
+        connection.execute(DELETE_HEAD, {"head": schema.head()})
+    clock.now += INTERVAL_S
+
+    with pytest.raises(SchemaNotCurrent):
+        database.beat("compute-1")
+
+    assert database.beat_due("compute-1") == due
+    assert report_count(database) == 1
+
+
+def test_with_report_interval_0_only_reconciles_beat(database):
+    database.heartbeats = liveness.Heartbeats(0)
+    reconcile(database)
+    assert database.beat_due("compute-1") is None
