@@ -19,7 +19,7 @@ pool under a deadline while the hub stays free for signals, timers and the watch
 - While audits succeed, the heartbeat is written on its own every report_interval between
   them (the tracker says when it is due), in the write's half, as Nova's report_state: a
   host with a long period still looks alive, and an outage of the database is met within
-  report_interval (a failed heartbeat calls for an audit at once).
+  report_interval (a failed heartbeat is a failed audit: logged, counted, backed off).
 - After each periodic audit that succeeded, the driver's sweep re-reads a share of what the
   audits keep (domain XML, for the changes libvirt sends no event for) in the measurement's
   thread, off the audit's path: a change it finds calls for an audit soon, as an event does.
@@ -157,7 +157,6 @@ class Service:
         self._doorbell = doorbell
         self._pending: Pending | None = None  # events no audit started since
         self._trigger = "period"  # of the audit about to run or running
-        self._beat_failed = False  # no heartbeat on its own until an audit succeeds
 
     def run(self) -> int:
         """Audit until stopped; return the exit status."""
@@ -223,20 +222,19 @@ class Service:
     def _beat_due(self) -> float | None:
         """When the heartbeat is due on its own: only while the audits succeed, so a
         host whose audits fail (or that has not audited yet) looks as stale as it is."""
-        if self._failures or self._schema_wait or self._beat_failed or not self._last_end:
+        if self._failures or self._schema_wait or not self._last_end:
             return None
         return self._tracker.beat_due()
 
     def _beat(self) -> None:
-        """The heartbeat between audits, in the write's half. A failed one calls for an
-        audit at once, which meets the fault, says so and backs off as audits do."""
+        """The heartbeat between audits, in the write's half. One that fails is an audit
+        that failed writing: said, counted and retried the same way."""
         try:
             self._run(self._writing, self._tracker.beat)
         except _Abandoned as abandoned:
             LOG.warning("stopping: %s", abandoned)
         except Exception as error:
-            LOG.debug("heartbeat failed, auditing now: %s", error)
-            self._due, self._beat_failed = time.monotonic(), True
+            self._failed(error)
         else:
             if self._metrics:
                 self._metrics.heartbeats.inc()
@@ -401,7 +399,6 @@ class Service:
         if self._failures:
             LOG.info("audit succeeded after %d failed attempt(s)", self._failures)
         self._failures, self._last_failure, self._schema_wait = 0, None, False
-        self._beat_failed = False
         summary = result.summary()
         LOG.log(*self._audit_log.line(result, time.monotonic()))
         malloc.give_back()

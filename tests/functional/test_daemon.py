@@ -392,7 +392,7 @@ def test_the_heartbeat_goes_on_between_audits_of_a_long_period(synced, daemons, 
     assert metrics["resource_tracker_heartbeats_total"] >= 3
 
 
-def test_a_failed_heartbeat_calls_for_an_audit_and_stops_the_beats(synced, daemons, sqlite_url):
+def test_a_failed_heartbeat_is_a_failed_audit_and_stops_the_beats(synced, daemons, sqlite_url):
     daemon = daemons(synced(extra="update_resources_interval = 3600\nreport_interval = 1"))
     assert daemon.wait_for_log(AUDITED), daemon.log
     assert wait_for(lambda: report_count(sqlite_url) >= 2, timeout_s=20), daemon.log
