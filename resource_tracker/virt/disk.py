@@ -191,64 +191,70 @@ class _Audit:
 
         The per-disk boundary: whatever happens here costs this disk, never the audit.
         """
-        if disk.source_type != "file" or not disk.path or disk.path in self._counted:
+        path = disk.path
+        if disk.source_type != "file" or not path or path in self._counted:
             return None
         try:
-            usage = self._measure_settled(disk)
+            usage = self._measure_settled(disk, path)
             if usage is not None:
-                self.known[disk.path] = usage
+                self.known[path] = usage
         except _Gone as gone:
             skipping = "skipping disk %s of domain %s: %s: %s"
-            self._problems.report(disk.path, skipping, disk.target, disk.domain, disk.path, gone)
+            self._problems.report(path, skipping, disk.target, disk.domain, path, gone)
             return None
         except _Unknown as unknown:
-            usage = self._last_known(disk, unknown.reason, unknown.bound)
+            usage = self._last_known(disk, path, unknown.reason, unknown.bound)
         except Exception as error:  # a bug, or an input nobody foresaw: this disk only
-            LOG.debug("measuring disk %s failed", disk.path, exc_info=True)
-            usage = self._last_known(disk, f"unexpected {type(error).__name__}: {error}")
+            LOG.debug("measuring disk %s failed", path, exc_info=True)
+            usage = self._last_known(disk, path, f"unexpected {type(error).__name__}: {error}")
         if usage is not None:
-            self._counted.add(disk.path)
+            self._counted.add(path)
         return usage
 
-    def _measure_settled(self, disk: DomainDisk) -> DiskUsage | None:
+    def _measure_settled(self, disk: DomainDisk, path: str) -> DiskUsage | None:
         for _ in range(MEASURE_ATTEMPTS):
             try:
-                return self._measure(disk)
+                return self._measure(disk, path)
             except _Changed:
                 continue
         raise _Unknown("the file kept changing while it was read")
 
-    def _measure(self, disk: DomainDisk) -> DiskUsage | None:
-        st = _stat(_path(disk))
+    def _measure(self, disk: DomainDisk, path: str) -> DiskUsage | None:
+        st = _stat(path)
         if not self._first_sight(st):
             return None
         key = (st.st_dev, st.st_ino, st.st_size, st.st_blocks, st.st_mtime_ns, st.st_ctime_ns)
-        last = self._previous_steady.get(disk.path)
+        last = self._previous_steady.get(path)
         if last is not None and last.key == key and (last.disk is disk or last.disk == disk):
-            return self._again(last)
+            # as measured the last audit, header and all: the steady audit's one path
+            header = self._previous_headers.get(path)
+            if header is not None:
+                self.headers[path] = header
+            self.steady[path] = last
+            return last.usage
         image_format = disk.format or "raw"  # what QEMU assumes when libvirt names no format
         allocated = st.st_blocks * SECTOR_BYTES
         if image_format == "raw":
             return self._steady(
-                Steady(key, disk, _usage(disk, image_format, st.st_size, allocated))
+                path, Steady(key, disk, _usage(disk, image_format, st.st_size, allocated))
             )
         if image_format != "qcow2":
-            return self._unmeasured(disk, image_format, allocated, "format not measured")
-        info = self._header(_path(disk), st)
+            return self._unmeasured(disk, path, image_format, allocated, "format not measured")
+        info = self._header(path, st)
         if isinstance(info, str):
-            return self._unmeasured(disk, image_format, allocated, info)
+            return self._unmeasured(disk, path, image_format, allocated, info)
         if info.data_file is None:
             usage = _usage(disk, image_format, info.virtual_size, allocated)
-            if disk.path not in self.headers:  # a header read too soon after a change
+            if path not in self.headers:  # a header read too soon after a change
                 return usage
-            return self._steady(Steady(key, disk, usage))
-        data_file = os.path.join(os.path.dirname(_path(disk)), info.data_file)
+            return self._steady(path, Steady(key, disk, usage))
+        data_file = os.path.join(os.path.dirname(path), info.data_file)
         try:
             data_st = os.stat(data_file)
         except OSError as error:
             problem = f"data file {data_file}: {error.strerror}"
             if error.errno in GONE or error.errno in DENIED:
-                return self._unmeasured(disk, image_format, allocated, problem)
+                return self._unmeasured(disk, path, image_format, allocated, problem)
             # its allocation is unknown: at most the whole virtual size less the image's
             bound = _usage(disk, image_format, info.virtual_size, allocated, data_file)
             raise _Unknown(problem, bound) from error
@@ -256,16 +262,9 @@ class _Audit:
             allocated += data_st.st_blocks * SECTOR_BYTES
         return _usage(disk, image_format, info.virtual_size, allocated, data_file)
 
-    def _steady(self, steady: Steady) -> DiskUsage:
-        self.steady[_path(steady.disk)] = steady
+    def _steady(self, path: str, steady: Steady) -> DiskUsage:
+        self.steady[path] = steady
         return steady.usage
-
-    def _again(self, steady: Steady) -> DiskUsage:
-        """The usage of a disk that did not change since the last audit (and its header)."""
-        header = self._previous_headers.get(steady.disk.path)
-        if header is not None:
-            self.headers[_path(steady.disk)] = header
-        return self._steady(steady)
 
     def _first_sight(self, st: os.stat_result) -> bool:
         """True for a regular file not yet counted in this audit."""
@@ -296,21 +295,23 @@ class _Audit:
             self.headers[path] = (signature, result)
         return result
 
-    def _unmeasured(self, disk: DomainDisk, image_format: str, allocated: int, problem: str):
+    def _unmeasured(
+        self, disk: DomainDisk, path: str, image_format: str, allocated: int, problem: str
+    ):
         self._problems.report(
-            _path(disk),
+            path,
             "disk %s: %s; over-commit counted as 0 (format %s)",
-            disk.path,
+            path,
             problem,
             image_format,
         )
         return _usage(disk, image_format, None, allocated, problem=problem)
 
     def _last_known(
-        self, disk: DomainDisk, reason: str, bound: DiskUsage | None = None
+        self, disk: DomainDisk, path: str, reason: str, bound: DiskUsage | None = None
     ) -> DiskUsage:
         """What to count for a disk that could not be measured: never less than it may take."""
-        last = self._previous_usages.get(disk.path)
+        last = self._previous_usages.get(path)
         if last is not None:
             counted = last
             how = f"over-commit kept from the last audit: {last.overcommit_bytes} B"
@@ -320,19 +321,13 @@ class _Audit:
         else:
             counted = _usage(disk, disk.format or "raw", None, 0)
             how = "over-commit unknown (never measured), counted as 0"
-        self._problems.report(_path(disk), "disk %s: %s; %s", disk.path, reason, how)
+        self._problems.report(path, "disk %s: %s; %s", path, reason, how)
         kept = dataclasses.replace(
             counted, domain=disk.domain, target=disk.target, problem=f"{reason}; {how}"
         )
         if last is not None:
-            self.known[_path(disk)] = kept  # still the last value measured, for the next audit
+            self.known[path] = kept  # still the last value measured, for the next audit
         return kept
-
-
-def _path(disk: DomainDisk) -> str:
-    """The file of a disk that measure() took on: only file disks that name one get past it."""
-    assert disk.path is not None
-    return disk.path
 
 
 def _stat(path: str) -> os.stat_result:
