@@ -18,9 +18,12 @@ Domain definitions rarely change between two audits, so a DomainLister keeps eac
 XML and what was parsed of it, and an audit fetches the XML again only when it may have
 changed:
 - for a domain that a domain event (EVENTS) named since its XML was fetched;
-- for a domain new to the listing, or whose ID changed (it started or stopped: the ID is in
-  the listing, no call needed), so state changes are seen even if an event was lost.
-An idle host with events then costs one getAllDomainStats per audit and no XMLDesc call.
+- for a domain new to the listing, or whose ID changed (it started or stopped), so state
+  changes are seen even if an event was lost: the running domains' IDs (one
+  listDomainsID call) are compared with those of the domains kept, and only when they
+  differ is each domain asked its own.
+An idle host with events then costs one getAllDomainStats and one listDomainsID per audit
+and no XMLDesc call.
 libvirt sends no event for some changes (in libvirt 9.0, QEMU's vCPU hot-plug;
 attachDeviceFlags, setVcpusFlags or setMemoryFlags with AFFECT_CONFIG on a shut-off domain;
 an external snapshot's new overlay): for those, sweep(), which the daemon calls between
@@ -183,6 +186,7 @@ class DomainLister:
         generation = changes.generation if changes is not None else 0
         activity.note("libvirt getAllDomainStats")
         listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+        ids_held = changes is not None and self._ids_held(conn, activity)
         domains, seen = [], set()
         for dom, stats in listed:
             uuid = dom.UUID()
@@ -191,7 +195,7 @@ class DomainLister:
             if (
                 read is None
                 or changes is None
-                or read.domain_id != dom.ID()
+                or (not ids_held and read.domain_id != dom.ID())
                 or changes.changed_since(uuid, read.generation)
             ):
                 if not self._kept_while_in_a_job(dom, uuid, read, changes):
@@ -208,6 +212,17 @@ class DomainLister:
         if changes is not None:
             changes.forget_until(generation)  # what was marked since is read next audit
         return domains
+
+    def _ids_held(self, conn: libvirt.virConnect, activity: Activity) -> bool:
+        """Whether every domain kept still has the ID it was read with (none started or
+        stopped since), from one call: dom.ID() costs each domain as much as its UUID()
+        (libvirt formats the UUID for its debug log at every call). libvirt's QEMU and test
+        drivers never give an ID twice while libvirtd runs, and a new libvirtd is a new
+        connection, which drops every read: equal sets mean no ID changed. They differ
+        after any start or stop, or a domain new to the listing: then each is asked."""
+        activity.note("libvirt listDomainsID")
+        running = set(conn.listDomainsID())
+        return running == {read.domain_id for read in self._read.values() if read.domain_id != -1}
 
     def disconnect(self, conn: libvirt.virConnect) -> None:
         """`conn` is about to be closed: what was read on it is dropped (events may be missed

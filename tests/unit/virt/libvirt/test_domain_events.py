@@ -222,3 +222,23 @@ def test_a_start_or_stop_whose_event_was_lost_is_seen_by_the_domain_id(rw, host,
 
     assert started["quiet"].active and not stopped["quiet"].active
     assert conn.take_reads()["quiet"] == 3
+
+
+def test_a_restart_whose_events_were_lost_is_seen_by_the_new_domain_id(rw, host, monkeypatch):
+    """Stopped and started between two audits: running then as now, with another ID."""
+    monkeypatch.setattr(domains, "EVENTS", [libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE])
+    conn, make = host
+    dom = rw.defineXML(defined("quiet"))
+    dom.create()
+    lister = make(refresh_audits=NEVER)  # subscribes to no lifecycle event
+    audit(lister, conn)
+    audit(lister, conn)
+    conn.take_reads()
+
+    dom.destroy()
+    rw.defineXML(defined("quiet", memory_mib=512))  # what the next start runs
+    dom.create()
+    restarted = audit(lister, conn)
+
+    assert conn.take_reads() == {"quiet": 1}
+    assert restarted["quiet"].memory_bytes == 512 * MiB
