@@ -195,7 +195,7 @@ class _Audit:
         if disk.source_type != "file" or not path or path in self._counted:
             return None
         try:
-            usage = self._measure_settled(disk, path)
+            usage = self._measure(disk, path)
             if usage is not None:
                 self.known[path] = usage
         except _Gone as gone:
@@ -211,27 +211,36 @@ class _Audit:
             self._counted.add(path)
         return usage
 
-    def _measure_settled(self, disk: DomainDisk, path: str) -> DiskUsage | None:
-        for _ in range(MEASURE_ATTEMPTS):
-            try:
-                return self._measure(disk, path)
-            except _Changed:
-                continue
-        raise _Unknown("the file kept changing while it was read")
-
-    def _measure(self, disk: DomainDisk, path: str) -> DiskUsage | None:
-        st = _stat(path)
+    def _measure(
+        self, disk: DomainDisk, path: str, attempts: int = MEASURE_ATTEMPTS
+    ) -> DiskUsage | None:
+        """The disk's usage; a file replaced while it was read is measured again, up to
+        `attempts` times in all."""
+        try:
+            st = os.stat(path)
+        except OSError as error:
+            raise _not_measured(error) from error
         if not self._first_sight(st):
             return None
         key = (st.st_dev, st.st_ino, st.st_size, st.st_blocks, st.st_mtime_ns, st.st_ctime_ns)
         last = self._previous_steady.get(path)
         if last is not None and last.key == key and (last.disk is disk or last.disk == disk):
-            # as measured the last audit, header and all: the steady audit's one path
+            # the disk and its file as the last audit measured them: what it counted then
             header = self._previous_headers.get(path)
             if header is not None:
                 self.headers[path] = header
             self.steady[path] = last
             return last.usage
+        try:
+            return self._measure_changed(disk, path, st, key)
+        except _Changed:
+            if attempts == 1:
+                raise _Unknown("the file kept changing while it was read") from None
+            return self._measure(disk, path, attempts - 1)
+
+    def _measure_changed(
+        self, disk: DomainDisk, path: str, st: os.stat_result, key: tuple[int, ...]
+    ) -> DiskUsage:
         image_format = disk.format or "raw"  # what QEMU assumes when libvirt names no format
         allocated = st.st_blocks * SECTOR_BYTES
         if image_format == "raw":
@@ -330,14 +339,12 @@ class _Audit:
         return kept
 
 
-def _stat(path: str) -> os.stat_result:
-    """The file's stat; _Gone if it is not there (or may not be seen), else _Unknown."""
-    try:
-        return os.stat(path)
-    except OSError as error:
-        if error.errno in GONE or error.errno in DENIED:
-            raise _Gone(error.strerror) from error
-        raise _Unknown(error.strerror or str(error)) from error
+def _not_measured(error: OSError) -> _Gone | _Unknown:
+    """What a disk's failed stat means: _Gone if it is not there (or may not be seen), else
+    _Unknown."""
+    if error.errno in GONE or error.errno in DENIED:
+        return _Gone(error.strerror)
+    return _Unknown(error.strerror or str(error))
 
 
 def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None) -> DiskUsage:
