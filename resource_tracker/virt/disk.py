@@ -34,7 +34,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
 from resource_tracker.exception import ImageError, StorageUnavailable
@@ -59,6 +59,11 @@ DENIED = frozenset({errno.EACCES, errno.EPERM})
 MEASURE_ATTEMPTS = 3  # a file replaced between its stat and its header read is measured again
 
 Signature = tuple[int, int, int, int, int]
+Note = Callable[[str, str], object]  # told what is read next: what, of what
+
+
+def _no_note(what: str, subject: str) -> None:
+    pass
 
 
 class Steady(NamedTuple):
@@ -128,12 +133,15 @@ class DiskMeter:
         self._steady: dict[str, Steady] = {}
         self._problems = ProblemLog(LOG)
 
-    def measure(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
+    def measure(
+        self, disks: Iterable[DomainDisk], note: Note | None = None
+    ) -> tuple[DiskUsage, ...]:
         """The usage of every file disk in `disks`; never raises for one disk's sake.
 
         A disk that is gone (or may not be read) is skipped; one that cannot be read for a
         reason that may pass, or that fails in a way nobody foresaw, keeps its last known
-        usage (or the most its header allows), with a warning saying so.
+        usage (or the most its header allows), with a warning saying so. `note` is told of
+        each file before it is read (Activity.note: what a hung audit waits on).
         """
         audit = _Audit(
             self._headers,
@@ -141,6 +149,7 @@ class DiskMeter:
             self._steady,
             self._problems,
             time.time_ns() - self._racy_window_ns,
+            note or _no_note,
         )
         usages = tuple(filter(None, map(audit.measure, disks)))
         self._headers, self._usages, self._steady = audit.headers, audit.known, audit.steady
@@ -173,7 +182,13 @@ class _Audit:
     """One pass over the disks: what it read, so the next audit can reuse it."""
 
     def __init__(
-        self, headers: dict, usages: dict, steady: dict, problems: ProblemLog, settled_ns: int
+        self,
+        headers: dict,
+        usages: dict,
+        steady: dict,
+        problems: ProblemLog,
+        settled_ns: int,
+        note: Note,
     ):
         self.headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
         self.known: dict[str, DiskUsage] = {}  # measured, or kept from a measurement
@@ -185,6 +200,7 @@ class _Audit:
         self._problems = problems
         self._settled_ns = settled_ns
         self._seen: set[tuple[int, int]] = set()
+        self._note = note
 
     def measure(self, disk: DomainDisk) -> DiskUsage | None:
         """One disk's usage, or None if it is not a local file or was counted already.
@@ -194,6 +210,7 @@ class _Audit:
         path = disk.path
         if disk.source_type != "file" or not path or path in self._counted:
             return None
+        self._note("reading disk", path)
         try:
             usage = self._measure(disk, path)
             if usage is not None:
