@@ -157,6 +157,8 @@ class _Read:
     generation: int  # the ChangeLog's generation before the XML was fetched
     domain_id: int  # the domain's ID then (-1: shut off)
     sweep: int  # the number of sweeps before it was fetched
+    state: tuple[int, int] | None = None  # the state and reason it was last listed in
+    listed: Domain | None = None  # `domain` in that state
 
 
 class DomainLister:
@@ -187,6 +189,7 @@ class DomainLister:
         activity.note("libvirt getAllDomainStats")
         listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
         ids_held = changes is not None and self._ids_held(conn, activity)
+        marks = changes.marks() if changes is not None else {}
         domains, seen = [], set()
         for dom, stats in listed:
             uuid = dom.UUID()
@@ -196,17 +199,16 @@ class DomainLister:
                 read is None
                 or changes is None
                 or (not ids_held and read.domain_id != dom.ID())
-                or changes.changed_since(uuid, read.generation)
+                or marks.get(uuid, 0) > read.generation  # an event named it since
             ):
                 if not self._kept_while_in_a_job(dom, uuid, read, changes):
                     read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
-            domain = read.domain
-            busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
-            if busy or state != domain.state:
-                domain = dataclasses.replace(domain, busy=busy, state=state)
-            domains.append(domain)
+            state = (stats.get("state.state"), stats.get("state.reason"))
+            if read.listed is None or state != read.state:  # else the same Domain again
+                read.state, read.listed = state, _as_listed(read.domain, stats)
+            domains.append(read.listed)
         for uuid in self._read.keys() - seen:
             del self._read[uuid]
         if changes is not None:
@@ -322,6 +324,14 @@ class DomainLister:
         self._read[uuid] = read
         self._read.move_to_end(uuid)
         return read
+
+
+def _as_listed(domain: Domain, stats: dict) -> Domain:
+    """`domain` in the state the listing gives (the XML tells only running or shut off)."""
+    busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
+    if busy or state != domain.state:
+        return dataclasses.replace(domain, busy=busy, state=state)
+    return domain
 
 
 def _is_busy(stats: dict) -> bool:
