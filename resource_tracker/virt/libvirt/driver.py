@@ -134,13 +134,12 @@ class LibvirtDriver(ComputeDriver):
         self._on_storage = True
         activity.note("measuring the storage")
         storage = self._storage.measure()
-        every_disk = [d for domain in domains for d in domain.disks]
-        disks = self._disks.measure(every_disk, activity.note)
+        sums = self._sums_of(domains)
+        disks = self._disks.measure(sums.disks, activity.note)
         activity.note("measuring the storage's images")
-        disks += self._storage.measure_images(every_disk)
+        disks += self._storage.measure_images(sums.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
-        sums = self._sums_of(domains)
         return HostResources(
             hypervisor_hostname=identity.hostname,
             hypervisor_type=identity.hypervisor_type,
