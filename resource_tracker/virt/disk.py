@@ -91,7 +91,7 @@ class FileStorage:
 
     def __init__(self, path: str, identifier: shared.StorageIdentifier | None = None):
         self.path = path
-        self.identifier = identifier or shared.StorageIdentifier(path)
+        self.identifier = identifier or shared.StorageIdentifier(path, watch_mounts=True)
         self._problem: str | None = None
 
     def measure(self) -> LocalStorage:
@@ -120,7 +120,7 @@ class FileStorage:
         return ()  # its disks are files: the DiskMeter measures them
 
     def close(self) -> None:
-        pass
+        self.identifier.close()
 
 
 class DiskMeter:
