@@ -34,7 +34,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
 from resource_tracker.exception import ImageError, StorageUnavailable
@@ -59,6 +59,11 @@ DENIED = frozenset({errno.EACCES, errno.EPERM})
 MEASURE_ATTEMPTS = 3  # a file replaced between its stat and its header read is measured again
 
 Signature = tuple[int, int, int, int, int]
+Note = Callable[[str, str], object]  # told what is read next: what, of what
+
+
+def _no_note(what: str, subject: str) -> None:
+    pass
 
 
 class Steady(NamedTuple):
@@ -86,7 +91,7 @@ class FileStorage:
 
     def __init__(self, path: str, identifier: shared.StorageIdentifier | None = None):
         self.path = path
-        self.identifier = identifier or shared.StorageIdentifier(path)
+        self.identifier = identifier or shared.StorageIdentifier(path, watch_mounts=True)
         self._problem: str | None = None
 
     def measure(self) -> LocalStorage:
@@ -115,7 +120,7 @@ class FileStorage:
         return ()  # its disks are files: the DiskMeter measures them
 
     def close(self) -> None:
-        pass
+        self.identifier.close()
 
 
 class DiskMeter:
@@ -128,12 +133,15 @@ class DiskMeter:
         self._steady: dict[str, Steady] = {}
         self._problems = ProblemLog(LOG)
 
-    def measure(self, disks: Iterable[DomainDisk]) -> tuple[DiskUsage, ...]:
+    def measure(
+        self, disks: Iterable[DomainDisk], note: Note | None = None
+    ) -> tuple[DiskUsage, ...]:
         """The usage of every file disk in `disks`; never raises for one disk's sake.
 
         A disk that is gone (or may not be read) is skipped; one that cannot be read for a
         reason that may pass, or that fails in a way nobody foresaw, keeps its last known
-        usage (or the most its header allows), with a warning saying so.
+        usage (or the most its header allows), with a warning saying so. `note` is told of
+        each file before it is read (Activity.note: what a hung audit waits on).
         """
         audit = _Audit(
             self._headers,
@@ -141,6 +149,7 @@ class DiskMeter:
             self._steady,
             self._problems,
             time.time_ns() - self._racy_window_ns,
+            note or _no_note,
         )
         usages = tuple(filter(None, map(audit.measure, disks)))
         self._headers, self._usages, self._steady = audit.headers, audit.known, audit.steady
@@ -173,7 +182,13 @@ class _Audit:
     """One pass over the disks: what it read, so the next audit can reuse it."""
 
     def __init__(
-        self, headers: dict, usages: dict, steady: dict, problems: ProblemLog, settled_ns: int
+        self,
+        headers: dict,
+        usages: dict,
+        steady: dict,
+        problems: ProblemLog,
+        settled_ns: int,
+        note: Note,
     ):
         self.headers: dict[str, tuple[Signature, ImageInfo | str]] = {}
         self.known: dict[str, DiskUsage] = {}  # measured, or kept from a measurement
@@ -185,70 +200,87 @@ class _Audit:
         self._problems = problems
         self._settled_ns = settled_ns
         self._seen: set[tuple[int, int]] = set()
+        self._note = note
 
     def measure(self, disk: DomainDisk) -> DiskUsage | None:
         """One disk's usage, or None if it is not a local file or was counted already.
 
         The per-disk boundary: whatever happens here costs this disk, never the audit.
         """
-        if disk.source_type != "file" or not disk.path or disk.path in self._counted:
+        path = disk.path
+        if disk.source_type != "file" or not path or path in self._counted:
             return None
+        self._note("reading disk", path)
         try:
-            usage = self._measure_settled(disk)
+            usage = self._measure(disk, path)
             if usage is not None:
-                self.known[disk.path] = usage
+                self.known[path] = usage
         except _Gone as gone:
             skipping = "skipping disk %s of domain %s: %s: %s"
-            self._problems.report(disk.path, skipping, disk.target, disk.domain, disk.path, gone)
+            self._problems.report(path, skipping, disk.target, disk.domain, path, gone)
             return None
         except _Unknown as unknown:
-            usage = self._last_known(disk, unknown.reason, unknown.bound)
+            usage = self._last_known(disk, path, unknown.reason, unknown.bound)
         except Exception as error:  # a bug, or an input nobody foresaw: this disk only
-            LOG.debug("measuring disk %s failed", disk.path, exc_info=True)
-            usage = self._last_known(disk, f"unexpected {type(error).__name__}: {error}")
+            LOG.debug("measuring disk %s failed", path, exc_info=True)
+            usage = self._last_known(disk, path, f"unexpected {type(error).__name__}: {error}")
         if usage is not None:
-            self._counted.add(disk.path)
+            self._counted.add(path)
         return usage
 
-    def _measure_settled(self, disk: DomainDisk) -> DiskUsage | None:
-        for _ in range(MEASURE_ATTEMPTS):
-            try:
-                return self._measure(disk)
-            except _Changed:
-                continue
-        raise _Unknown("the file kept changing while it was read")
-
-    def _measure(self, disk: DomainDisk) -> DiskUsage | None:
-        st = _stat(_path(disk))
+    def _measure(
+        self, disk: DomainDisk, path: str, attempts: int = MEASURE_ATTEMPTS
+    ) -> DiskUsage | None:
+        """The disk's usage; a file replaced while it was read is measured again, up to
+        `attempts` times in all."""
+        try:
+            st = os.stat(path)
+        except OSError as error:
+            raise _not_measured(error) from error
         if not self._first_sight(st):
             return None
         key = (st.st_dev, st.st_ino, st.st_size, st.st_blocks, st.st_mtime_ns, st.st_ctime_ns)
-        last = self._previous_steady.get(disk.path)
+        last = self._previous_steady.get(path)
         if last is not None and last.key == key and (last.disk is disk or last.disk == disk):
-            return self._again(last)
+            # the disk and its file as the last audit measured them: what it counted then
+            header = self._previous_headers.get(path)
+            if header is not None:
+                self.headers[path] = header
+            self.steady[path] = last
+            return last.usage
+        try:
+            return self._measure_changed(disk, path, st, key)
+        except _Changed:
+            if attempts == 1:
+                raise _Unknown("the file kept changing while it was read") from None
+            return self._measure(disk, path, attempts - 1)
+
+    def _measure_changed(
+        self, disk: DomainDisk, path: str, st: os.stat_result, key: tuple[int, ...]
+    ) -> DiskUsage:
         image_format = disk.format or "raw"  # what QEMU assumes when libvirt names no format
         allocated = st.st_blocks * SECTOR_BYTES
         if image_format == "raw":
             return self._steady(
-                Steady(key, disk, _usage(disk, image_format, st.st_size, allocated))
+                path, Steady(key, disk, _usage(disk, image_format, st.st_size, allocated))
             )
         if image_format != "qcow2":
-            return self._unmeasured(disk, image_format, allocated, "format not measured")
-        info = self._header(_path(disk), st)
+            return self._unmeasured(disk, path, image_format, allocated, "format not measured")
+        info = self._header(path, st)
         if isinstance(info, str):
-            return self._unmeasured(disk, image_format, allocated, info)
+            return self._unmeasured(disk, path, image_format, allocated, info)
         if info.data_file is None:
             usage = _usage(disk, image_format, info.virtual_size, allocated)
-            if disk.path not in self.headers:  # a header read too soon after a change
+            if path not in self.headers:  # a header read too soon after a change
                 return usage
-            return self._steady(Steady(key, disk, usage))
-        data_file = os.path.join(os.path.dirname(_path(disk)), info.data_file)
+            return self._steady(path, Steady(key, disk, usage))
+        data_file = os.path.join(os.path.dirname(path), info.data_file)
         try:
             data_st = os.stat(data_file)
         except OSError as error:
             problem = f"data file {data_file}: {error.strerror}"
             if error.errno in GONE or error.errno in DENIED:
-                return self._unmeasured(disk, image_format, allocated, problem)
+                return self._unmeasured(disk, path, image_format, allocated, problem)
             # its allocation is unknown: at most the whole virtual size less the image's
             bound = _usage(disk, image_format, info.virtual_size, allocated, data_file)
             raise _Unknown(problem, bound) from error
@@ -256,16 +288,9 @@ class _Audit:
             allocated += data_st.st_blocks * SECTOR_BYTES
         return _usage(disk, image_format, info.virtual_size, allocated, data_file)
 
-    def _steady(self, steady: Steady) -> DiskUsage:
-        self.steady[_path(steady.disk)] = steady
+    def _steady(self, path: str, steady: Steady) -> DiskUsage:
+        self.steady[path] = steady
         return steady.usage
-
-    def _again(self, steady: Steady) -> DiskUsage:
-        """The usage of a disk that did not change since the last audit (and its header)."""
-        header = self._previous_headers.get(steady.disk.path)
-        if header is not None:
-            self.headers[_path(steady.disk)] = header
-        return self._steady(steady)
 
     def _first_sight(self, st: os.stat_result) -> bool:
         """True for a regular file not yet counted in this audit."""
@@ -296,21 +321,23 @@ class _Audit:
             self.headers[path] = (signature, result)
         return result
 
-    def _unmeasured(self, disk: DomainDisk, image_format: str, allocated: int, problem: str):
+    def _unmeasured(
+        self, disk: DomainDisk, path: str, image_format: str, allocated: int, problem: str
+    ):
         self._problems.report(
-            _path(disk),
+            path,
             "disk %s: %s; over-commit counted as 0 (format %s)",
-            disk.path,
+            path,
             problem,
             image_format,
         )
         return _usage(disk, image_format, None, allocated, problem=problem)
 
     def _last_known(
-        self, disk: DomainDisk, reason: str, bound: DiskUsage | None = None
+        self, disk: DomainDisk, path: str, reason: str, bound: DiskUsage | None = None
     ) -> DiskUsage:
         """What to count for a disk that could not be measured: never less than it may take."""
-        last = self._previous_usages.get(disk.path)
+        last = self._previous_usages.get(path)
         if last is not None:
             counted = last
             how = f"over-commit kept from the last audit: {last.overcommit_bytes} B"
@@ -320,29 +347,21 @@ class _Audit:
         else:
             counted = _usage(disk, disk.format or "raw", None, 0)
             how = "over-commit unknown (never measured), counted as 0"
-        self._problems.report(_path(disk), "disk %s: %s; %s", disk.path, reason, how)
+        self._problems.report(path, "disk %s: %s; %s", path, reason, how)
         kept = dataclasses.replace(
             counted, domain=disk.domain, target=disk.target, problem=f"{reason}; {how}"
         )
         if last is not None:
-            self.known[_path(disk)] = kept  # still the last value measured, for the next audit
+            self.known[path] = kept  # still the last value measured, for the next audit
         return kept
 
 
-def _path(disk: DomainDisk) -> str:
-    """The file of a disk that measure() took on: only file disks that name one get past it."""
-    assert disk.path is not None
-    return disk.path
-
-
-def _stat(path: str) -> os.stat_result:
-    """The file's stat; _Gone if it is not there (or may not be seen), else _Unknown."""
-    try:
-        return os.stat(path)
-    except OSError as error:
-        if error.errno in GONE or error.errno in DENIED:
-            raise _Gone(error.strerror) from error
-        raise _Unknown(error.strerror or str(error)) from error
+def _not_measured(error: OSError) -> _Gone | _Unknown:
+    """What a disk's failed stat means: _Gone if it is not there (or may not be seen), else
+    _Unknown."""
+    if error.errno in GONE or error.errno in DENIED:
+        return _Gone(error.strerror)
+    return _Unknown(error.strerror or str(error))
 
 
 def _usage(disk, image_format, virtual, allocated, data_file=None, problem=None) -> DiskUsage:

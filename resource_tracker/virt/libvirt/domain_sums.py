@@ -1,4 +1,4 @@
-"""What an audit's record takes from the host's domains: sums, counts and per-domain records.
+"""What an audit takes from the host's domains: sums, counts, records, the disks to measure.
 
 An idle host lists the same Domain records audit after audit (the lister keeps them), so
 the driver works these out again only when the list differs: comparing two lists of the
@@ -11,7 +11,7 @@ import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from resource_tracker.resources import GuestSize, HostDevUse, NovaDomain, Placement
+from resource_tracker.resources import DomainDisk, GuestSize, HostDevUse, NovaDomain, Placement
 from resource_tracker.virt.libvirt.domains import Domain
 
 
@@ -28,6 +28,7 @@ class DomainSums:
     device_users: tuple[HostDevUse, ...]
     nova_domains: tuple[NovaDomain, ...]
     guests: tuple[GuestSize, ...]
+    disks: tuple[DomainDisk, ...]  # every domain's disks that name a source: to measure
 
 
 def domain_sums(domains: Sequence[Domain]) -> DomainSums:
@@ -46,6 +47,7 @@ def domain_sums(domains: Sequence[Domain]) -> DomainSums:
             NovaDomain(d.name, d.active, d.nova) for d in domains if d.nova is not None
         ),
         guests=tuple(GuestSize(d.uuid, d.name, d.vcpus, d.memory_bytes) for d in domains),
+        disks=tuple(disk for d in domains for disk in d.disks if disk.path),
     )
 
 

@@ -18,9 +18,14 @@ Domain definitions rarely change between two audits, so a DomainLister keeps eac
 XML and what was parsed of it, and an audit fetches the XML again only when it may have
 changed:
 - for a domain that a domain event (EVENTS) named since its XML was fetched;
-- for a domain new to the listing, or whose ID changed (it started or stopped: the ID is in
-  the listing, no call needed), so state changes are seen even if an event was lost.
-An idle host with events then costs one getAllDomainStats per audit and no XMLDesc call.
+- for a domain new to the listing, or whose ID changed (it started or stopped), so state
+  changes are seen even if an event was lost. A domain listed shut off has no ID (-1), so
+  only running ones are asked theirs, and dom.ID() costs 0.5 us (libvirt formats the UUID
+  for its debug log at every call): with ONE_CALL_IDS domains or more kept running, the
+  running domains' IDs come from one listDomainsID call instead, compared with those kept,
+  and each is asked only when they differ.
+An idle host with events then costs one getAllDomainStats per audit (and one listDomainsID
+with many domains running) and no XMLDesc call.
 libvirt sends no event for some changes (in libvirt 9.0, QEMU's vCPU hot-plug;
 attachDeviceFlags, setVcpusFlags or setMemoryFlags with AFFECT_CONFIG on a shut-off domain;
 an external snapshot's new overlay): for those, sweep(), which the daemon calls between
@@ -71,6 +76,10 @@ SLOW_CALL_S = 1.0  # XMLDesc answers in microseconds; a domain slower than this 
 # XMLDesc inside an audit costs 0.1 to 0.2 ms: 30 (33 calls an audit) cost 4 to 6 ms, a
 # third of the steady audit and half the floor's cost; 60 costs half that.
 REFRESH_AUDITS = 60
+
+# One listDomainsID costs a round trip to libvirtd (0.1 to 0.3 ms on a real one), as much as
+# asking 200 to 600 running domains their ID one by one (0.5 us each).
+ONE_CALL_IDS = 300
 
 # The domain events after which a domain's XML may read differently: lifecycle (defined
 # or updated, undefined, started, stopped, suspended, resumed, crashed, pmsuspended), a
@@ -154,6 +163,8 @@ class _Read:
     generation: int  # the ChangeLog's generation before the XML was fetched
     domain_id: int  # the domain's ID then (-1: shut off)
     sweep: int  # the number of sweeps before it was fetched
+    state: tuple[int, int] | None = None  # the state and reason it was last listed in
+    listed: Domain | None = None  # `domain` in that state
 
 
 class DomainLister:
@@ -183,31 +194,45 @@ class DomainLister:
         generation = changes.generation if changes is not None else 0
         activity.note("libvirt getAllDomainStats")
         listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+        ids_held = changes is not None and self._ids_held(conn, activity)
+        marks = changes.marks() if changes is not None else {}
         domains, seen = [], set()
         for dom, stats in listed:
             uuid = dom.UUID()
             seen.add(uuid)
             read = self._read.get(uuid)
+            state = (stats.get("state.state"), stats.get("state.reason"))
             if (
                 read is None
                 or changes is None
-                or read.domain_id != dom.ID()
-                or changes.changed_since(uuid, read.generation)
+                or (not ids_held and read.domain_id != _listed_id(dom, state[0]))
+                or marks.get(uuid, 0) > read.generation  # an event named it since
             ):
                 if not self._kept_while_in_a_job(dom, uuid, read, changes):
                     read = self._fetch(dom, uuid, read, generation, activity)
                 if read is None:
                     continue
-            domain = read.domain
-            busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
-            if busy or state != domain.state:
-                domain = dataclasses.replace(domain, busy=busy, state=state)
-            domains.append(domain)
+            if read.listed is None or state != read.state:  # else the same Domain again
+                read.state, read.listed = state, _as_listed(read.domain, stats)
+            domains.append(read.listed)
         for uuid in self._read.keys() - seen:
             del self._read[uuid]
         if changes is not None:
             changes.forget_until(generation)  # what was marked since is read next audit
         return domains
+
+    def _ids_held(self, conn: libvirt.virConnect, activity: Activity) -> bool:
+        """Whether every domain kept still has the ID it was read with (none started or
+        stopped since), from one listDomainsID call when ONE_CALL_IDS domains or more are
+        kept running; False (ask each) with fewer. libvirt's QEMU and test drivers never
+        give an ID twice while libvirtd runs, and a new libvirtd is a new connection, which
+        drops every read: equal sets mean no ID changed. They differ after any start or
+        stop, or with a running domain new to the listing."""
+        kept = {read.domain_id for read in self._read.values() if read.domain_id != -1}
+        if len(kept) < ONE_CALL_IDS:
+            return False
+        activity.note("libvirt listDomainsID")
+        return set(conn.listDomainsID()) == kept
 
     def disconnect(self, conn: libvirt.virConnect) -> None:
         """`conn` is about to be closed: what was read on it is dropped (events may be missed
@@ -307,6 +332,20 @@ class DomainLister:
         self._read[uuid] = read
         self._read.move_to_end(uuid)
         return read
+
+
+def _listed_id(dom: libvirt.virDomain, state: int | None) -> int:
+    """The domain's ID as listed: -1 if shut off, without a call (libvirt gives an inactive
+    domain no ID, and lists it shut off)."""
+    return -1 if state == libvirt.VIR_DOMAIN_SHUTOFF else dom.ID()
+
+
+def _as_listed(domain: Domain, stats: dict) -> Domain:
+    """`domain` in the state the listing gives (the XML tells only running or shut off)."""
+    busy, state = _is_busy(stats), STATE_NAMES.get(stats.get("state.state"), domain.state)
+    if busy or state != domain.state:
+        return dataclasses.replace(domain, busy=busy, state=state)
+    return domain
 
 
 def _is_busy(stats: dict) -> bool:

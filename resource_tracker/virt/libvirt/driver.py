@@ -25,7 +25,6 @@ for them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libvirt
@@ -37,7 +36,6 @@ from resource_tracker.exception import (
 )
 from resource_tracker.resources import (
     CpuInfo,
-    DomainDisk,
     DomainSweep,
     GuestFeatures,
     HostDevices,
@@ -136,12 +134,12 @@ class LibvirtDriver(ComputeDriver):
         self._on_storage = True
         activity.note("measuring the storage")
         storage = self._storage.measure()
-        disks = self._disks.measure(_noting(activity, domains))
+        sums = self._sums_of(domains)
+        disks = self._disks.measure(sums.disks, activity.note)
         activity.note("measuring the storage's images")
-        disks += self._storage.measure_images(d for domain in domains for d in domain.disks)
+        disks += self._storage.measure_images(sums.disks)
         if LOG.isEnabledFor(logging.DEBUG):
             _log_disks(disks)
-        sums = self._sums_of(domains)
         return HostResources(
             hypervisor_hostname=identity.hostname,
             hypervisor_type=identity.hypervisor_type,
@@ -278,16 +276,6 @@ def _layout(topology: HostTopology) -> tuple[tuple[int, tuple[int, ...]], ...]:
     return tuple(
         (cell.id, tuple(pool.size_bytes for pool in cell.pages)) for cell in topology.cells
     )
-
-
-def _noting(activity: Activity, domains) -> Iterator[DomainDisk]:
-    """Every disk of `domains`, noted in `activity` as it is measured (a disk without a
-    source, an empty CD-ROM drive, is not: nothing is read for it)."""
-    for domain in domains:
-        for domain_disk in domain.disks:
-            if domain_disk.path:
-                activity.note("reading disk", domain_disk.path)
-            yield domain_disk
 
 
 def _log_disks(disks) -> None:

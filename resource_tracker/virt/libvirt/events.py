@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -64,8 +64,8 @@ class ChangeLog(Generic[K]):
     next generation number. Written by the event thread, read by the audit.
 
     To read an object, note `generation` first, then fetch it: the copy is current unless
-    changed_since(key, that generation) says an event came after (it may have been sent
-    while the fetch was in flight, so the copy may predate the change).
+    marks() gives its key a later generation (an event may have been sent while the fetch
+    was in flight, so the copy may predate the change).
     """
 
     def __init__(self):
@@ -78,8 +78,10 @@ class ChangeLog(Generic[K]):
             self.generation += 1
             self._changed[key] = self.generation
 
-    def changed_since(self, key: K, generation: int) -> bool:
-        return self._changed.get(key, 0) > generation
+    def marks(self) -> Mapping[K, int]:
+        """The generation of each key's last mark, as it is until the next forget_until (an
+        audit asks of every domain: a dict lookup each, not a call)."""
+        return self._changed
 
     def marked(self) -> list[K]:
         """Every key marked and not forgotten: objects an audit has not seen may be among them."""

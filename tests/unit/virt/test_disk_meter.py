@@ -14,6 +14,7 @@ import tempfile
 
 import pytest
 
+from resource_tracker.resources import DomainDisk
 from resource_tracker.virt import disk
 from tests.support import images, nobody
 from tests.support.opens import OpenWatch
@@ -261,3 +262,21 @@ def test_disk_the_daemon_may_not_read_is_skipped(tmp_path):
     assert json.loads(result.stdout) == [readable]
     (line,) = result.stderr.splitlines()
     assert "b.raw" in line and "Permission denied" in line
+
+
+def test_each_file_is_noted_before_it_is_read_and_nothing_else_is(tmp_path, meter):
+    """What a hung audit says it waits on: the file disk being read, not a disk that is no
+    file or names none, nor a file counted already."""
+    path = images.create(tmp_path / "a.qcow2", "qcow2", "1G")
+    noted = []
+    disks = [
+        file_disk(path),
+        DomainDisk("vm", "vdb", "network", "disk", None, "raw"),
+        DomainDisk("vm", "hdc", "file", "cdrom", None, None),
+        DomainDisk("vm", "vdc", "block", "disk", "/dev/null", "raw"),
+        file_disk(path, domain="other"),  # the same file again
+    ]
+
+    meter.measure(disks, lambda what, subject: noted.append((what, subject)))
+
+    assert noted == [("reading disk", path)]

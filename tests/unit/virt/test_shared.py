@@ -11,6 +11,7 @@ import tempfile
 import pytest
 
 from resource_tracker.virt import shared
+from tests.support.quiet_fs import own_file_system
 
 ROOT_MOUNT = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
 
@@ -214,3 +215,21 @@ def test_a_very_long_source_still_fits_the_column(tmp_path, instances, machine_i
 
     assert len(first) <= shared.MAX_ID_LENGTH and len(other) <= shared.MAX_ID_LENGTH
     assert first != other
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a file system takes root")
+def test_a_watching_identifier_sees_a_mount_made_and_removed_between_its_calls(tmp_path):
+    """The daemon's identifier keeps the mounts and reads them again once they change."""
+    instances = tmp_path / "instances"
+    identifier = shared.StorageIdentifier(os.fspath(instances), watch_mounts=True)
+    try:
+        before = identifier.identify().mount
+        with own_file_system(instances):
+            during = identifier.identify().mount
+        after = identifier.identify().mount
+    finally:
+        identifier.close()
+
+    assert during is not None and during.fstype == "tmpfs"
+    assert during.mount_point == os.fspath(instances)
+    assert before == after != during

@@ -208,6 +208,13 @@ def test_a_new_connection_drops_what_was_read(rw):
     assert second.take_reads() == {"test": 1, "a": 1}
 
 
+@pytest.fixture(params=["one call", "each domain"])
+def ids_asked(request, monkeypatch):
+    """The running domains' IDs from one listDomainsID call, or from each domain."""
+    monkeypatch.setattr(domains, "ONE_CALL_IDS", 0 if request.param == "one call" else 10**6)
+
+
+@pytest.mark.usefixtures("ids_asked")
 def test_a_start_or_stop_whose_event_was_lost_is_seen_by_the_domain_id(rw, host, monkeypatch):
     monkeypatch.setattr(domains, "EVENTS", [libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE])
     conn, make = host
@@ -222,3 +229,26 @@ def test_a_start_or_stop_whose_event_was_lost_is_seen_by_the_domain_id(rw, host,
 
     assert started["quiet"].active and not stopped["quiet"].active
     assert conn.take_reads()["quiet"] == 3
+
+
+@pytest.mark.usefixtures("ids_asked")
+def test_a_restart_whose_events_were_lost_is_seen_by_the_new_domain_id(rw, host, monkeypatch):
+    """Stopped and started between two audits: running then as now, with another ID."""
+    monkeypatch.setattr(domains, "EVENTS", [libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE])
+    conn, make = host
+    dom = rw.defineXML(defined("quiet"))
+    dom.create()
+    rw.defineXML(defined("idle"))  # shut off
+    lister = make(refresh_audits=NEVER)  # subscribes to no lifecycle event
+    audit(lister, conn)
+    conn.take_reads()
+    audit(lister, conn)
+    assert conn.take_reads() == {}  # nothing started or stopped: no XML read
+
+    dom.destroy()
+    rw.defineXML(defined("quiet", memory_mib=512))  # what the next start runs
+    dom.create()
+    restarted = audit(lister, conn)
+
+    assert conn.take_reads() == {"quiet": 1}
+    assert restarted["quiet"].memory_bytes == 512 * MiB
