@@ -88,6 +88,7 @@ cli_opts = [
 RELOADABLE = {
     "update_resources_interval",
     "update_resources_on_events",
+    "report_interval",
     "periodic_fuzzy_delay",
     "debug",
     *(field.name for field in dataclasses.fields(HostPolicy)),
@@ -138,6 +139,7 @@ def run_daemon(conf: cfg.ConfigOpts, argv: list[str], signals: SignalPipe) -> in
             tracker.provider_policy = dataclasses.replace(
                 tracker.provider_policy, explicit_ratios=explicit_ratios(reloaded)
             )
+            database.set_report_interval(reloaded.report_interval)
             return loop_settings(reloaded)
 
         from resource_tracker.daemon.service import (

@@ -119,7 +119,7 @@ opts = [
         "younger than this; one that changes anything writes at once, with its heartbeat. "
         "service_down_time must be above report_interval (if not, it is taken as 2.5 times "
         "report_interval, with a warning, as Nova does). 0: only audits beat, every one. "
-        "`--once` always writes it.",
+        "`--once` always writes it." + ON_SIGHUP,
     ),
     cfg.IntOpt(
         "service_down_time",

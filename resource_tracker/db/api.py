@@ -180,6 +180,10 @@ class Database:
             in_transaction(self.engine, work, self.retry, self._count_retry)
         self.heartbeats.beaten(host, began)
 
+    def set_report_interval(self, seconds: float) -> None:
+        """A new report_interval (SIGHUP): the next heartbeat is due by it."""
+        self.heartbeats.interval_s = seconds
+
     def beat_due(self, host: str) -> float | None:
         """When the host's next heartbeat is due (time.monotonic()); None: its first is
         a reconcile's, and with report_interval 0 every reconcile beats."""

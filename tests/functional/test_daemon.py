@@ -392,6 +392,21 @@ def test_the_heartbeat_goes_on_between_audits_of_a_long_period(synced, daemons, 
     assert metrics["resource_tracker_heartbeats_total"] >= 3
 
 
+def test_sighup_applies_a_new_report_interval(synced, daemons, sqlite_url):
+    daemon = daemons(synced(extra="update_resources_interval = 3600\nreport_interval = 3600"))
+    assert daemon.wait_for_log(AUDITED)
+    time.sleep(2)
+    assert report_count(sqlite_url) == 1  # the first audit's
+    synced(extra="update_resources_interval = 3600\nreport_interval = 1")
+
+    daemon.signal(signal.SIGHUP)
+
+    assert daemon.wait_for_log(r"configuration reloaded", timeout_s=10)
+    assert wait_for(lambda: report_count(sqlite_url) >= 3, timeout_s=10), daemon.log
+    assert daemon.count(AUDITED_ANY) == 1, daemon.log  # beats, not audits
+    assert "restart the daemon" not in daemon.log
+
+
 def test_a_failed_heartbeat_is_a_failed_audit_and_stops_the_beats(synced, daemons, sqlite_url):
     daemon = daemons(synced(extra="update_resources_interval = 3600\nreport_interval = 1"))
     assert daemon.wait_for_log(AUDITED), daemon.log
