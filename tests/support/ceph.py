@@ -204,8 +204,13 @@ class CephCluster:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def pause(self, name: str) -> None:
-        """SIGSTOP one daemon (e.g. 'osd.0', 'mon.a'): calls to it hang until resume()."""
-        self.processes[name].send_signal(signal.SIGSTOP)
+        """SIGSTOP one daemon (e.g. 'osd.0', 'mon.a'): calls to it hang until resume().
+        Returns once every thread of it is stopped: on a loaded machine a thread may still
+        answer a call for a moment after the signal was sent."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGSTOP)
+        if not wait_for(lambda: _all_stopped(process.pid), timeout_s=10, interval_s=0.01):
+            raise RuntimeError(f"ceph {name} (pid {process.pid}) not stopped after SIGSTOP")
 
     def resume(self, name: str) -> None:
         self.processes[name].send_signal(signal.SIGCONT)
@@ -280,3 +285,15 @@ class CephCluster:
         if result.returncode != 0:
             raise RuntimeError(f"{binary} {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
+
+
+def _all_stopped(pid: int) -> bool:
+    """Whether every thread of the process is stopped by a signal (state T in its stat)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        if stat.rpartition(")")[2].split()[0] != "T":
+            return False
+    return True
